@@ -1,0 +1,247 @@
+// Package pipe defines what a pipe is: its declared spec, its defaults and
+// limits, its validation, and the status the engine reports for it. It does
+// no I/O, so every other package can depend on it.
+package pipe
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// StartingPosition says where a pipe starts reading a partition for which its
+// consumer group has no committed offset. An existing committed offset always
+// wins over it.
+type StartingPosition string
+
+// Starting positions, named as the reference platform names them.
+const (
+	TrimHorizon StartingPosition = "TRIM_HORIZON" // the oldest record still in the log
+	Latest      StartingPosition = "LATEST"       // only records produced after the pipe joined
+	AtTimestamp StartingPosition = "AT_TIMESTAMP" // the first record at or after StartingPositionTimestamp
+)
+
+// Limits and defaults. They follow the reference platform's event source
+// mapping parameters so that a spec written for it means the same here.
+const (
+	DefaultBatchSize = 100
+	MinBatchSize     = 1
+	MaxBatchSize     = 10000
+
+	// DefaultBatchingWindowSeconds is the reference's Kafka default of 500 ms.
+	DefaultBatchingWindowSeconds = 0.5
+	MaxBatchingWindowSeconds     = 300
+
+	DefaultTargetTimeout = 30 * time.Second
+	// MaxTargetTimeout is 14 minutes, the reference's limit for functions
+	// behind a Kafka source, so a timed out call can still be retried well
+	// within any sane rebalance and session budget.
+	MaxTargetTimeout = 14 * time.Minute
+
+	// DefaultPayloadLimitBytes is the reference's 6 MiB synchronous invoke limit.
+	DefaultPayloadLimitBytes = 6 << 20
+	// MinPayloadLimitBytes leaves room for the event envelope and one small record.
+	MinPayloadLimitBytes = 1 << 10
+	// MaxPayloadLimitBytes bounds the memory one in-flight batch may hold.
+	MaxPayloadLimitBytes = 256 << 20
+
+	// Unlimited is the value of MaximumRetryAttempts and
+	// MaximumRecordAgeInSeconds that means "no limit", as in the reference.
+	Unlimited                    = -1
+	MaxRetryAttempts             = 10000
+	MinRecordAgeSeconds          = 60
+	MaxRecordAgeSeconds          = 604800
+	MaxNameLength                = 64
+	MaxTopicLength               = 249
+	MaxConsumerGroupIDLength     = 200
+	MaxBootstrapServers          = 10
+	MaxTopics                    = 1
+	maxURLLength                 = 2048
+	maxTargetTimeoutSecondsFloat = float64(MaxTargetTimeout / time.Second)
+)
+
+// Spec is what a user declares. The zero value of an optional field means
+// "use the default"; Normalize fills the defaults in.
+type Spec struct {
+	// Name identifies the pipe for people: unique, 1–64 characters of
+	// letters, digits, '-' and '_'.
+	Name string `json:"name"`
+	// UUID identifies the pipe for machines and is the default consumer
+	// group. Assigned on create; never changes.
+	UUID string `json:"uuid,omitempty"`
+	// BootstrapServers are the Kafka brokers to start from, as host:port.
+	BootstrapServers []string `json:"bootstrapServers"`
+	// Topics to read. The reference allows exactly one.
+	Topics []string `json:"topics"`
+	// StartingPosition applies only to partitions without a committed offset.
+	StartingPosition StartingPosition `json:"startingPosition,omitempty"`
+	// StartingPositionTimestamp is required with AT_TIMESTAMP, and may not be
+	// in the future.
+	StartingPositionTimestamp *time.Time `json:"startingPositionTimestamp,omitempty"`
+	// BatchSize is the most records one delivery carries (1–10,000).
+	BatchSize int `json:"batchSize,omitempty"`
+	// MaximumBatchingWindowInSeconds is how long a batch may wait for more
+	// records after its first one (0–300). Nil means the default 0.5 s.
+	MaximumBatchingWindowInSeconds *float64 `json:"maximumBatchingWindowInSeconds,omitempty"`
+	// ConsumerGroupID defaults to the UUID; it can be set only on create.
+	ConsumerGroupID string `json:"consumerGroupId,omitempty"`
+	// Enabled defaults to true; false stops consuming and keeps offsets.
+	Enabled *bool `json:"enabled,omitempty"`
+	// Target is where batches go.
+	Target Target `json:"target"`
+	// PayloadLimitBytes caps one delivery's encoded body (default 6 MiB).
+	PayloadLimitBytes int `json:"payloadLimitBytes,omitempty"`
+	// Retry says when a failing batch stops being retried.
+	Retry RetryPolicy `json:"retry"`
+}
+
+// Target is an HTTP endpoint that receives each batch as a POST.
+type Target struct {
+	URL string `json:"url"`
+	// TimeoutSeconds bounds one delivery attempt (default 30, max 840).
+	TimeoutSeconds float64 `json:"timeoutSeconds,omitempty"`
+}
+
+// RetryPolicy bounds the retries of a failed batch. Both limits default to
+// Unlimited: a failing batch is retried until it succeeds, as the reference
+// does by default, so nothing is dropped without the user asking for it.
+type RetryPolicy struct {
+	// MaximumRetryAttempts is -1 (unlimited) or 0–10,000; 0 means the
+	// first failure is final. Nil means unlimited.
+	MaximumRetryAttempts *int `json:"maximumRetryAttempts,omitempty"`
+	// MaximumRecordAgeInSeconds is -1 (unlimited) or 60–604,800.
+	MaximumRecordAgeInSeconds *int `json:"maximumRecordAgeInSeconds,omitempty"`
+}
+
+// State is a pipe's lifecycle state, with the reference's names.
+type State string
+
+// States.
+const (
+	StateCreating  State = "Creating"
+	StateEnabling  State = "Enabling"
+	StateEnabled   State = "Enabled"
+	StateDisabling State = "Disabling"
+	StateDisabled  State = "Disabled"
+	StateUpdating  State = "Updating"
+	StateDeleting  State = "Deleting"
+)
+
+// Values of LastProcessingResult besides "PROBLEM: …".
+const (
+	ResultNoRecords = "No records processed"
+	ResultOK        = "OK"
+	ProblemPrefix   = "PROBLEM: "
+)
+
+// Status is what the engine observed about a running pipe.
+type Status struct {
+	State                 State     `json:"state"`
+	StateTransitionReason string    `json:"stateTransitionReason,omitempty"`
+	LastProcessingResult  string    `json:"lastProcessingResult"`
+	LastModified          time.Time `json:"lastModified"`
+}
+
+// Pipe is a spec with its status, as stored and as the API returns it.
+type Pipe struct {
+	Spec
+	Status   Status `json:"status"`
+	Revision int64  `json:"revision"`
+}
+
+// Errors a Service returns; callers branch on them with errors.Is.
+var (
+	ErrNotFound = errors.New("pipe not found")
+	ErrExists   = errors.New("pipe already exists")
+)
+
+// Service manages pipes. The control plane implements it over the store, and
+// the API client implements it over HTTP, so the CLI and the server agree on
+// one contract.
+type Service interface {
+	CreatePipe(ctx context.Context, spec Spec) (Pipe, error)
+	GetPipe(ctx context.Context, name string) (Pipe, error)
+	ListPipes(ctx context.Context) ([]Pipe, error)
+	DeletePipe(ctx context.Context, name string) error
+}
+
+// IsEnabled reports whether the pipe should be consuming.
+func (s Spec) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
+
+// GroupID is the consumer group the pipe reads in.
+func (s Spec) GroupID() string {
+	if s.ConsumerGroupID != "" {
+		return s.ConsumerGroupID
+	}
+	return s.UUID
+}
+
+// BatchingWindow is the batching window as a duration.
+func (s Spec) BatchingWindow() time.Duration {
+	w := DefaultBatchingWindowSeconds
+	if s.MaximumBatchingWindowInSeconds != nil {
+		w = *s.MaximumBatchingWindowInSeconds
+	}
+	return time.Duration(w * float64(time.Second))
+}
+
+// TargetTimeout is the timeout of one delivery attempt.
+func (s Spec) TargetTimeout() time.Duration {
+	if s.Target.TimeoutSeconds == 0 {
+		return DefaultTargetTimeout
+	}
+	return time.Duration(s.Target.TimeoutSeconds * float64(time.Second))
+}
+
+// MaxRetries is the retry limit, or Unlimited.
+func (s Spec) MaxRetries() int {
+	if s.Retry.MaximumRetryAttempts == nil {
+		return Unlimited
+	}
+	return *s.Retry.MaximumRetryAttempts
+}
+
+// MaxRecordAge is the record age limit, or 0 for unlimited.
+func (s Spec) MaxRecordAge() time.Duration {
+	if s.Retry.MaximumRecordAgeInSeconds == nil || *s.Retry.MaximumRecordAgeInSeconds == Unlimited {
+		return 0
+	}
+	return time.Duration(*s.Retry.MaximumRecordAgeInSeconds) * time.Second
+}
+
+// Normalize returns the spec with every default filled in, so that what is
+// stored and shown is what runs.
+func (s Spec) Normalize() Spec {
+	if s.StartingPosition == "" {
+		s.StartingPosition = TrimHorizon
+	}
+	if s.BatchSize == 0 {
+		s.BatchSize = DefaultBatchSize
+	}
+	if s.MaximumBatchingWindowInSeconds == nil {
+		w := DefaultBatchingWindowSeconds
+		s.MaximumBatchingWindowInSeconds = &w
+	}
+	if s.Enabled == nil {
+		t := true
+		s.Enabled = &t
+	}
+	if s.Target.TimeoutSeconds == 0 {
+		s.Target.TimeoutSeconds = DefaultTargetTimeout.Seconds()
+	}
+	if s.PayloadLimitBytes == 0 {
+		s.PayloadLimitBytes = DefaultPayloadLimitBytes
+	}
+	if s.Retry.MaximumRetryAttempts == nil {
+		u := Unlimited
+		s.Retry.MaximumRetryAttempts = &u
+	}
+	if s.Retry.MaximumRecordAgeInSeconds == nil {
+		u := Unlimited
+		s.Retry.MaximumRecordAgeInSeconds = &u
+	}
+	if s.ConsumerGroupID == "" {
+		s.ConsumerGroupID = s.UUID
+	}
+	return s
+}

@@ -1,0 +1,149 @@
+package pipe
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FieldError is one invalid field: its path in the spec, the bad value and
+// what would be accepted instead.
+type FieldError struct {
+	Field  string // e.g. "batchSize" or "target.url"
+	Value  string // the rejected value, as the user wrote it
+	Reason string // what is allowed, phrased as the fix
+}
+
+func (e FieldError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("%s: %s", e.Field, e.Reason)
+	}
+	return fmt.Sprintf("%s: invalid value %s: %s", e.Field, e.Value, e.Reason)
+}
+
+// ValidationError holds every invalid field of a spec, so a user fixes them
+// all in one round instead of one per attempt.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	msgs := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		msgs[i] = f.Error()
+	}
+	return "invalid pipe: " + strings.Join(msgs, "; ")
+}
+
+func (e *ValidationError) add(field, value, reason string) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Value: value, Reason: reason})
+}
+
+var (
+	nameRE  = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+	topicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+	// groupRE is the reference's ConsumerGroupId pattern.
+	groupRE = regexp.MustCompile(`^[ a-zA-Z0-9\-/*:_+=.@]+$`)
+)
+
+// Validate checks a spec as the user wrote it (before Normalize) and returns
+// a *ValidationError naming every bad field, or nil. now is the current time,
+// for the rule that a starting timestamp may not lie in the future.
+func (s Spec) Validate(now time.Time) error {
+	v := &ValidationError{}
+	switch {
+	case s.Name == "":
+		v.add("name", "", "required: give the pipe a name of letters, digits, '-' and '_'")
+	case len(s.Name) > MaxNameLength || !nameRE.MatchString(s.Name):
+		v.add("name", strconv.Quote(s.Name), fmt.Sprintf("use 1–%d letters, digits, '-' and '_'", MaxNameLength))
+	}
+
+	if len(s.BootstrapServers) == 0 {
+		v.add("bootstrapServers", "", "required: give at least one broker as host:port")
+	} else if len(s.BootstrapServers) > MaxBootstrapServers {
+		v.add("bootstrapServers", strconv.Itoa(len(s.BootstrapServers))+" servers", fmt.Sprintf("give 1–%d brokers", MaxBootstrapServers))
+	}
+	for i, hp := range s.BootstrapServers {
+		if err := checkHostPort(hp); err != nil {
+			v.add(fmt.Sprintf("bootstrapServers[%d]", i), strconv.Quote(hp), err.Error())
+		}
+	}
+
+	switch {
+	case len(s.Topics) == 0:
+		v.add("topics", "", "required: name the topic to read")
+	case len(s.Topics) > MaxTopics:
+		v.add("topics", strings.Join(s.Topics, ","), fmt.Sprintf("give exactly %d topic; create one pipe per topic", MaxTopics))
+	}
+	for i, t := range s.Topics {
+		if t == "" || t == "." || t == ".." || len(t) > MaxTopicLength || !topicRE.MatchString(t) {
+			v.add(fmt.Sprintf("topics[%d]", i), strconv.Quote(t), fmt.Sprintf("a Kafka topic name is 1–%d letters, digits, '.', '_' and '-' (not '.' or '..')", MaxTopicLength))
+		}
+	}
+
+	switch s.StartingPosition {
+	case "", TrimHorizon, Latest:
+		if s.StartingPositionTimestamp != nil {
+			v.add("startingPositionTimestamp", s.StartingPositionTimestamp.Format(time.RFC3339), "only allowed with startingPosition AT_TIMESTAMP")
+		}
+	case AtTimestamp:
+		switch {
+		case s.StartingPositionTimestamp == nil:
+			v.add("startingPositionTimestamp", "", "required with startingPosition AT_TIMESTAMP: give an RFC 3339 time")
+		case s.StartingPositionTimestamp.After(now):
+			v.add("startingPositionTimestamp", s.StartingPositionTimestamp.Format(time.RFC3339), "may not be in the future")
+		}
+	default:
+		v.add("startingPosition", strconv.Quote(string(s.StartingPosition)), "use TRIM_HORIZON, LATEST or AT_TIMESTAMP")
+	}
+
+	if s.BatchSize != 0 && (s.BatchSize < MinBatchSize || s.BatchSize > MaxBatchSize) {
+		v.add("batchSize", strconv.Itoa(s.BatchSize), fmt.Sprintf("use %d–%d", MinBatchSize, MaxBatchSize))
+	}
+	if w := s.MaximumBatchingWindowInSeconds; w != nil && (*w < 0 || *w > MaxBatchingWindowSeconds) {
+		v.add("maximumBatchingWindowInSeconds", strconv.FormatFloat(*w, 'f', -1, 64), fmt.Sprintf("use 0–%d seconds", MaxBatchingWindowSeconds))
+	}
+	if g := s.ConsumerGroupID; g != "" && (len(g) > MaxConsumerGroupIDLength || !groupRE.MatchString(g)) {
+		v.add("consumerGroupId", strconv.Quote(g), fmt.Sprintf("use 1–%d letters, digits, spaces and -/*:_+=.@", MaxConsumerGroupIDLength))
+	}
+
+	switch u, err := url.Parse(s.Target.URL); {
+	case s.Target.URL == "":
+		v.add("target.url", "", "required: give the http:// or https:// URL that receives batches")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s.Target.URL) > maxURLLength:
+		v.add("target.url", strconv.Quote(s.Target.URL), "use an absolute http:// or https:// URL")
+	}
+	if t := s.Target.TimeoutSeconds; t < 0 || t > maxTargetTimeoutSecondsFloat {
+		v.add("target.timeoutSeconds", strconv.FormatFloat(t, 'f', -1, 64), fmt.Sprintf("use 0 (the default, %s) up to %d seconds", DefaultTargetTimeout, int(maxTargetTimeoutSecondsFloat)))
+	}
+	if p := s.PayloadLimitBytes; p != 0 && (p < MinPayloadLimitBytes || p > MaxPayloadLimitBytes) {
+		v.add("payloadLimitBytes", strconv.Itoa(p), fmt.Sprintf("use %d–%d bytes", MinPayloadLimitBytes, MaxPayloadLimitBytes))
+	}
+	if r := s.Retry.MaximumRetryAttempts; r != nil && (*r < Unlimited || *r > MaxRetryAttempts) {
+		v.add("retry.maximumRetryAttempts", strconv.Itoa(*r), fmt.Sprintf("use -1 (unlimited) or 0–%d", MaxRetryAttempts))
+	}
+	if a := s.Retry.MaximumRecordAgeInSeconds; a != nil && *a != Unlimited && (*a < MinRecordAgeSeconds || *a > MaxRecordAgeSeconds) {
+		v.add("retry.maximumRecordAgeInSeconds", strconv.Itoa(*a), fmt.Sprintf("use -1 (unlimited) or %d–%d", MinRecordAgeSeconds, MaxRecordAgeSeconds))
+	}
+
+	if len(v.Fields) == 0 {
+		return nil
+	}
+	return v
+}
+
+func checkHostPort(hp string) error {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil || host == "" {
+		return fmt.Errorf("use host:port, e.g. b-1.example.com:9092")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("the port must be a number 1–65535")
+	}
+	return nil
+}

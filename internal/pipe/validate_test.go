@@ -1,0 +1,97 @@
+package pipe
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func valid() Spec {
+	return Spec{Name: "orders", BootstrapServers: []string{"127.0.0.1:9092"}, Topics: []string{"orders"}, Target: Target{URL: "http://127.0.0.1:9000/"}}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestValidateAcceptsMinimalSpec(t *testing.T) {
+	if err := valid().Validate(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateNamesFieldValueAndRange(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name   string
+		mutate func(*Spec)
+		field  string
+		want   string
+	}{
+		{"no name", func(s *Spec) { s.Name = "" }, "name", "required"},
+		{"bad name", func(s *Spec) { s.Name = "a b" }, "name", `"a b"`},
+		{"no brokers", func(s *Spec) { s.BootstrapServers = nil }, "bootstrapServers", "required"},
+		{"bad broker", func(s *Spec) { s.BootstrapServers = []string{"localhost"} }, "bootstrapServers[0]", "host:port"},
+		{"bad port", func(s *Spec) { s.BootstrapServers = []string{"h:0"} }, "bootstrapServers[0]", "1–65535"},
+		{"no topic", func(s *Spec) { s.Topics = nil }, "topics", "required"},
+		{"two topics", func(s *Spec) { s.Topics = []string{"a", "b"} }, "topics", "exactly 1"},
+		{"bad topic", func(s *Spec) { s.Topics = []string{"a/b"} }, "topics[0]", "topic name"},
+		{"batch too big", func(s *Spec) { s.BatchSize = 10001 }, "batchSize", "1–10000"},
+		{"batch negative", func(s *Spec) { s.BatchSize = -1 }, "batchSize", "1–10000"},
+		{"window", func(s *Spec) { s.MaximumBatchingWindowInSeconds = ptr(301.0) }, "maximumBatchingWindowInSeconds", "0–300"},
+		{"position", func(s *Spec) { s.StartingPosition = "EARLIEST" }, "startingPosition", "TRIM_HORIZON, LATEST or AT_TIMESTAMP"},
+		{"ts missing", func(s *Spec) { s.StartingPosition = AtTimestamp }, "startingPositionTimestamp", "required"},
+		{"ts future", func(s *Spec) { s.StartingPosition = AtTimestamp; s.StartingPositionTimestamp = ptr(now.Add(time.Hour)) }, "startingPositionTimestamp", "future"},
+		{"ts without at", func(s *Spec) { s.StartingPositionTimestamp = ptr(now) }, "startingPositionTimestamp", "only allowed"},
+		{"group", func(s *Spec) { s.ConsumerGroupID = "a#b" }, "consumerGroupId", "letters"},
+		{"no target", func(s *Spec) { s.Target.URL = "" }, "target.url", "required"},
+		{"bad target", func(s *Spec) { s.Target.URL = "ftp://x" }, "target.url", "http://"},
+		{"timeout", func(s *Spec) { s.Target.TimeoutSeconds = 900 }, "target.timeoutSeconds", "840"},
+		{"payload", func(s *Spec) { s.PayloadLimitBytes = 10 }, "payloadLimitBytes", "1024"},
+		{"retries", func(s *Spec) { s.Retry.MaximumRetryAttempts = ptr(10001) }, "retry.maximumRetryAttempts", "-1 (unlimited) or 0–10000"},
+		{"age", func(s *Spec) { s.Retry.MaximumRecordAgeInSeconds = ptr(59) }, "retry.maximumRecordAgeInSeconds", "60–604800"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := valid()
+			c.mutate(&s)
+			err := s.Validate(now)
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("got %v, want a ValidationError", err)
+			}
+			if len(ve.Fields) != 1 || ve.Fields[0].Field != c.field {
+				t.Fatalf("fields %+v, want exactly %s", ve.Fields, c.field)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%q does not mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryField(t *testing.T) {
+	err := Spec{BatchSize: 0, Target: Target{URL: "x"}}.Validate(time.Now())
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Fields) != 4 {
+		t.Fatalf("want name, bootstrapServers, topics, target.url; got %v", err)
+	}
+}
+
+func TestNormalizeFillsDefaults(t *testing.T) {
+	s := valid()
+	s.UUID = "u-1"
+	n := s.Normalize()
+	if n.BatchSize != 100 || *n.MaximumBatchingWindowInSeconds != 0.5 || n.StartingPosition != TrimHorizon ||
+		!n.IsEnabled() || n.TargetTimeout() != 30*time.Second || n.PayloadLimitBytes != 6<<20 ||
+		n.MaxRetries() != Unlimited || n.MaxRecordAge() != 0 || n.GroupID() != "u-1" || n.BatchingWindow() != 500*time.Millisecond {
+		t.Fatalf("defaults: %+v", n)
+	}
+	if err := n.Validate(time.Now()); err != nil {
+		t.Fatalf("normalized spec must stay valid: %v", err)
+	}
+	z := valid()
+	z.MaximumBatchingWindowInSeconds = ptr(0.0)
+	if z.Normalize().BatchingWindow() != 0 {
+		t.Fatal("an explicit zero window must stay zero")
+	}
+}
