@@ -1,0 +1,245 @@
+// Package engine runs pipes. It is the control loop between the store's
+// desired state and what runs: like a Kubernetes controller, it lists the
+// pipes, starts a runner for each enabled one, stops runners whose pipe was
+// disabled, changed or deleted, and writes each pipe's status back. It also
+// implements pipe.Service, so the API serves writes through it and a write
+// wakes the loop at once instead of at the next tick.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/store"
+)
+
+// Config configures an Engine. Only Store is required.
+type Config struct {
+	Store  store.Store
+	Logger *slog.Logger
+	// ReconcileInterval is how often the store is re-read, which is how
+	// changes made by other processes sharing the store are noticed
+	// (default 2 s).
+	ReconcileInterval time.Duration
+	// Tuning of every pipe's source and retries; zero values keep the
+	// defaults documented on each field's type.
+	Tuning Tuning
+	// HTTPClient posts to HTTP targets; nil uses a shared pooled client.
+	HTTPClient *http.Client
+	// Now is the clock, for validation of starting timestamps.
+	Now func() time.Time
+}
+
+// Tuning holds process-wide knobs that are not part of a pipe's spec.
+type Tuning struct {
+	// BufferBytes bounds each pipe's buffered records (default 32 MiB).
+	BufferBytes int
+	// Consumer group timings (defaults: franz-go's 45 s session, 60 s
+	// rebalance, 3 s heartbeat).
+	SessionTimeout    time.Duration
+	RebalanceTimeout  time.Duration
+	HeartbeatInterval time.Duration
+	// CommitInterval (default 1 s) and StopGrace (default 5 s): see
+	// source.Config.
+	CommitInterval time.Duration
+	StopGrace      time.Duration
+	// InitialBackoff and MaxBackoff bound retry delays (200 ms, 30 s).
+	InitialBackoff time.Duration
+	MaxBackoff     time.Duration
+}
+
+// Engine runs the pipes of one store. Create it with New and start it with
+// Run.
+type Engine struct {
+	cfg   Config
+	store store.Store
+	log   *slog.Logger
+	wake  chan struct{}
+
+	mu      sync.Mutex
+	runners map[string]*runner // by pipe name; owned by Run's goroutine
+}
+
+// New returns an engine over cfg.Store.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("engine: a store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ReconcileInterval <= 0 {
+		cfg.ReconcileInterval = 2 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Engine{
+		cfg:     cfg,
+		store:   cfg.Store,
+		log:     cfg.Logger,
+		wake:    make(chan struct{}, 1),
+		runners: map[string]*runner{},
+	}, nil
+}
+
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// CreatePipe validates spec, assigns its UUID, fills its defaults and
+// stores it; the pipe starts on the next reconcile, which this triggers.
+func (e *Engine) CreatePipe(ctx context.Context, spec pipe.Spec) (pipe.Pipe, error) {
+	if err := spec.Validate(e.cfg.Now()); err != nil {
+		return pipe.Pipe{}, err
+	}
+	spec.UUID = uuid.NewString()
+	spec = spec.Normalize()
+	state := pipe.StateCreating
+	if !spec.IsEnabled() {
+		state = pipe.StateDisabled
+	}
+	p, err := e.store.CreatePipe(ctx, pipe.Pipe{Spec: spec, Status: pipe.Status{
+		State:                 state,
+		StateTransitionReason: "USER_INITIATED",
+		LastProcessingResult:  pipe.ResultNoRecords,
+		LastModified:          e.cfg.Now().UTC(),
+	}})
+	if err != nil {
+		return pipe.Pipe{}, err
+	}
+	e.poke()
+	return p, nil
+}
+
+// GetPipe returns a pipe with its latest status.
+func (e *Engine) GetPipe(ctx context.Context, name string) (pipe.Pipe, error) {
+	return e.store.GetPipe(ctx, name)
+}
+
+// ListPipes returns every pipe.
+func (e *Engine) ListPipes(ctx context.Context) ([]pipe.Pipe, error) {
+	return e.store.ListPipes(ctx)
+}
+
+// DeletePipe removes a pipe; its runner stops on the next reconcile, which
+// this triggers, committing its finished work. The consumer group and its
+// offsets stay in Kafka, so a pipe re-created with the same consumer group
+// id resumes where this one stopped.
+func (e *Engine) DeletePipe(ctx context.Context, name string) error {
+	if err := e.store.DeletePipe(ctx, name); err != nil {
+		return err
+	}
+	e.poke()
+	return nil
+}
+
+// Run reconciles until ctx is done, then stops every pipe (in-flight
+// batches finish within the stop grace or are abandoned uncommitted; finished
+// work is committed) and returns.
+func (e *Engine) Run(ctx context.Context) error {
+	t := time.NewTicker(e.cfg.ReconcileInterval)
+	defer t.Stop()
+	defer e.stopAll()
+	for {
+		if err := e.reconcile(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error("reconcile failed; retrying at the next tick", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-e.wake:
+		case <-t.C:
+		}
+	}
+}
+
+func (e *Engine) reconcile(ctx context.Context) error {
+	pipes, err := e.store.ListPipes(ctx)
+	if err != nil {
+		return fmt.Errorf("list pipes: %w", err)
+	}
+	want := make(map[string]pipe.Pipe, len(pipes))
+	for _, p := range pipes {
+		if p.IsEnabled() {
+			want[p.Name] = p
+		}
+	}
+	e.mu.Lock()
+	var stop []*runner
+	for name, r := range e.runners {
+		p, ok := want[name]
+		if !ok || p.UUID != r.uuid || p.Revision != r.revision {
+			stop = append(stop, r)
+			delete(e.runners, name)
+		}
+	}
+	e.mu.Unlock()
+	stopRunners(stop)
+
+	for _, p := range pipes {
+		if !p.IsEnabled() {
+			if p.Status.State != pipe.StateDisabled {
+				e.setStatus(ctx, p, pipe.StateDisabled, p.Status.LastProcessingResult)
+			}
+			continue
+		}
+		e.mu.Lock()
+		_, running := e.runners[p.Name]
+		e.mu.Unlock()
+		if running {
+			continue
+		}
+		r, err := e.startRunner(ctx, p)
+		if err != nil {
+			e.log.Error("cannot start pipe", "pipe", p.Name, "err", err)
+			e.setStatus(ctx, p, p.Status.State, pipe.ProblemPrefix+err.Error())
+			continue
+		}
+		e.mu.Lock()
+		e.runners[p.Name] = r
+		e.mu.Unlock()
+	}
+	return nil
+}
+
+func (e *Engine) setStatus(ctx context.Context, p pipe.Pipe, state pipe.State, result string) {
+	st := pipe.Status{State: state, StateTransitionReason: p.Status.StateTransitionReason,
+		LastProcessingResult: result, LastModified: e.cfg.Now().UTC()}
+	if err := e.store.SetStatus(ctx, p.Name, p.UUID, st); err != nil && !errors.Is(err, pipe.ErrNotFound) {
+		e.log.Warn("cannot record pipe status", "pipe", p.Name, "err", err)
+	}
+}
+
+func (e *Engine) stopAll() {
+	e.mu.Lock()
+	all := make([]*runner, 0, len(e.runners))
+	for name, r := range e.runners {
+		all = append(all, r)
+		delete(e.runners, name)
+	}
+	e.mu.Unlock()
+	stopRunners(all)
+}
+
+// stopRunners stops runners in parallel, so a shutdown waits for the
+// slowest pipe's grace, not their sum.
+func stopRunners(rs []*runner) {
+	for _, r := range rs {
+		r.cancel()
+	}
+	for _, r := range rs {
+		<-r.done
+	}
+}

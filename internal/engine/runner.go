@@ -1,0 +1,261 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/internal/event"
+	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/source"
+	"github.com/sluice-dev/sluice/internal/target"
+)
+
+// runner runs one pipe: a source whose handler is the retrying target.
+type runner struct {
+	name     string
+	uuid     string
+	revision int64
+	cancel   context.CancelFunc
+	done     chan struct{}
+
+	eng *Engine
+	log *slog.Logger
+
+	mu           sync.Mutex
+	state        pipe.State
+	reason       string
+	delivered    bool   // a batch has succeeded since start
+	targetIssue  string // the latest delivery failure, until a success
+	kafkaIssue   string // the latest Kafka connection failure, until progress
+	lastReported string
+	dirty        chan struct{} // status changed; capacity 1
+}
+
+func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe) (*runner, error) {
+	spec := p.Spec
+	log := e.log.With("pipe", spec.Name)
+	r := &runner{
+		name: spec.Name, uuid: spec.UUID, revision: p.Revision,
+		done: make(chan struct{}), eng: e, log: log,
+		state: pipe.StateEnabled, reason: p.Status.StateTransitionReason,
+		lastReported: p.Status.LastProcessingResult,
+		dirty:        make(chan struct{}, 1),
+	}
+	if p.Status.LastProcessingResult == pipe.ResultOK {
+		r.delivered = true
+	}
+
+	enc := event.NewEncoder(event.Source{EventSource: event.SourceSelfManaged, BootstrapServers: spec.BootstrapServers})
+	client := e.cfg.HTTPClient
+	tgt, err := target.NewHTTP(target.HTTPConfig{
+		URL: spec.Target.URL, Timeout: spec.TargetTimeout(), PayloadLimit: spec.PayloadLimitBytes,
+		Encoder: enc, Client: client,
+		Headers: http.Header{"X-Sluice-Pipe": {spec.Name}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	tun := e.cfg.Tuning
+	retrying := &target.Retrying{
+		Target: tgt,
+		Policy: target.RetryPolicy{
+			MaxRetries: spec.MaxRetries(), MaxRecordAge: spec.MaxRecordAge(),
+			InitialBackoff: tun.InitialBackoff, MaxBackoff: tun.MaxBackoff,
+		},
+		Hooks: target.Hooks{
+			Failed:    r.failed,
+			Exhausted: r.exhausted,
+			Delivered: r.deliveredBatch,
+		},
+	}
+	src, err := source.New(source.Config{
+		Brokers:           spec.BootstrapServers,
+		Topics:            spec.Topics,
+		Group:             spec.GroupID(),
+		StartOffset:       startOffset(spec),
+		BatchSize:         spec.BatchSize,
+		Window:            spec.BatchingWindow(),
+		MaxBatchBytes:     spec.PayloadLimitBytes,
+		SizeOf:            enc.Size,
+		EnvelopeSize:      enc.EnvelopeSize,
+		BufferBytes:       tun.BufferBytes,
+		SessionTimeout:    tun.SessionTimeout,
+		RebalanceTimeout:  tun.RebalanceTimeout,
+		HeartbeatInterval: tun.HeartbeatInterval,
+		CommitInterval:    tun.CommitInterval,
+		StopGrace:         tun.StopGrace,
+		ClientOpts:        []kgo.Opt{kgo.WithHooks(connHook{r})},
+		OnPollError:       r.pollError,
+		Logger:            log,
+	}, retrying.Handle)
+	if err != nil {
+		return nil, err
+	}
+
+	rctx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.statusLoop(rctx)
+	}()
+	go func() {
+		defer close(r.done)
+		log.Info("pipe started", "topics", spec.Topics, "group", spec.GroupID(), "target", spec.Target.URL)
+		if err := src.Run(rctx); err != nil {
+			log.Error("pipe stopped with an error", "err", err)
+		}
+		wg.Wait()
+		// Write the last word after the loop has stopped so it cannot be
+		// overwritten by an older one.
+		r.writeStatus(context.WithoutCancel(ctx))
+		log.Info("pipe stopped")
+	}()
+	r.markDirty()
+	return r, nil
+}
+
+func startOffset(s pipe.Spec) kgo.Offset {
+	switch s.StartingPosition {
+	case pipe.Latest:
+		return kgo.NewOffset().AtEnd()
+	case pipe.AtTimestamp:
+		return kgo.NewOffset().AfterMilli(s.StartingPositionTimestamp.UnixMilli())
+	default:
+		return kgo.NewOffset().AtStart()
+	}
+}
+
+// result is the LastProcessingResult now; r.mu is held.
+func (r *runner) result() string {
+	switch {
+	case r.kafkaIssue != "":
+		return pipe.ProblemPrefix + r.kafkaIssue
+	case r.targetIssue != "":
+		return pipe.ProblemPrefix + r.targetIssue
+	case r.delivered:
+		return pipe.ResultOK
+	default:
+		return pipe.ResultNoRecords
+	}
+}
+
+func (r *runner) markDirty() {
+	select {
+	case r.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// update changes the status under r.mu and, when the visible result
+// changed, logs it once and schedules a store write: a flapping target
+// costs one log line per change, not one per retry.
+func (r *runner) update(fn func()) {
+	r.mu.Lock()
+	before := r.result()
+	fn()
+	after := r.result()
+	r.mu.Unlock()
+	if before != after {
+		if len(after) > len(pipe.ProblemPrefix) && after[:len(pipe.ProblemPrefix)] == pipe.ProblemPrefix {
+			r.log.Warn("pipe has a problem", "result", after)
+		} else {
+			r.log.Info("pipe processing", "result", after)
+		}
+		r.markDirty()
+	}
+}
+
+func (r *runner) failed(b *source.Batch, attempt int, err error) {
+	r.update(func() { r.targetIssue = target.ProblemOf(err) })
+	r.log.Debug("delivery failed", "topic", b.Topic, "partition", b.Partition,
+		"first_offset", b.FirstOffset(), "attempt", attempt, "err", err)
+}
+
+func (r *runner) exhausted(_ context.Context, b *source.Batch, attempts int, err error) bool {
+	r.update(func() { r.targetIssue = target.ExhaustedProblem(attempts, err) })
+	r.log.Error("retries exhausted; no failure destination configured, so the batch keeps being retried",
+		"topic", b.Topic, "partition", b.Partition, "first_offset", b.FirstOffset(), "last_offset", b.LastOffset(), "err", err)
+	return false
+}
+
+func (r *runner) deliveredBatch(*source.Batch, int) {
+	r.mu.Lock()
+	clean := r.delivered && r.targetIssue == "" && r.kafkaIssue == ""
+	r.mu.Unlock()
+	if clean {
+		return // the hot path: nothing changes
+	}
+	r.update(func() {
+		r.delivered = true
+		r.targetIssue = ""
+		r.kafkaIssue = ""
+	})
+}
+
+func (r *runner) pollError(err error) {
+	r.update(func() { r.kafkaIssue = kafkaProblem(err) })
+}
+
+// kafkaProblem phrases a Kafka-side error as the reference does.
+func kafkaProblem(err error) string {
+	var ne net.Error
+	var oe *net.OpError
+	if errors.As(err, &oe) || errors.As(err, &ne) {
+		return fmt.Sprintf("Connection error. Please check your event source connection configuration. (%v)", err)
+	}
+	return err.Error()
+}
+
+// connHook reports broker connection failures, which the group consumer
+// otherwise retries silently, and clears them once a connection succeeds.
+type connHook struct{ r *runner }
+
+func (h connHook) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err != nil {
+		h.r.update(func() {
+			h.r.kafkaIssue = fmt.Sprintf("Connection error. Please check your event source connection configuration. (broker %s:%d: %v)", meta.Host, meta.Port, err)
+		})
+		return
+	}
+	h.r.mu.Lock()
+	had := h.r.kafkaIssue != ""
+	h.r.mu.Unlock()
+	if had {
+		h.r.update(func() { h.r.kafkaIssue = "" })
+	}
+}
+
+func (r *runner) statusLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.dirty:
+			r.writeStatus(ctx)
+		}
+	}
+}
+
+func (r *runner) writeStatus(ctx context.Context) {
+	r.mu.Lock()
+	result := r.result()
+	state := r.state
+	reason := r.reason
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st := pipe.Status{State: state, StateTransitionReason: reason, LastProcessingResult: result, LastModified: r.eng.cfg.Now().UTC()}
+	if err := r.eng.store.SetStatus(ctx, r.name, r.uuid, st); err != nil && !errors.Is(err, pipe.ErrNotFound) {
+		r.log.Warn("cannot record pipe status", "err", err)
+	}
+}

@@ -1,0 +1,341 @@
+// Package source reads a pipe's topics in its consumer group and hands
+// per-partition batches, in offset order, to a handler; it commits a batch's
+// offsets only after the handler reports the batch's outcome final.
+//
+// Shape (after Redpanda Connect's ordered franz-go reader): one poll loop
+// moves fetched records into a byte-bounded buffer per partition and pauses
+// fetching a partition whose buffer is full; one worker goroutine per
+// assigned partition cuts batches from its buffer and runs the handler, so
+// partitions progress concurrently while each has at most one batch in
+// flight. Commits go through franz-go's marks: a worker marks a batch's last
+// record after the handler returns, and the client commits marks on an
+// interval, on revocation and on shutdown, never an offset past unfinished
+// work.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Batch is a run of consecutive records of one partition.
+type Batch struct {
+	Topic     string
+	Partition int32
+	Records   []*kgo.Record
+	// Oversized is set when the batch is a single record whose encoded size
+	// alone passes the payload limit: it can never be delivered as is.
+	Oversized bool
+	// Size is the predicted encoded size (Config.EnvelopeSize plus SizeOf
+	// of each record).
+	Size int
+
+	stopping <-chan struct{}
+}
+
+// Stopping is closed when the partition is being revoked or the source is
+// shutting down: a handler should finish its current attempt but not start
+// another (returning ErrStopping). The ctx given with the batch is canceled
+// a grace period later to abandon the attempt.
+func (b *Batch) Stopping() <-chan struct{} { return b.stopping }
+
+// FirstOffset and LastOffset bound the batch.
+func (b *Batch) FirstOffset() int64 { return b.Records[0].Offset }
+
+// LastOffset is the offset of the batch's last record.
+func (b *Batch) LastOffset() int64 { return b.Records[len(b.Records)-1].Offset }
+
+// ErrStopping is what a handler returns when it gave up on a batch because
+// the batch's partition is stopping; the batch is not committed.
+var ErrStopping = errors.New("partition stopping")
+
+// Handler receives each batch. Returning nil means the batch's outcome is
+// final (delivered, filtered, or handed to a failure destination) and its
+// offsets may be committed. Any error means the batch is abandoned
+// uncommitted; the source then stops that partition's worker, so a handler
+// should return an error only when asked to stop.
+type Handler func(ctx context.Context, b *Batch) error
+
+// Config configures a Source. Zero values take the documented defaults.
+type Config struct {
+	// Brokers, Topics and Group say what to read; all required.
+	Brokers []string
+	Topics  []string
+	Group   string
+	// StartOffset applies where the group has no committed offset (and
+	// where the committed offset has left the log).
+	StartOffset kgo.Offset
+
+	// BatchSize caps the records of a batch (required, ≥1).
+	BatchSize int
+	// Window is how long a batch may wait for more records after its
+	// first record arrived; 0 delivers what is buffered at once.
+	Window time.Duration
+	// MaxBatchBytes caps a batch's encoded size (required).
+	MaxBatchBytes int
+	// SizeOf is a record's encoded size and EnvelopeSize a batch's size
+	// besides its records; they decide the cut by size. Required.
+	SizeOf       func(*kgo.Record) int
+	EnvelopeSize func(topic string, partition int32) int
+
+	// BufferBytes bounds the record bytes buffered across the source's
+	// partitions (default 32 MiB). Each assigned partition gets an equal
+	// share, but never less than MinPartitionBuffer, and its fetching
+	// pauses while its share is full.
+	BufferBytes int
+
+	// Group timings. Defaults are franz-go's: session 45 s, rebalance
+	// 60 s, heartbeat 3 s. Tests shorten them.
+	SessionTimeout    time.Duration
+	RebalanceTimeout  time.Duration
+	HeartbeatInterval time.Duration
+	// CommitInterval is how often finished work is committed (default 1 s;
+	// revocation and shutdown commit at once).
+	CommitInterval time.Duration
+	// StopGrace is how long a stopping partition's in-flight attempt may
+	// run before it is canceled (default 5 s).
+	StopGrace time.Duration
+
+	// ClientOpts are added to the Kafka client's options (auth, TLS).
+	ClientOpts []kgo.Opt
+	// OnPollError is told of errors the client surfaces while fetching,
+	// so the pipe's status can show them; nil ignores them.
+	OnPollError func(error)
+	Logger      *slog.Logger
+}
+
+// MinPartitionBuffer is the least buffer a partition gets, so a partition
+// always has room for at least a few fetch responses.
+const MinPartitionBuffer = 1 << 20
+
+func (c *Config) validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("source: no brokers")
+	case len(c.Topics) == 0:
+		return errors.New("source: no topics")
+	case c.Group == "":
+		return errors.New("source: no consumer group")
+	case c.BatchSize < 1:
+		return errors.New("source: batch size must be at least 1")
+	case c.MaxBatchBytes < 1:
+		return errors.New("source: max batch bytes must be positive")
+	case c.SizeOf == nil || c.EnvelopeSize == nil:
+		return errors.New("source: SizeOf and EnvelopeSize are required")
+	}
+	if c.BufferBytes <= 0 {
+		c.BufferBytes = 32 << 20
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = time.Second
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// Source is one pipe's group consumer. Create it with New and run it with
+// Run; it is not reusable after Run returns.
+type Source struct {
+	cfg     Config
+	handler Handler
+	cl      *kgo.Client
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	workers map[topicPartition]*worker
+}
+
+// New creates the Kafka client; it does not connect until Run.
+func New(cfg Config, h Handler) (*Source, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Source{cfg: cfg, handler: h, log: cfg.Logger, workers: map[topicPartition]*worker{}}
+	fetchMax := int32(min(max(cfg.BufferBytes/4, 1<<20), 50<<20))
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topics...),
+		kgo.ConsumeResetOffset(cfg.StartOffset),
+		// Marks, not polls, decide what is committed: only finished work.
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(cfg.CommitInterval),
+		// Records handed to a worker must belong to a partition we still
+		// own; blocking rebalances while we distribute a poll ensures it.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(s.revoked),
+		kgo.OnPartitionsLost(s.lost),
+		kgo.FetchMaxBytes(fetchMax),
+		kgo.FetchMaxPartitionBytes(min(fetchMax, 1<<20)),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	}
+	if cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout))
+	}
+	if cfg.RebalanceTimeout > 0 {
+		opts = append(opts, kgo.RebalanceTimeout(cfg.RebalanceTimeout))
+	}
+	if cfg.HeartbeatInterval > 0 {
+		opts = append(opts, kgo.HeartbeatInterval(cfg.HeartbeatInterval))
+	}
+	opts = append(opts, cfg.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("source: kafka client: %w", err)
+	}
+	s.cl = cl
+	return s, nil
+}
+
+// Client is the underlying Kafka client, for lag queries.
+func (s *Source) Client() *kgo.Client { return s.cl }
+
+// Run consumes until ctx is done, then stops every partition (in-flight
+// attempts get Config.StopGrace to finish), commits finished work, leaves
+// the group and closes the client.
+func (s *Source) Run(ctx context.Context) error {
+	defer s.shutdown()
+	for {
+		fetches := s.cl.PollRecords(ctx, 10000)
+		if ctx.Err() != nil {
+			s.cl.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+				return
+			}
+			s.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
+			if s.cfg.OnPollError != nil {
+				s.cfg.OnPollError(err)
+			}
+		})
+		s.distribute(ctx, fetches)
+		s.cl.AllowRebalance()
+	}
+}
+
+func (s *Source) distribute(ctx context.Context, fetches kgo.Fetches) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		tp := topicPartition{p.Topic, p.Partition}
+		w := s.workers[tp]
+		if w == nil {
+			w = s.startWorker(ctx, tp)
+		}
+		w.push(p.Records, now, s.partitionShare())
+	})
+}
+
+// partitionShare is each partition's byte budget; s.mu is held.
+func (s *Source) partitionShare() int {
+	n := len(s.workers)
+	if n == 0 {
+		n = 1
+	}
+	return max(s.cfg.BufferBytes/n, MinPartitionBuffer)
+}
+
+func (s *Source) startWorker(ctx context.Context, tp topicPartition) *worker {
+	// The worker outlives a canceled Run ctx by the stop grace, so its
+	// context is detached and canceled by stop.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w := &worker{
+		src:    s,
+		tp:     tp,
+		notify: make(chan struct{}, 1),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+		cancel: cancel,
+	}
+	s.workers[tp] = w
+	go w.run(wctx)
+	return w
+}
+
+// revoked runs inside the client's rebalance: stop the partitions, let
+// their in-flight batches finish within the grace, and commit what
+// finished before the partitions move to another member.
+func (s *Source) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	s.stopWorkers(revoked, s.cfg.StopGrace)
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+		s.log.Warn("commit on revoke failed; the next owner may redeliver", "err", err)
+	}
+}
+
+// lost means the partitions already belong to someone else: committing
+// could rewind their progress, so only stop.
+func (s *Source) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.stopWorkers(lost, 0)
+}
+
+// stopWorkers stops the workers of the given partitions (all when nil) and
+// waits for them.
+func (s *Source) stopWorkers(tps map[string][]int32, grace time.Duration) {
+	s.mu.Lock()
+	var stopping []*worker
+	for tp, w := range s.workers {
+		if tps != nil && !contains(tps[tp.topic], tp.partition) {
+			continue
+		}
+		delete(s.workers, tp)
+		stopping = append(stopping, w)
+	}
+	s.mu.Unlock()
+	var resume map[string][]int32
+	for _, w := range stopping {
+		w.stop(grace)
+		if resume == nil {
+			resume = map[string][]int32{}
+		}
+		resume[w.tp.topic] = append(resume[w.tp.topic], w.tp.partition)
+	}
+	for _, w := range stopping {
+		<-w.done
+	}
+	// A partition paused for a full buffer must not stay paused if it is
+	// assigned to us again later.
+	if resume != nil {
+		s.cl.ResumeFetchPartitions(resume)
+	}
+}
+
+func (s *Source) shutdown() {
+	s.stopWorkers(nil, s.cfg.StopGrace)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.cl.CommitMarkedOffsets(ctx); err != nil {
+		s.log.Warn("final commit failed; finished work may be redelivered", "err", err)
+	}
+	s.cl.CloseAllowingRebalance()
+}
+
+func contains(ps []int32, p int32) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}

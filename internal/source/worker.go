@@ -1,0 +1,236 @@
+package source
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// chunk is the records of one fetch, with when they arrived: the batching
+// window runs from the arrival of a batch's first record.
+type chunk struct {
+	recs []*kgo.Record
+	at   time.Time
+}
+
+// worker owns one partition: it cuts batches from the partition's buffer
+// and runs them through the handler one at a time, so the partition's
+// records are delivered in offset order with at most one batch in flight.
+type worker struct {
+	src *Source
+	tp  topicPartition
+
+	mu     sync.Mutex
+	chunks []chunk // buffered records, oldest first; chunks[0].recs[head:] are pending
+	head   int
+	bytes  int  // record bytes buffered, including the batch in flight
+	limit  int  // the partition's byte share when last pushed
+	paused bool // fetching paused because bytes reached limit
+
+	notify chan struct{} // a push happened; capacity 1
+	quit   chan struct{} // closed to stop after the current attempt
+	done   chan struct{} // closed when run returns
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func recordBytes(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value) + 64 // 64: the record's fixed fields and pointers
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// push appends fetched records and pauses the partition's fetching when
+// its buffer is full. Pause and resume happen under w.mu so that they
+// reach the client in the order w.paused changed.
+func (w *worker) push(recs []*kgo.Record, at time.Time, limit int) {
+	n := 0
+	for _, r := range recs {
+		n += recordBytes(r)
+	}
+	w.mu.Lock()
+	w.chunks = append(w.chunks, chunk{recs: recs, at: at})
+	w.bytes += n
+	w.limit = limit
+	if !w.paused && w.bytes >= limit {
+		w.paused = true
+		w.src.cl.PauseFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
+	}
+	w.mu.Unlock()
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+// stop asks the worker to stop after its current attempt, and cancels that
+// attempt after grace.
+func (w *worker) stop(grace time.Duration) {
+	w.once.Do(func() {
+		close(w.quit)
+		if grace <= 0 {
+			w.cancel()
+			return
+		}
+		t := time.AfterFunc(grace, w.cancel)
+		go func() {
+			<-w.done
+			t.Stop()
+			w.cancel()
+		}()
+	})
+}
+
+func (w *worker) run(ctx context.Context) {
+	defer close(w.done)
+	for {
+		b, ok := w.next(ctx)
+		if !ok {
+			return
+		}
+		b.stopping = w.quit
+		for {
+			err := w.src.handler(ctx, b)
+			if err == nil {
+				break
+			}
+			select {
+			case <-w.quit:
+				return // abandoned uncommitted: the next owner redelivers it
+			default:
+			}
+			// A handler gives up only when asked to stop; anything else
+			// is a bug that must not lose or skip the batch.
+			w.src.log.Error("handler failed a batch without stopping; retrying it", "topic", w.tp.topic,
+				"partition", w.tp.partition, "first_offset", b.FirstOffset(), "err", err)
+			select {
+			case <-time.After(time.Second):
+			case <-w.quit:
+				return
+			}
+		}
+		w.src.cl.MarkCommitRecords(b.Records[len(b.Records)-1])
+		w.release(len(b.Records))
+	}
+}
+
+// next waits for and cuts the next batch: at BatchSize records, before the
+// encoded size would pass MaxBatchBytes, when the window since the first
+// record's arrival has passed, or at once when the buffer is full (no more
+// records can arrive until it drains). It returns false when stopping.
+func (w *worker) next(ctx context.Context) (*Batch, bool) {
+	cfg := &w.src.cfg
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-w.quit:
+			return nil, false
+		case <-ctx.Done():
+			return nil, false
+		default:
+		}
+		w.mu.Lock()
+		b, first, complete := w.cut()
+		paused := w.paused
+		w.mu.Unlock()
+		if b != nil {
+			wait := cfg.Window - time.Since(first)
+			if complete || paused || wait <= 0 {
+				return b, true
+			}
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			select {
+			case <-w.notify:
+			case <-timer.C:
+			case <-w.quit:
+				return nil, false
+			case <-ctx.Done():
+				return nil, false
+			}
+			continue
+		}
+		select {
+		case <-w.notify:
+		case <-w.quit:
+			return nil, false
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// cut builds the largest batch the pending records allow, without removing
+// them (they leave the buffer in release, after the outcome). complete says
+// the batch cannot grow: it hit the count or size cap. w.mu is held.
+func (w *worker) cut() (b *Batch, first time.Time, complete bool) {
+	cfg := &w.src.cfg
+	if len(w.chunks) == 0 {
+		return nil, time.Time{}, false
+	}
+	first = w.chunks[0].at
+	b = &Batch{Topic: w.tp.topic, Partition: w.tp.partition}
+	b.Size = cfg.EnvelopeSize(w.tp.topic, w.tp.partition)
+	head := w.head
+	for _, c := range w.chunks {
+		for _, r := range c.recs[head:] {
+			sz := cfg.SizeOf(r)
+			if b.Size+sz > cfg.MaxBatchBytes {
+				if len(b.Records) == 0 {
+					// Alone over the limit: a batch of its own that the
+					// handler fails, rather than a partition stuck forever.
+					b.Records = append(b.Records, r)
+					b.Size += sz
+					b.Oversized = true
+				}
+				return b, first, true
+			}
+			b.Records = append(b.Records, r)
+			b.Size += sz
+			if len(b.Records) == cfg.BatchSize {
+				return b, first, true
+			}
+		}
+		head = 0
+	}
+	return b, first, false
+}
+
+// release drops the first n pending records after their outcome, and
+// resumes fetching if the buffer drained below half its share.
+func (w *worker) release(n int) {
+	w.mu.Lock()
+	freed := 0
+	for n > 0 {
+		c := &w.chunks[0]
+		take := min(n, len(c.recs)-w.head)
+		for _, r := range c.recs[w.head : w.head+take] {
+			freed += recordBytes(r)
+		}
+		w.head += take
+		n -= take
+		if w.head == len(c.recs) {
+			w.chunks[0] = chunk{}
+			w.chunks = w.chunks[1:]
+			w.head = 0
+		}
+	}
+	w.bytes -= freed
+	if w.paused && w.bytes < w.limit/2 {
+		w.paused = false
+		w.src.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
+	}
+	w.mu.Unlock()
+}

@@ -1,0 +1,186 @@
+package target
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluice-dev/sluice/internal/event"
+	"github.com/sluice-dev/sluice/internal/source"
+)
+
+// HTTPConfig configures an HTTP target.
+type HTTPConfig struct {
+	URL string
+	// Timeout bounds one attempt, from connecting to reading the status.
+	Timeout time.Duration
+	// PayloadLimit is the largest body sent; a bigger batch is a failure.
+	PayloadLimit int
+	Encoder      *event.Encoder
+	// Client defaults to one with a transport sized for many partitions
+	// posting concurrently to one host.
+	Client *http.Client
+	// Headers are added to every request (e.g. the pipe's name).
+	Headers http.Header
+}
+
+// HTTP posts each batch as the reference Kafka event. A 2xx answer is
+// success; any other status, a transport error or a timeout fails the batch.
+type HTTP struct {
+	cfg  HTTPConfig
+	pool sync.Pool // *[]byte bodies, returned when the transport closes them
+}
+
+// DefaultTransport is shared by HTTP targets that bring no client, so pipes
+// posting to one host share its connections.
+var DefaultTransport = &http.Transport{
+	Proxy:                 http.ProxyFromEnvironment,
+	DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	ForceAttemptHTTP2:     true,
+	MaxIdleConns:          1024,
+	MaxIdleConnsPerHost:   256, // one per partition in flight, for a few hundred partitions
+	IdleConnTimeout:       90 * time.Second,
+	TLSHandshakeTimeout:   10 * time.Second,
+	ExpectContinueTimeout: time.Second,
+}
+
+// NewHTTP returns an HTTP target.
+func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
+	if cfg.URL == "" || cfg.Encoder == nil || cfg.Timeout <= 0 || cfg.PayloadLimit <= 0 {
+		return nil, errors.New("target: URL, Encoder, Timeout and PayloadLimit are required")
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Transport: DefaultTransport}
+	}
+	return &HTTP{cfg: cfg}, nil
+}
+
+// pooledBody returns its buffer to the pool when the transport closes it,
+// which is when the transport no longer reads it.
+type pooledBody struct {
+	*bytes.Reader
+	buf  *[]byte
+	pool *sync.Pool
+	once sync.Once
+}
+
+func (b *pooledBody) Close() error {
+	b.once.Do(func() { b.pool.Put(b.buf) })
+	return nil
+}
+
+// Deliver posts the batch once.
+func (h *HTTP) Deliver(ctx context.Context, b *source.Batch) error {
+	if b.Oversized {
+		r := b.Records[0]
+		return &Error{
+			Problem: fmt.Sprintf("record %s-%d offset %d is %d bytes as an event, over the pipe's payload limit of %d bytes",
+				r.Topic, r.Partition, r.Offset, b.Size, h.cfg.PayloadLimit),
+			Err: ErrOversized,
+		}
+	}
+	bufp, _ := h.pool.Get().(*[]byte)
+	if bufp == nil {
+		bufp = new([]byte)
+	}
+	*bufp = h.cfg.Encoder.Append((*bufp)[:0], b.Records)
+	body := &pooledBody{Reader: bytes.NewReader(*bufp), buf: bufp, pool: &h.pool}
+	if n := len(*bufp); n > h.cfg.PayloadLimit {
+		body.Close()
+		return &Error{Problem: fmt.Sprintf("batch is %d bytes, over the payload limit of %d bytes", n, h.cfg.PayloadLimit), Err: ErrOversized}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, body)
+	if err != nil {
+		body.Close()
+		return &Error{Problem: "cannot build the request to the target", Err: err}
+	}
+	req.ContentLength = int64(body.Len())
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "sluice")
+	for k, v := range h.cfg.Headers {
+		req.Header[k] = v
+	}
+	resp, err := h.cfg.Client.Do(req)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return &Error{Problem: fmt.Sprintf("target did not answer within %s", h.cfg.Timeout), Err: err}
+		}
+		return &Error{Problem: "target unreachable", Err: unwrapURLError(err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		// Drain so the connection is reused; a target has no reason to
+		// send much, so stop at a bound.
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+		return nil
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	problem := fmt.Sprintf("target answered %s", resp.Status)
+	if s := printable(snippet); s != "" {
+		problem += ": " + s
+	}
+	return &Error{
+		StatusCode: resp.StatusCode,
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		Problem:    problem,
+	}
+}
+
+func unwrapURLError(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return inner
+		}
+	}
+	return err
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// printable keeps a response snippet safe to show in a status line.
+func printable(b []byte) string {
+	s := strings.ToValidUTF8(string(b), "�")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	return s
+}
