@@ -40,7 +40,7 @@ type Config struct {
 
 // Tuning holds process-wide knobs that are not part of a pipe's spec.
 type Tuning struct {
-	// BufferBytes bounds each pipe's buffered records (default 32 MiB).
+	// BufferBytes bounds each pipe's buffered records (default 64 MiB).
 	BufferBytes int
 	// Consumer group timings (defaults: franz-go's 45 s session, 60 s
 	// rebalance, 3 s heartbeat).

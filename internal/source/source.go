@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -44,6 +45,15 @@ type Batch struct {
 // another (returning ErrStopping). The ctx given with the batch is canceled
 // a grace period later to abandon the attempt.
 func (b *Batch) Stopping() <-chan struct{} { return b.stopping }
+
+// NewBatch returns a batch of recs (all of one partition) whose Stopping channel is stop; for targets' tests and tools.
+func NewBatch(recs []*kgo.Record, stop <-chan struct{}) *Batch {
+	b := &Batch{Records: recs, stopping: stop}
+	if len(recs) > 0 {
+		b.Topic, b.Partition = recs[0].Topic, recs[0].Partition
+	}
+	return b
+}
 
 // FirstOffset and LastOffset bound the batch.
 func (b *Batch) FirstOffset() int64 { return b.Records[0].Offset }
@@ -85,9 +95,11 @@ type Config struct {
 	EnvelopeSize func(topic string, partition int32) int
 
 	// BufferBytes bounds the record bytes buffered across the source's
-	// partitions (default 32 MiB). Each assigned partition gets an equal
-	// share, but never less than MinPartitionBuffer, and its fetching
-	// pauses while its share is full.
+	// partitions (default 64 MiB): the source stops polling while the
+	// buffers hold that much. A partition holding four equal shares (at
+	// most three quarters of the budget, at least MinPartitionBuffer) has
+	// its fetching paused, so one stuck partition cannot take the whole
+	// budget from the others.
 	BufferBytes int
 
 	// Group timings. Defaults are franz-go's: session 45 s, rebalance
@@ -130,7 +142,7 @@ func (c *Config) validate() error {
 		return errors.New("source: SizeOf and EnvelopeSize are required")
 	}
 	if c.BufferBytes <= 0 {
-		c.BufferBytes = 32 << 20
+		c.BufferBytes = 64 << 20
 	}
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = time.Second
@@ -159,6 +171,11 @@ type Source struct {
 
 	mu      sync.Mutex
 	workers map[topicPartition]*worker
+
+	// buffered is the record bytes held by all workers; space is signaled
+	// when it drops below the budget, to wake a poll loop waiting for room.
+	buffered atomic.Int64
+	space    chan struct{}
 }
 
 // New creates the Kafka client; it does not connect until Run.
@@ -166,7 +183,7 @@ func New(cfg Config, h Handler) (*Source, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg, handler: h, log: cfg.Logger, workers: map[topicPartition]*worker{}}
+	s := &Source{cfg: cfg, handler: h, log: cfg.Logger, workers: map[topicPartition]*worker{}, space: make(chan struct{}, 1)}
 	fetchMax := int32(min(max(cfg.BufferBytes/4, 1<<20), 50<<20))
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -182,6 +199,10 @@ func New(cfg Config, h Handler) (*Source, error) {
 		kgo.OnPartitionsRevoked(s.revoked),
 		kgo.OnPartitionsLost(s.lost),
 		kgo.FetchMaxBytes(fetchMax),
+		// Kafka's own consumer default. franz-go's 5 s is cheaper when
+		// idle, but a partition resumed after backpressure waits for the
+		// broker's in-flight long poll, and 5 s of that stalls a pipe.
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.FetchMaxPartitionBytes(min(fetchMax, 1<<20)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	}
@@ -212,6 +233,17 @@ func (s *Source) Client() *kgo.Client { return s.cl }
 func (s *Source) Run(ctx context.Context) error {
 	defer s.shutdown()
 	for {
+		// Backpressure without pausing: franz-go buffers at most one fetch
+		// per broker until polled, so not polling bounds memory. (Pausing
+		// would discard buffered fetches and refetch them, which costs
+		// most of the throughput when the target is the bottleneck.)
+		for s.buffered.Load() >= int64(s.cfg.BufferBytes) {
+			select {
+			case <-s.space:
+			case <-ctx.Done():
+				return nil
+			}
+		}
 		fetches := s.cl.PollRecords(ctx, 10000)
 		if ctx.Err() != nil {
 			s.cl.AllowRebalance()
@@ -248,13 +280,25 @@ func (s *Source) distribute(ctx context.Context, fetches kgo.Fetches) {
 	})
 }
 
-// partitionShare is each partition's byte budget; s.mu is held.
+// partitionShare is the bytes a partition may hold before its fetching is
+// paused: four equal shares, so that under even load the poll gate, not
+// pausing, does the throttling (a resumed partition waits for the broker's
+// in-flight long poll, which costs throughput), but never more than three
+// quarters of the budget, so a stuck partition leaves room for the others.
+// s.mu is held.
 func (s *Source) partitionShare() int {
-	n := len(s.workers)
-	if n == 0 {
-		n = 1
+	n := max(len(s.workers), 1)
+	return max(min(4*s.cfg.BufferBytes/n, 3*s.cfg.BufferBytes/4), MinPartitionBuffer)
+}
+
+// freed returns n bytes to the budget and wakes a waiting poll loop.
+func (s *Source) freed(n int) {
+	if s.buffered.Add(-int64(n)) < int64(s.cfg.BufferBytes) {
+		select {
+		case s.space <- struct{}{}:
+		default:
+		}
 	}
-	return max(s.cfg.BufferBytes/n, MinPartitionBuffer)
 }
 
 func (s *Source) startWorker(ctx context.Context, tp topicPartition) *worker {

@@ -52,6 +52,7 @@ func (w *worker) push(recs []*kgo.Record, at time.Time, limit int) {
 	for _, r := range recs {
 		n += recordBytes(r)
 	}
+	w.src.buffered.Add(int64(n))
 	w.mu.Lock()
 	w.chunks = append(w.chunks, chunk{recs: recs, at: at})
 	w.bytes += n
@@ -87,6 +88,14 @@ func (w *worker) stop(grace time.Duration) {
 
 func (w *worker) run(ctx context.Context) {
 	defer close(w.done)
+	defer func() {
+		// What a stopped partition still holds leaves the budget with it.
+		w.mu.Lock()
+		w.src.freed(w.bytes)
+		w.bytes = 0
+		w.chunks = nil
+		w.mu.Unlock()
+	}()
 	for {
 		b, ok := w.next(ctx)
 		if !ok {
@@ -228,6 +237,7 @@ func (w *worker) release(n int) {
 		}
 	}
 	w.bytes -= freed
+	w.src.freed(freed)
 	if w.paused && w.bytes < w.limit/2 {
 		w.paused = false
 		w.src.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
