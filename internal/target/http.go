@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/sluice-dev/sluice/internal/event"
@@ -58,9 +60,17 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if cfg.URL == "" || cfg.Encoder == nil || cfg.Timeout <= 0 || cfg.PayloadLimit <= 0 {
 		return nil, errors.New("target: URL, Encoder, Timeout and PayloadLimit are required")
 	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Transport: DefaultTransport}
+	// A redirected POST is replayed as a GET without its body (301, 302,
+	// 303) or not at all (307, 308: the pooled body cannot be rewound), so
+	// following one could report a batch delivered that the target never
+	// got. A redirect is an answer like any other non-2xx. The caller's
+	// client is copied, not changed.
+	client := http.Client{Transport: DefaultTransport}
+	if cfg.Client != nil {
+		client = *cfg.Client
 	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.Client = &client
 	return &HTTP{cfg: cfg}, nil
 }
 
@@ -155,9 +165,14 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs < 0 {
+	// A number too big for a Duration asks for the longest delay (which the
+	// policy caps), rather than wrapping around to a negative one.
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		switch {
+		case secs < 0:
 			return 0
+		case secs > math.MaxInt64/int64(time.Second):
+			return math.MaxInt64
 		}
 		return time.Duration(secs) * time.Second
 	}
@@ -173,7 +188,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 func printable(b []byte) string {
 	s := strings.ToValidUTF8(string(b), "�")
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == utf8.RuneError {
+		if unicode.IsControl(r) || r == utf8.RuneError { // C0, DEL and C1: terminal escapes
 			return ' '
 		}
 		return r

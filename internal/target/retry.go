@@ -94,6 +94,13 @@ func (r *Retrying) Handle(ctx context.Context, b *source.Batch) error {
 			t.Stop()
 			return source.ErrStopping
 		}
+		// select picks at random among ready cases: a partition that began
+		// stopping as the backoff ran out must not start another attempt.
+		select {
+		case <-b.Stopping():
+			return source.ErrStopping
+		default:
+		}
 	}
 }
 
