@@ -47,7 +47,7 @@ type Tuning struct {
 	SessionTimeout    time.Duration
 	RebalanceTimeout  time.Duration
 	HeartbeatInterval time.Duration
-	// CommitInterval (default 1 s) and StopGrace (default 5 s): see
+	// CommitInterval (default 100 ms) and StopGrace (default 5 s): see
 	// source.Config.
 	CommitInterval time.Duration
 	StopGrace      time.Duration

@@ -107,8 +107,11 @@ type Config struct {
 	SessionTimeout    time.Duration
 	RebalanceTimeout  time.Duration
 	HeartbeatInterval time.Duration
-	// CommitInterval is how often finished work is committed (default 1 s;
-	// revocation and shutdown commit at once).
+	// CommitInterval is the least time between two commits (default
+	// 100 ms). A commit starts as soon as a batch finishes and the previous
+	// commit is done and this long ago, so a crash redelivers at most the
+	// batches in flight and those finished within one interval; revocation
+	// and shutdown commit at once.
 	CommitInterval time.Duration
 	// StopGrace is how long a stopping partition's in-flight attempt may
 	// run before it is canceled (default 5 s).
@@ -145,7 +148,7 @@ func (c *Config) validate() error {
 		c.BufferBytes = 64 << 20
 	}
 	if c.CommitInterval <= 0 {
-		c.CommitInterval = time.Second
+		c.CommitInterval = 100 * time.Millisecond
 	}
 	if c.StopGrace <= 0 {
 		c.StopGrace = 5 * time.Second
@@ -176,6 +179,9 @@ type Source struct {
 	// when it drops below the budget, to wake a poll loop waiting for room.
 	buffered atomic.Int64
 	space    chan struct{}
+
+	// marked is signaled when a worker marked a finished batch.
+	marked chan struct{}
 }
 
 // New creates the Kafka client; it does not connect until Run.
@@ -183,7 +189,7 @@ func New(cfg Config, h Handler) (*Source, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg, handler: h, log: cfg.Logger, workers: map[topicPartition]*worker{}, space: make(chan struct{}, 1)}
+	s := &Source{cfg: cfg, handler: h, log: cfg.Logger, workers: map[topicPartition]*worker{}, space: make(chan struct{}, 1), marked: make(chan struct{}, 1)}
 	fetchMax := int32(min(max(cfg.BufferBytes/4, 1<<20), 50<<20))
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -191,8 +197,10 @@ func New(cfg Config, h Handler) (*Source, error) {
 		kgo.ConsumeTopics(cfg.Topics...),
 		kgo.ConsumeResetOffset(cfg.StartOffset),
 		// Marks, not polls, decide what is committed: only finished work.
+		// The committer below commits promptly; franz-go's own autocommit
+		// is a slow backstop.
 		kgo.AutoCommitMarks(),
-		kgo.AutoCommitInterval(cfg.CommitInterval),
+		kgo.AutoCommitInterval(max(10*cfg.CommitInterval, 5*time.Second)),
 		// Records handed to a worker must belong to a partition we still
 		// own; blocking rebalances while we distribute a poll ensures it.
 		kgo.BlockRebalanceOnPoll(),
@@ -231,7 +239,17 @@ func (s *Source) Client() *kgo.Client { return s.cl }
 // attempts get Config.StopGrace to finish), commits finished work, leaves
 // the group and closes the client.
 func (s *Source) Run(ctx context.Context) error {
-	defer s.shutdown()
+	committerDone := make(chan struct{})
+	cctx, stopCommitter := context.WithCancel(ctx)
+	go func() {
+		defer close(committerDone)
+		s.commitLoop(cctx)
+	}()
+	defer func() {
+		stopCommitter()
+		<-committerDone
+		s.shutdown()
+	}()
 	for {
 		// Backpressure without pausing: franz-go buffers at most one fetch
 		// per broker until polled, so not polling bounds memory. (Pausing
@@ -316,6 +334,39 @@ func (s *Source) startWorker(ctx context.Context, tp topicPartition) *worker {
 	s.workers[tp] = w
 	go w.run(wctx)
 	return w
+}
+
+// commitLoop commits marked offsets soon after batches finish, at most one
+// commit in flight and one per CommitInterval, so commits keep up with
+// deliveries without one request per batch.
+func (s *Source) commitLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.marked:
+		}
+		if err := s.cl.CommitMarkedOffsets(ctx); err != nil && ctx.Err() == nil {
+			// The marks stay; the next signal or franz-go's backstop
+			// autocommit retries them.
+			s.log.Warn("commit failed; retrying with the next one", "err", err)
+		}
+		t := time.NewTimer(s.cfg.CommitInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Source) markDone(last *kgo.Record) {
+	s.cl.MarkCommitRecords(last)
+	select {
+	case s.marked <- struct{}{}:
+	default:
+	}
 }
 
 // revoked runs inside the client's rebalance: stop the partitions, let

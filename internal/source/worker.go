@@ -122,7 +122,7 @@ func (w *worker) run(ctx context.Context) {
 				return
 			}
 		}
-		w.src.cl.MarkCommitRecords(b.Records[len(b.Records)-1])
+		w.src.markDone(b.Records[len(b.Records)-1])
 		w.release(len(b.Records))
 	}
 }

@@ -1,0 +1,22 @@
+// Command sluice turns Kafka topics into batched calls to HTTP endpoints.
+// See internal/cli for the commands.
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/sluice-dev/sluice/internal/cli"
+	"github.com/sluice-dev/sluice/internal/engine"
+	"github.com/sluice-dev/sluice/internal/store"
+)
+
+func main() {
+	os.Exit(cli.Main(os.Args[1:], newEngine))
+}
+
+// newEngine is the one place that names the engine, so that the CLI
+// package builds and tests without the data plane.
+func newEngine(st store.Store, log *slog.Logger, o cli.EngineOptions) (cli.Engine, error) {
+	return engine.New(engine.Config{Store: st, Logger: log, Tuning: engine.Tuning{SessionTimeout: o.SessionTimeout}})
+}

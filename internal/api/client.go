@@ -1,0 +1,150 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/pipe"
+)
+
+// maxResponseBytes bounds what the client reads of one response: a list of
+// thousands of pipes fits, a misbehaving server cannot exhaust memory.
+const maxResponseBytes = 64 << 20
+
+// defaultTimeout bounds a request when the caller gives no http.Client. The
+// API answers from its store, so anything slower means it is stuck.
+const defaultTimeout = 30 * time.Second
+
+// Client is a pipe.Service over the REST API. Errors the server answers are
+// *Error, which unwraps to pipe.ErrNotFound, pipe.ErrExists or a
+// *pipe.ValidationError; a server that cannot be reached gives an
+// *UnreachableError.
+type Client struct {
+	base string
+	hc   *http.Client
+}
+
+var _ pipe.Service = (*Client)(nil)
+
+// NewClient returns a client of the API at baseURL, e.g.
+// http://127.0.0.1:8080. A nil httpClient means one with a 30 s timeout.
+func NewClient(baseURL string, httpClient *http.Client) *Client {
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: defaultTimeout}
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), hc: httpClient}
+}
+
+// CreatePipe creates a pipe from spec and returns it as stored, defaults
+// filled in.
+func (c *Client) CreatePipe(ctx context.Context, spec pipe.Spec) (pipe.Pipe, error) {
+	var p pipe.Pipe
+	err := c.do(ctx, http.MethodPost, "/v1/pipes", spec, http.StatusCreated, &p)
+	return p, err
+}
+
+// GetPipe returns the named pipe.
+func (c *Client) GetPipe(ctx context.Context, name string) (pipe.Pipe, error) {
+	if name == "" {
+		return pipe.Pipe{}, errors.New("get pipe: empty name")
+	}
+	var p pipe.Pipe
+	err := c.do(ctx, http.MethodGet, "/v1/pipes/"+url.PathEscape(name), nil, http.StatusOK, &p)
+	return p, err
+}
+
+// ListPipes returns every pipe, ordered by name.
+func (c *Client) ListPipes(ctx context.Context) ([]pipe.Pipe, error) {
+	var out struct {
+		Pipes []pipe.Pipe `json:"pipes"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/pipes", nil, http.StatusOK, &out); err != nil {
+		return nil, err
+	}
+	if out.Pipes == nil {
+		out.Pipes = []pipe.Pipe{}
+	}
+	return out.Pipes, nil
+}
+
+// DeletePipe deletes the named pipe.
+func (c *Client) DeletePipe(ctx context.Context, name string) error {
+	if name == "" {
+		return errors.New("delete pipe: empty name")
+	}
+	return c.do(ctx, http.MethodDelete, "/v1/pipes/"+url.PathEscape(name), nil, http.StatusNoContent, nil)
+}
+
+// do sends one request and decodes a response with status want into out.
+func (c *Client) do(ctx context.Context, method, path string, in any, want int, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s %s: encode request: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	u := c.base + path
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return fmt.Errorf("invalid API URL %q: %w: pass --api with an http:// or https:// URL", c.base, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s %s: %w", method, u, ctx.Err())
+		}
+		if isDialError(err) {
+			return &UnreachableError{URL: c.base, Err: err}
+		}
+		return fmt.Errorf("%s %s: %w", method, u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return fmt.Errorf("%s %s: read response: %w", method, u, err)
+	}
+	if resp.StatusCode != want {
+		return responseError(method, u, resp, b)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s: decode response: %w", method, u, err)
+	}
+	return nil
+}
+
+// responseError turns an unexpected response into an *Error. Only a body in
+// the API's own error format is trusted: anything else (an HTML 404 from a
+// different program on that port, a proxy's 502) must not pass for, say,
+// pipe.ErrNotFound.
+func responseError(method, u string, resp *http.Response, b []byte) error {
+	var eb errorBody
+	if err := json.Unmarshal(b, &eb); err != nil || eb.Code == "" || eb.Message == "" {
+		snippet := strings.TrimSpace(string(b))
+		if len(snippet) > 200 {
+			snippet = snippet[:200] + "…"
+		}
+		return fmt.Errorf("%s %s: unexpected response %s (not a Sluice API error; is --api pointing at Sluice?): %q", method, u, resp.Status, snippet)
+	}
+	e := &Error{StatusCode: resp.StatusCode, Code: eb.Code, Message: eb.Message}
+	for _, f := range eb.Fields {
+		e.Fields = append(e.Fields, pipe.FieldError(f))
+	}
+	return e
+}

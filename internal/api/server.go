@@ -1,0 +1,307 @@
+// Package api is Sluice's REST API: an http.Handler over a pipe.Service, and
+// a Client that implements pipe.Service over HTTP, so the CLI and the server
+// share one contract.
+//
+// Routes:
+//
+//	POST   /v1/pipes         body: pipe.Spec; 201 with the pipe.Pipe
+//	GET    /v1/pipes         200 {"pipes":[pipe.Pipe...]}, ordered by name
+//	GET    /v1/pipes/{name}  200 pipe.Pipe
+//	DELETE /v1/pipes/{name}  204
+//	GET    /healthz          200 "ok"
+//
+// Every error is JSON {"code","message"} with a code from the Code
+// constants; a rejected spec adds "fields": [{"field","value","reason"}].
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/pipe"
+)
+
+// MaxBodyBytes bounds a request body. A pipe spec is well under a kilobyte;
+// the limit only has to stop a client from making the server buffer
+// arbitrary amounts of memory.
+const MaxBodyBytes = 1 << 20
+
+type handler struct {
+	svc pipe.Service
+	log *slog.Logger
+}
+
+// NewHandler returns the API's handler over svc. A nil log discards logs.
+func NewHandler(svc pipe.Service, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{svc: svc, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/pipes", h.createPipe)
+	mux.HandleFunc("GET /v1/pipes", h.listPipes)
+	mux.HandleFunc("GET /v1/pipes/{name}", h.getPipe)
+	mux.HandleFunc("DELETE /v1/pipes/{name}", h.deletePipe)
+	mux.HandleFunc("GET /healthz", h.healthz)
+	// The method-less patterns are less specific than the ones above, so
+	// they only catch other methods and unknown paths. Without them
+	// ServeMux would answer in plain text, and clients expect JSON errors.
+	mux.HandleFunc("/v1/pipes", methodNotAllowed("GET, POST"))
+	mux.HandleFunc("/v1/pipes/{name}", methodNotAllowed("GET, DELETE"))
+	mux.HandleFunc("/healthz", methodNotAllowed("GET"))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, errorBody{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s: the API serves /v1/pipes", r.Method, r.URL.Path)})
+	})
+	return h.middleware(mux)
+}
+
+// middleware logs each request and turns a panicking handler into a 500 the
+// client can read, instead of a dropped connection.
+func (h *handler) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				id := requestID()
+				h.log.ErrorContext(r.Context(), "api handler panicked", "method", r.Method, "path", r.URL.Path, "request_id", id, "panic", v)
+				if rec.status == 0 {
+					writeError(rec, http.StatusInternalServerError, internalBody(id))
+				}
+			}
+			h.log.DebugContext(r.Context(), "api request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (h *handler) createPipe(w http.ResponseWriter, r *http.Request) {
+	var spec pipe.Spec
+	if body, status := decodeSpec(w, r, &spec); status != 0 {
+		writeError(w, status, body)
+		return
+	}
+	p, err := h.svc.CreatePipe(r.Context(), spec)
+	if err != nil {
+		h.serviceError(w, r, err, spec.Name)
+		return
+	}
+	w.Header().Set("Location", "/v1/pipes/"+url.PathEscape(p.Name))
+	h.writeJSON(w, r, http.StatusCreated, p)
+}
+
+func (h *handler) listPipes(w http.ResponseWriter, r *http.Request) {
+	ps, err := h.svc.ListPipes(r.Context())
+	if err != nil {
+		h.serviceError(w, r, err, "")
+		return
+	}
+	if ps == nil {
+		ps = []pipe.Pipe{} // clients iterate "pipes"; null would be a needless special case
+	}
+	h.writeJSON(w, r, http.StatusOK, struct {
+		Pipes []pipe.Pipe `json:"pipes"`
+	}{ps})
+}
+
+func (h *handler) getPipe(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	p, err := h.svc.GetPipe(r.Context(), name)
+	if err != nil {
+		h.serviceError(w, r, err, name)
+		return
+	}
+	h.writeJSON(w, r, http.StatusOK, p)
+}
+
+func (h *handler) deletePipe(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := h.svc.DeletePipe(r.Context(), name); err != nil {
+		h.serviceError(w, r, err, name)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ok")
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, errorBody{Code: CodeMethodNotAllowed, Message: fmt.Sprintf("method %s is not allowed on %s: use %s", r.Method, r.URL.Path, allow)})
+	}
+}
+
+// serviceError answers with the error the service returned. Messages for
+// known errors are composed here rather than copied from err, whose wrapping
+// may name internals (store, SQL) that are no business of the client.
+func (h *handler) serviceError(w http.ResponseWriter, r *http.Request, err error, name string) {
+	var ve *pipe.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		body := errorBody{Code: CodeInvalidParameter, Message: ve.Error()}
+		for _, f := range ve.Fields {
+			body.Fields = append(body.Fields, fieldJSON(f))
+		}
+		writeError(w, http.StatusBadRequest, body)
+	case errors.Is(err, pipe.ErrNotFound):
+		writeError(w, http.StatusNotFound, errorBody{Code: CodeNotFound, Message: fmt.Sprintf("pipe %q not found", name)})
+	case errors.Is(err, pipe.ErrExists):
+		writeError(w, http.StatusConflict, errorBody{Code: CodeConflict, Message: fmt.Sprintf("pipe %q already exists: delete it first or choose another name", name)})
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads an answer.
+		h.log.DebugContext(r.Context(), "api request canceled", "method", r.Method, "path", r.URL.Path, "err", err)
+	default:
+		id := requestID()
+		h.log.ErrorContext(r.Context(), "api request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
+		writeError(w, http.StatusInternalServerError, internalBody(id))
+	}
+}
+
+func internalBody(id string) errorBody {
+	return errorBody{Code: CodeInternal, Message: "internal error (request id " + id + "); the server log has the details"}
+}
+
+// requestID ties a 500 the client saw to the server's log line.
+func requestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		h.serviceError(w, r, fmt.Errorf("encode response: %w", err), "")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, body errorBody) {
+	b, _ := json.Marshal(body) // strings and slices of strings always encode
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// decodeSpec reads exactly one JSON object into spec, refusing unknown
+// fields (a misspelt optional field would otherwise silently fall back to
+// its default). On failure it returns the error body and status to answer.
+func decodeSpec(w http.ResponseWriter, r *http.Request, spec *pipe.Spec) (errorBody, int) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(spec)
+	if err == nil {
+		// A second value means a client concatenated specs or sent
+		// garbage after one; either way it is not what they meant.
+		if err = dec.Decode(&json.RawMessage{}); err == io.EOF {
+			return errorBody{}, 0
+		} else if err == nil {
+			return badRequest("the body has data after the pipe spec: send exactly one JSON object"), http.StatusBadRequest
+		}
+	}
+	return decodeError(err)
+}
+
+func badRequest(msg string) errorBody { return errorBody{Code: CodeBadRequest, Message: msg} }
+
+func decodeError(err error) (errorBody, int) {
+	var (
+		maxErr    *http.MaxBytesError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+		timeErr   *time.ParseError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		return errorBody{Code: CodeRequestTooLarge, Message: fmt.Sprintf("the body is larger than %d bytes: a pipe spec is far smaller, check what is being sent", MaxBodyBytes)}, http.StatusRequestEntityTooLarge
+	case errors.Is(err, io.EOF):
+		return badRequest("the body is empty: send a pipe spec as a JSON object"), http.StatusBadRequest
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("malformed JSON: the body ends in the middle of a value"), http.StatusBadRequest
+	case errors.As(err, &syntaxErr):
+		return badRequest(fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)), http.StatusBadRequest
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return badRequest(fmt.Sprintf("the body is a JSON %s: send a pipe spec as a JSON object", typeErr.Value)), http.StatusBadRequest
+		}
+		return badRequest(fmt.Sprintf("field %s: got a JSON %s, want %s", typeErr.Field, typeErr.Value, jsonKind(typeErr.Type))), http.StatusBadRequest
+	case errors.As(err, &timeErr):
+		return badRequest(fmt.Sprintf("invalid time %s: use RFC 3339, e.g. 2026-01-02T15:04:05Z", timeErr.Value)), http.StatusBadRequest
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json has no typed error for this; the prefix is stable.
+		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return badRequest(fmt.Sprintf("unknown field %s: check its spelling and nesting (e.g. target.url, retry.maximumRetryAttempts)", field)), http.StatusBadRequest
+	default:
+		return badRequest("invalid pipe spec JSON: " + err.Error()), http.StatusBadRequest
+	}
+}
+
+// jsonKind names a Go type as the JSON type a client should send.
+func jsonKind(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "a different type"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		if t == reflect.TypeFor[time.Time]() {
+			return "an RFC 3339 time string"
+		}
+		return "an object"
+	}
+	return "a " + t.String()
+}

@@ -1,0 +1,210 @@
+// Package cli is the `sluice` command: pipe management as a client of the
+// REST API, and the `dev` and `serve` commands that run the server. Nothing
+// imports it but cmd/sluice.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/store"
+)
+
+// DefaultAPIURL is where the CLI looks for the API when neither --api nor
+// SLUICE_API says otherwise: where `sluice dev` serves it.
+const DefaultAPIURL = "http://127.0.0.1:8080"
+
+// Engine is what `dev` and `serve` run: the pipe.Service the API exposes,
+// and the loop that runs the pipes. Run blocks until ctx is done, then stops
+// every pipe cleanly (in-flight batches finished and committed) and
+// returns. *engine.Engine is one.
+type Engine interface {
+	pipe.Service
+	Run(ctx context.Context) error
+}
+
+// EngineFunc builds the Engine over a store. cmd/sluice passes one that
+// calls engine.New; tests pass a stand-in, so this package builds and
+// tests without the data plane.
+type EngineFunc func(st store.Store, log *slog.Logger, o EngineOptions) (Engine, error)
+
+// EngineOptions are the knobs `dev` and `serve` set differently.
+type EngineOptions struct {
+	// SessionTimeout is the consumer groups' session timeout; 0 keeps the
+	// engine's default. `dev` shortens it so that after a crash
+	// (SIGKILL) the restarted process gets its partitions back in seconds
+	// rather than after Kafka's 45 s default.
+	SessionTimeout time.Duration
+}
+
+// Env is the outside world of one run of the command.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	NewEngine      EngineFunc
+}
+
+// Main runs the command with the process's streams and environment and
+// returns the exit code.
+func Main(args []string, newEngine EngineFunc) int {
+	return Run(context.Background(), args, Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, NewEngine: newEngine})
+}
+
+// Run runs the command with args (without the program name) and returns the
+// exit code: 0, or 1 after printing "Error: …" to env.Stderr. Canceling ctx
+// stops `dev` and `serve` as a signal does.
+func Run(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	a := &app{env: env}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		printError(env.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// app holds the global flags and what the commands share.
+type app struct {
+	env Env
+
+	apiURL    string
+	output    string
+	logFormat string
+	logLevel  string
+
+	log *slog.Logger
+}
+
+const (
+	outputTable = "table"
+	outputJSON  = "json"
+)
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "sluice",
+		Short: "Sluice turns Kafka topics into batched calls to your HTTP endpoints",
+		Long: `Sluice consumes Kafka topics and delivers their records in batches to HTTP
+targets ("pipes"), at least once and in order per partition, committing
+offsets only after the target succeeded.
+
+Start with 'sluice dev': an embedded broker, the API and a store in one
+process, nothing else to install.`,
+		SilenceErrors:     true, // Run prints errors in one format
+		SilenceUsage:      true, // a failed API call is not a usage mistake
+		PersistentPreRunE: a.setup,
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w\nRun '%s --help' for usage", flagError(err), cmd.CommandPath())
+	})
+
+	apiDefault := DefaultAPIURL
+	if v := a.env.Getenv("SLUICE_API"); v != "" {
+		apiDefault = v
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.apiURL, "api", apiDefault, "URL of the Sluice API (env SLUICE_API)")
+	pf.StringVarP(&a.output, "output", "o", outputTable, "output format: table or json")
+	pf.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+
+	root.AddCommand(a.pipesCmd(), a.devCmd(), a.serveCmd(), a.versionCmd())
+	return root
+}
+
+// flagError rephrases pflag's "strconv.ParseInt: parsing …: invalid
+// syntax" as what the flag wants.
+func flagError(err error) error {
+	var iv *pflag.InvalidValueError
+	if !errors.As(err, &iv) {
+		return err
+	}
+	want := "a valid " + iv.GetFlag().Value.Type()
+	switch iv.GetFlag().Value.Type() {
+	case "int":
+		want = "a whole number"
+	case "bool":
+		want = "true or false"
+	}
+	return fmt.Errorf("--%s %q: want %s", iv.GetFlag().Name, iv.GetValue(), want)
+}
+
+// setup validates the global flags once for every command.
+func (a *app) setup(cmd *cobra.Command, _ []string) error {
+	switch a.output {
+	case outputTable, outputJSON:
+	default:
+		return fmt.Errorf("--output %q: use table or json", a.output)
+	}
+	log, err := newLogger(a.env.Stderr, a.logFormat, a.logLevel)
+	if err != nil {
+		return err
+	}
+	a.log = log
+	return nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: use text or json", format)
+	}
+}
+
+// client returns the API client, after checking the URL so that a typo
+// gets a precise message instead of a dial error.
+func (a *app) client(cmd *cobra.Command) (*api.Client, error) {
+	source := "--api"
+	if !cmd.Flags().Changed("api") && a.env.Getenv("SLUICE_API") != "" {
+		source = "SLUICE_API"
+	}
+	u, err := url.Parse(a.apiURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s %q: use an http:// or https:// URL, e.g. %s", source, a.apiURL, DefaultAPIURL)
+	}
+	return api.NewClient(a.apiURL, nil), nil
+}
+
+// printError prints err as "Error: <message>". A rejected spec gets one
+// line per field, so all of them can be fixed in one go.
+func printError(w io.Writer, err error) {
+	var ve *pipe.ValidationError
+	if errors.As(err, &ve) && len(ve.Fields) > 0 {
+		fmt.Fprintln(w, "Error: invalid pipe:")
+		for _, f := range ve.Fields {
+			fmt.Fprintln(w, "  "+f.Error())
+		}
+		return
+	}
+	// Joined errors and hints come on further lines; indenting them keeps
+	// them visibly part of this one error.
+	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "\n  ")
+	fmt.Fprintln(w, "Error: "+msg)
+}

@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/sluice-dev/sluice/internal/pipe"
+)
+
+// writeJSON writes v as indented JSON, the same document the API returns.
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// writePipeTable writes one pipe as "Key: value" lines, in the order a
+// person checks them: is it running, what does it read, how does it batch,
+// where does it deliver.
+func writePipeTable(w io.Writer, p pipe.Pipe) error {
+	s := p.Spec
+	rows := [][2]string{
+		{"Name", s.Name},
+		{"UUID", s.UUID},
+		{"State", string(p.Status.State)},
+		{"State reason", orDash(p.Status.StateTransitionReason)},
+		{"Last processing result", orDash(p.Status.LastProcessingResult)},
+		{"Last modified", formatTime(p.Status.LastModified)},
+		{"Enabled", strconv.FormatBool(s.IsEnabled())},
+		{"Bootstrap servers", strings.Join(s.BootstrapServers, ",")},
+		{"Topic", strings.Join(s.Topics, ",")},
+		{"Consumer group", orDash(s.GroupID())},
+		{"Starting position", startingPosition(s)},
+		{"Batch size", strconv.Itoa(s.BatchSize)},
+		{"Batching window", s.BatchingWindow().String()},
+		{"Payload limit", formatBytes(s.PayloadLimitBytes)},
+		{"Target", s.Target.URL},
+		{"Target timeout", s.TargetTimeout().String()},
+		{"Maximum retry attempts", limit(s.Retry.MaximumRetryAttempts, "")},
+		{"Maximum record age", limit(s.Retry.MaximumRecordAgeInSeconds, "s")},
+		{"Revision", strconv.FormatInt(p.Revision, 10)},
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", r[0], clean(r[1]))
+	}
+	return tw.Flush()
+}
+
+// writePipeList writes one row per pipe.
+func writePipeList(w io.Writer, ps []pipe.Pipe) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tTOPICS\tTARGET\tBATCH\tLAST RESULT")
+	for _, p := range ps {
+		batch := fmt.Sprintf("%d/%s", p.BatchSize, p.BatchingWindow())
+		cols := []string{p.Name, string(p.Status.State), strings.Join(p.Topics, ","), p.Target.URL, batch, orDash(p.Status.LastProcessingResult)}
+		for i, c := range cols {
+			cols[i] = clean(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	}
+	return tw.Flush()
+}
+
+func startingPosition(s pipe.Spec) string {
+	if s.StartingPositionTimestamp != nil {
+		return string(s.StartingPosition) + " " + s.StartingPositionTimestamp.Format(time.RFC3339)
+	}
+	return orDash(string(s.StartingPosition))
+}
+
+// limit shows a retry limit; nil (never stored, as the server normalizes)
+// and -1 both mean unlimited.
+func limit(v *int, unit string) string {
+	if v == nil || *v == pipe.Unlimited {
+		return "unlimited"
+	}
+	return strconv.Itoa(*v) + unit
+}
+
+func formatBytes(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	default:
+		return fmt.Sprintf("%d bytes", n)
+	}
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// clean makes a server-supplied string safe for one table cell: a reason
+// or processing result may quote a target's error text, whose newlines
+// would break the table and whose escape sequences would reach the
+// terminal.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\t' || r == '\r':
+			return ' '
+		case unicode.IsControl(r):
+			return -1
+		}
+		return r
+	}, s)
+}

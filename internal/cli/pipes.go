@@ -1,0 +1,349 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/sluice-dev/sluice/internal/pipe"
+)
+
+func (a *app) pipesCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "pipes",
+		Aliases: []string{"pipe"},
+		Short:   "Create, inspect and delete pipes",
+		// Without RunE, cobra shows help and exits 0 for a misspelt
+		// subcommand, which a script would take for success.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				hint := ""
+				if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+					hint = fmt.Sprintf(" (did you mean %q?)", s[0])
+				}
+				return fmt.Errorf("unknown command %q for %q%s\nRun '%s --help' for usage", args[0], cmd.CommandPath(), hint, cmd.CommandPath())
+			}
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(a.pipesCreateCmd(), a.pipesGetCmd(), a.pipesListCmd(), a.pipesDeleteCmd())
+	return cmd
+}
+
+// nameArg requires exactly one argument, the pipe's name, and says so in
+// terms of the command rather than cobra's "accepts 1 arg(s)".
+func nameArg(cmd *cobra.Command, args []string) error {
+	switch {
+	case len(args) == 0:
+		return fmt.Errorf("missing the pipe's NAME: %s", cmd.UseLine())
+	case len(args) > 1:
+		return fmt.Errorf("want one pipe NAME, got %d arguments %q: %s", len(args), args, cmd.UseLine())
+	}
+	return nil
+}
+
+// Flags of `pipes create`. Only flags the user gave are copied into the
+// spec, so the server's defaults, not copies of them compiled into the CLI,
+// apply to the rest.
+const (
+	flagBootstrap = "bootstrap-servers"
+	flagTopic     = "topic"
+	flagTarget    = "target"
+	flagBatchSize = "batch-size"
+	flagWindow    = "batching-window"
+	flagPosition  = "starting-position"
+	flagTimestamp = "starting-position-timestamp"
+	flagGroup     = "consumer-group-id"
+	flagTimeout   = "target-timeout"
+	flagPayload   = "payload-limit"
+	flagRetries   = "maximum-retry-attempts"
+	flagRecordAge = "maximum-record-age"
+	flagDisabled  = "disabled"
+	argName       = "NAME"
+)
+
+// specFlags maps the spec's field paths, as a pipe.ValidationError names
+// them, to the flag that sets the field.
+var specFlags = map[string]string{
+	"name":                            argName,
+	"bootstrapServers":                "--" + flagBootstrap,
+	"topics":                          "--" + flagTopic,
+	"target.url":                      "--" + flagTarget,
+	"batchSize":                       "--" + flagBatchSize,
+	"maximumBatchingWindowInSeconds":  "--" + flagWindow,
+	"startingPosition":                "--" + flagPosition,
+	"startingPositionTimestamp":       "--" + flagTimestamp,
+	"consumerGroupId":                 "--" + flagGroup,
+	"target.timeoutSeconds":           "--" + flagTimeout,
+	"payloadLimitBytes":               "--" + flagPayload,
+	"retry.maximumRetryAttempts":      "--" + flagRetries,
+	"retry.maximumRecordAgeInSeconds": "--" + flagRecordAge,
+}
+
+func (a *app) pipesCreateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "create NAME --bootstrap-servers HOST:PORT[,...] --topic TOPIC --target URL",
+		Short: "Create a pipe from a Kafka topic to an HTTP target",
+		Long: `Create a pipe that reads TOPIC from the Kafka cluster at the bootstrap servers
+and POSTs batches of its records to the target URL. Flags not given take
+the server's defaults, shown by 'sluice pipes get NAME'.`,
+		Example: `  sluice pipes create demo --bootstrap-servers 127.0.0.1:9092 --topic demo --target http://127.0.0.1:9000/
+  sluice pipes create orders --bootstrap-servers b-1:9092,b-2:9092 --topic orders \
+    --target https://hooks.example.com/orders --batch-size 500 --batching-window 2s`,
+		Args: nameArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := specFromFlags(args[0], cmd.Flags())
+			if err != nil {
+				return err
+			}
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			p, err := c.CreatePipe(cmd.Context(), spec)
+			if err != nil {
+				return asFlagErrors(err)
+			}
+			if a.output == outputJSON {
+				return writeJSON(a.env.Stdout, p)
+			}
+			fmt.Fprintf(a.env.Stdout, "Created pipe %q.\n\n", p.Name)
+			return writePipeTable(a.env.Stdout, p)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSlice(flagBootstrap, nil, "Kafka brokers to start from, as host:port, comma-separated (required)")
+	f.String(flagTopic, "", "topic to read (required)")
+	f.String(flagTarget, "", "http:// or https:// URL that receives each batch as a POST (required)")
+	f.Int(flagBatchSize, 0, fmt.Sprintf("most records per delivery, %d–%d (default %d)", pipe.MinBatchSize, pipe.MaxBatchSize, pipe.DefaultBatchSize))
+	f.String(flagWindow, "", "longest a batch waits for more records after its first, a duration such as 500ms or 2s, at most 5m (default 500ms)")
+	f.String(flagPosition, "", "where to start in partitions the consumer group has no offset for: TRIM_HORIZON, LATEST or AT_TIMESTAMP (default TRIM_HORIZON)")
+	f.String(flagTimestamp, "", "with AT_TIMESTAMP, the time to start at, RFC 3339 such as 2026-01-02T15:04:05Z; implies --starting-position AT_TIMESTAMP")
+	f.String(flagGroup, "", "Kafka consumer group to read in (default: the pipe's UUID); cannot be changed later")
+	f.String(flagTimeout, "", "timeout of one delivery attempt, a duration such as 10s, at most 14m (default 30s)")
+	f.Int(flagPayload, 0, fmt.Sprintf("largest body of one delivery in bytes, %d–%d (default %d)", pipe.MinPayloadLimitBytes, pipe.MaxPayloadLimitBytes, pipe.DefaultPayloadLimitBytes))
+	f.Int(flagRetries, 0, fmt.Sprintf("retries of a failed batch before giving up on it: -1 (unlimited) or 0–%d (default unlimited)", pipe.MaxRetryAttempts))
+	f.Int(flagRecordAge, 0, fmt.Sprintf("age in seconds after which a failing record is given up: -1 (unlimited) or %d–%d (default unlimited)", pipe.MinRecordAgeSeconds, pipe.MaxRecordAgeSeconds))
+	f.Bool(flagDisabled, false, "create the pipe without starting it")
+	return cmd
+}
+
+// specFromFlags builds the spec from the flags that were given. Values the
+// server would misread are refused here, naming the flag and the fix;
+// everything else is left to the server's validation, which reports every
+// problem at once.
+func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
+	s := pipe.Spec{Name: name}
+	var errs []error
+	changed := f.Changed
+
+	if changed(flagBootstrap) {
+		servers, _ := f.GetStringSlice(flagBootstrap)
+		for _, hp := range servers {
+			if hp = strings.TrimSpace(hp); hp != "" {
+				s.BootstrapServers = append(s.BootstrapServers, hp)
+			}
+		}
+	}
+	if changed(flagTopic) {
+		t, _ := f.GetString(flagTopic)
+		s.Topics = []string{t}
+	}
+	if changed(flagTarget) {
+		s.Target.URL, _ = f.GetString(flagTarget)
+	}
+	if changed(flagBatchSize) {
+		// 0 on the wire means "default", which is not what someone
+		// typing --batch-size 0 asked for.
+		n, _ := f.GetInt(flagBatchSize)
+		if n == 0 {
+			errs = append(errs, fmt.Errorf("--%s 0: use %d–%d", flagBatchSize, pipe.MinBatchSize, pipe.MaxBatchSize))
+		}
+		s.BatchSize = n
+	}
+	if changed(flagWindow) {
+		d, err := durationFlag(f, flagWindow, "500ms or 2s")
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			w := d.Seconds()
+			s.MaximumBatchingWindowInSeconds = &w
+		}
+	}
+	if changed(flagPosition) {
+		p, _ := f.GetString(flagPosition)
+		s.StartingPosition = pipe.StartingPosition(strings.ToUpper(strings.TrimSpace(p)))
+	}
+	if changed(flagTimestamp) {
+		v, _ := f.GetString(flagTimestamp)
+		ts, err := time.Parse(time.RFC3339, strings.TrimSpace(v))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--%s %q: not an RFC 3339 time: use e.g. 2026-01-02T15:04:05Z or 2026-01-02T16:04:05+01:00", flagTimestamp, v))
+		} else {
+			s.StartingPositionTimestamp = &ts
+		}
+		if !changed(flagPosition) {
+			s.StartingPosition = pipe.AtTimestamp
+		}
+	}
+	if changed(flagGroup) {
+		s.ConsumerGroupID, _ = f.GetString(flagGroup)
+	}
+	if changed(flagTimeout) {
+		d, err := durationFlag(f, flagTimeout, "10s or 1m")
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case d == 0:
+			errs = append(errs, fmt.Errorf("--%s 0: give a positive duration such as 10s (at most %s)", flagTimeout, pipe.MaxTargetTimeout))
+		default:
+			s.Target.TimeoutSeconds = d.Seconds()
+		}
+	}
+	if changed(flagPayload) {
+		n, _ := f.GetInt(flagPayload)
+		if n == 0 {
+			errs = append(errs, fmt.Errorf("--%s 0: use %d–%d bytes", flagPayload, pipe.MinPayloadLimitBytes, pipe.MaxPayloadLimitBytes))
+		}
+		s.PayloadLimitBytes = n
+	}
+	if changed(flagRetries) {
+		n, _ := f.GetInt(flagRetries)
+		s.Retry.MaximumRetryAttempts = &n
+	}
+	if changed(flagRecordAge) {
+		n, _ := f.GetInt(flagRecordAge)
+		s.Retry.MaximumRecordAgeInSeconds = &n
+	}
+	if changed(flagDisabled) {
+		d, _ := f.GetBool(flagDisabled)
+		enabled := !d
+		s.Enabled = &enabled
+	}
+	if len(errs) > 0 {
+		return pipe.Spec{}, errors.Join(errs...)
+	}
+	return s, nil
+}
+
+// durationFlag parses a Go duration flag. pflag's own duration flag would
+// answer "5" with "time: missing unit in duration", which does not say
+// which flag or what to write.
+func durationFlag(f *pflag.FlagSet, name, example string) (time.Duration, error) {
+	v, _ := f.GetString(name)
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(strings.TrimSpace(v), 64); nerr == nil {
+			return 0, fmt.Errorf("--%s %q: give a unit, e.g. %s", name, v, example)
+		}
+		return 0, fmt.Errorf("--%s %q: not a duration: use e.g. %s", name, v, example)
+	}
+	return d, nil
+}
+
+// asFlagErrors renames the fields of a rejected spec to the flags that set
+// them, and shows seconds as the durations the flags take.
+func asFlagErrors(err error) error {
+	var ve *pipe.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	out := &pipe.ValidationError{}
+	for _, f := range ve.Fields {
+		path := f.Field
+		if i := strings.IndexByte(path, '['); i >= 0 {
+			path = path[:i] // bootstrapServers[2] is still --bootstrap-servers
+		}
+		flag, ok := specFlags[path]
+		if !ok {
+			out.Fields = append(out.Fields, f)
+			continue
+		}
+		if path == "maximumBatchingWindowInSeconds" || path == "target.timeoutSeconds" {
+			if secs, err := strconv.ParseFloat(f.Value, 64); err == nil {
+				f.Value = (time.Duration(secs * float64(time.Second))).String()
+			}
+		}
+		f.Field = flag
+		out.Fields = append(out.Fields, f)
+	}
+	return out
+}
+
+func (a *app) pipesGetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get NAME",
+		Short: "Show a pipe's settings and status",
+		Args:  nameArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			p, err := c.GetPipe(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.output == outputJSON {
+				return writeJSON(a.env.Stdout, p)
+			}
+			return writePipeTable(a.env.Stdout, p)
+		},
+	}
+}
+
+func (a *app) pipesListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List pipes",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			ps, err := c.ListPipes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if a.output == outputJSON {
+				return writeJSON(a.env.Stdout, struct {
+					Pipes []pipe.Pipe `json:"pipes"`
+				}{ps})
+			}
+			if len(ps) == 0 {
+				// stderr, so that stdout stays an (empty) table for scripts.
+				fmt.Fprintln(a.env.Stderr, "No pipes yet. Create one with: sluice pipes create NAME --bootstrap-servers HOST:PORT --topic TOPIC --target URL")
+				return nil
+			}
+			return writePipeList(a.env.Stdout, ps)
+		},
+	}
+}
+
+func (a *app) pipesDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a pipe",
+		Args:  nameArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.DeletePipe(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if a.output == outputTable {
+				fmt.Fprintf(a.env.Stdout, "Deleted pipe %q.\n", args[0])
+			}
+			return nil
+		},
+	}
+}

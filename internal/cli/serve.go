@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sluice-dev/sluice/internal/store/sqlite"
+)
+
+const defaultServeDataDir = ".sluice"
+
+// serveConfig is the file `sluice serve --config` reads. YAML, with the
+// JSON field names.
+type serveConfig struct {
+	// APIAddr is the host:port the API listens on.
+	APIAddr string `json:"apiAddr"`
+	// DataDir holds the store, DataDir/sluice.db.
+	DataDir string `json:"dataDir"`
+	// LogFormat is text or json; the --log-format flag overrides it.
+	LogFormat string `json:"logFormat"`
+	// GroupSessionTimeout is the pipes' consumer group session timeout, a
+	// Go duration (default 45s, Kafka's): how long a crashed process's
+	// partitions wait before another member takes them over.
+	GroupSessionTimeout string `json:"groupSessionTimeout"`
+
+	sessionTimeout time.Duration
+}
+
+var serveConfigFields = "apiAddr, dataDir, logFormat, groupSessionTimeout"
+
+func (a *app) serveCmd() *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "serve [--config FILE]",
+		Short: "Run the API and the pipes against an external Kafka",
+		Long: `Run the API and the pipes, with the store in dataDir. Kafka is whatever
+cluster each pipe names. The config file is YAML:
+
+  apiAddr: 127.0.0.1:8080   # host:port of the API (default 127.0.0.1:8080)
+  dataDir: /var/lib/sluice  # the store is dataDir/sluice.db (default ./.sluice)
+  logFormat: json           # text or json (default text; --log-format wins)
+  groupSessionTimeout: 45s  # consumer group session timeout, 6s–30m (default 45s)
+
+The API has no authentication yet: on a non-loopback address, put an
+authenticating proxy in front of it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadServeConfig(configPath)
+			if err != nil {
+				return err
+			}
+			if cfg.LogFormat != "" && !cmd.Flags().Changed("log-format") {
+				if a.log, err = newLogger(a.env.Stderr, cfg.LogFormat, a.logLevel); err != nil {
+					return err
+				}
+			}
+			return a.runServe(cmd.Context(), cfg)
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "YAML config file (without one, the defaults apply)")
+	return cmd
+}
+
+// loadServeConfig reads path (none: defaults only), strictly: a misspelt
+// field is an error, not a silently ignored setting.
+func loadServeConfig(path string) (serveConfig, error) {
+	var cfg serveConfig
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("--config: %w", err)
+		}
+		if err := yaml.UnmarshalStrict(b, &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %s", path, yamlMessage(err))
+		}
+	}
+	if cfg.APIAddr == "" {
+		cfg.APIAddr = defaultAPIAddr
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = defaultServeDataDir
+	}
+	if cfg.LogFormat == "" {
+		cfg.LogFormat = "text"
+	}
+	var errs []error
+	if _, err := checkHostPort("apiAddr:", cfg.APIAddr, defaultAPIAddr); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.GroupSessionTimeout != "" {
+		d, err := time.ParseDuration(cfg.GroupSessionTimeout)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("groupSessionTimeout: %q: use a duration such as 45s", cfg.GroupSessionTimeout))
+		case d < 6*time.Second || d > 30*time.Minute:
+			// Kafka brokers refuse sessions outside their
+			// group.min/max.session.timeout.ms, 6 s and 30 min by default.
+			errs = append(errs, fmt.Errorf("groupSessionTimeout: %s: use 6s–30m, the range Kafka brokers accept by default", d))
+		default:
+			cfg.sessionTimeout = d
+		}
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("logFormat: %q: use text or json", cfg.LogFormat))
+	}
+	if len(errs) > 0 {
+		where := "config"
+		if path != "" {
+			where = "config " + path
+		}
+		return cfg, fmt.Errorf("%s: %w", where, errors.Join(errs...))
+	}
+	return cfg, nil
+}
+
+var (
+	yamlPrefixes = []string{"error unmarshaling JSON: ", "while decoding JSON: ", "error converting YAML to JSON: ", "json: "}
+	typeErrRE    = regexp.MustCompile(`cannot unmarshal (\w+) into Go struct field \w+\.(\w+) of type (\w+)`)
+)
+
+// yamlMessage rewrites the YAML library's error, which speaks of JSON and
+// Go types, in terms of the config file.
+func yamlMessage(err error) string {
+	msg := err.Error()
+	for _, p := range yamlPrefixes {
+		msg = strings.ReplaceAll(msg, p, "")
+	}
+	if strings.HasPrefix(msg, "unknown field ") {
+		return msg + ": the fields are " + serveConfigFields
+	}
+	if m := typeErrRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%s: got a YAML %s, want a %s", m[2], m[1], m[3])
+	}
+	if strings.Contains(msg, "cannot unmarshal") {
+		return "the file must be a YAML mapping of " + serveConfigFields
+	}
+	return msg
+}
+
+func (a *app) runServe(ctx context.Context, cfg serveConfig) (err error) {
+	if a.env.NewEngine == nil {
+		return errors.New("this build of sluice has no engine to run pipes with")
+	}
+	ctx, stop := signalContext(ctx)
+	defer stop()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("dataDir: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("apiAddr %s: %w%s", cfg.APIAddr, err, addrInUseHint(err, "apiAddr in the config"))
+	}
+	defer ln.Close() // after a failed start; runServer closes it otherwise
+	if host, _, _ := net.SplitHostPort(cfg.APIAddr); !isLoopback(host) {
+		a.log.Warn("the API has no authentication and listens beyond this machine; put an authenticating proxy in front of it", "addr", ln.Addr().String())
+	}
+
+	storePath := filepath.Join(cfg.DataDir, "sluice.db")
+	st, err := sqlite.Open(ctx, storePath)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	eng, err := a.env.NewEngine(st, a.log, EngineOptions{SessionTimeout: cfg.sessionTimeout})
+	if err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
+	apiURL := "http://" + ln.Addr().String()
+	a.log.Info("serving the Sluice API", "url", apiURL, "store", storePath)
+	fmt.Fprintf(a.env.Stdout, "Serving the Sluice API at %s (store %s).\n", apiURL, storePath)
+	return runServer(ctx, a.log, eng, ln)
+}

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/api"
+)
+
+// HTTP server limits. The API's requests are small and answered from the
+// store, so these only bound slow or idle clients.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	// shutdownTimeout is how long in-flight API requests get to finish
+	// before their connections are closed.
+	shutdownTimeout = 10 * time.Second
+)
+
+// signalContext is canceled by SIGINT or SIGTERM. After the first signal
+// the handlers are removed, so a second Ctrl-C kills the process at once
+// if a clean stop takes too long.
+func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	return ctx, stop
+}
+
+// runServer runs eng and the API on ln until ctx is done or either of them
+// fails, then stops them in order: the API first, so no request reaches an
+// engine that is stopping; then the engine, waiting for Run to return after
+// it has finished its in-flight batches and committed. The caller closes
+// the store and the broker afterwards: the engine uses both until then.
+func runServer(ctx context.Context, log *slog.Logger, eng Engine, ln net.Listener) error {
+	// The engine's context is not a child of ctx: a signal must stop the
+	// API before the engine, not both at once.
+	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	engDone := make(chan error, 1)
+	go func() { engDone <- eng.Run(engCtx) }()
+
+	srv := &http.Server{
+		Handler:           api.NewHandler(eng, log),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(ln) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: API first, then pipes (in-flight batches finish and commit); interrupt again to exit at once")
+	case e := <-engDone:
+		engDone = nil
+		err = fmt.Errorf("engine stopped unexpectedly: %w", e)
+		if e == nil {
+			err = errors.New("engine stopped unexpectedly")
+		}
+	case e := <-srvDone:
+		srvDone = nil
+		err = fmt.Errorf("API server on %s: %w", ln.Addr(), e)
+	}
+
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	if e := srv.Shutdown(shutCtx); e != nil {
+		log.Warn("API requests still running at shutdown were cut off", "err", e)
+		srv.Close()
+	}
+	cancel()
+	if srvDone != nil {
+		<-srvDone // http.ErrServerClosed, the expected result of Shutdown
+	}
+
+	stopEngine()
+	if engDone != nil {
+		if e := <-engDone; e != nil && !errors.Is(e, context.Canceled) {
+			err = errors.Join(err, fmt.Errorf("engine: %w", e))
+		}
+	}
+	log.Info("stopped API and pipes")
+	return err
+}
+
+// isLoopback reports whether host only accepts connections from this
+// machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkHostPort checks a listen address given by flag or config field.
+func checkHostPort(name, addr, example string) (host string, err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%s %q: use host:port, e.g. %s", name, addr, example)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("%s %q: the port must be a number 0–65535", name, addr)
+	}
+	return host, nil
+}

@@ -1,0 +1,227 @@
+// Package sqlite is the embedded store.Store: one SQLite file, through the
+// pure-Go modernc.org/sqlite driver so the binary needs no cgo. It is the
+// store of `sluice dev` and of single-process deployments.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed schema.sql
+var schema string
+
+// busyTimeout is how long a statement waits for another connection's write
+// lock (another process on the same file, e.g. a CLI tool inspecting it)
+// before failing with SQLITE_BUSY. Longer than any write we make takes.
+const busyTimeout = 5 * time.Second
+
+// DB is a store.Store in one SQLite file. It is safe for concurrent use.
+type DB struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens the SQLite database at path, creating the file and the schema
+// if they do not exist. The parent directory must exist. Close the DB when
+// done.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("open sqlite store: empty path")
+	}
+	// The driver splits the DSN at the first '?' to find its parameters, so
+	// such a path would silently open a different file.
+	if strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("open sqlite store %q: the path may not contain '?'", path)
+	}
+	// WAL lets readers (the API) proceed while the engine writes status;
+	// synchronous stays at its FULL default because writes are few and a
+	// created pipe should survive a power cut.
+	// The pragmas go in the DSN so that every connection the pool opens,
+	// not only the first, gets them.
+	dsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)",
+		path, busyTimeout.Milliseconds())
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
+	}
+	// One connection serialises all access in this process: SQLite allows
+	// one writer anyway, and a single connection cannot deadlock on its own
+	// locks or see SQLITE_BUSY from itself. The store's traffic is small
+	// (pipe CRUD and periodic status), so this is not a bottleneck.
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxLifetime(0)
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite store %q: create schema: %w", path, err)
+	}
+	return &DB{db: db, now: time.Now}, nil
+}
+
+// Close closes the database.
+func (s *DB) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close sqlite store: %w", err)
+	}
+	return nil
+}
+
+// CreatePipe stores p with Revision 1. The caller assigns p.UUID; a pipe
+// without one is refused rather than stored with an empty identity.
+func (s *DB) CreatePipe(ctx context.Context, p pipe.Pipe) (pipe.Pipe, error) {
+	if p.UUID == "" {
+		return pipe.Pipe{}, fmt.Errorf("create pipe %q: no UUID: the service assigns one before storing", p.Name)
+	}
+	p.Revision = 1
+	spec, status, err := encode(p)
+	if err != nil {
+		return pipe.Pipe{}, fmt.Errorf("create pipe %q: %w", p.Name, err)
+	}
+	now := s.now().UTC()
+	// ON CONFLICT DO NOTHING turns a taken name or UUID into zero affected
+	// rows instead of a driver-specific constraint error, so the mapping to
+	// pipe.ErrExists does not depend on SQLite's error codes.
+	res, err := s.db.ExecContext(ctx, `
+		INSERT INTO pipes (name, uuid, spec, status, revision, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $6)
+		ON CONFLICT DO NOTHING`,
+		p.Name, p.UUID, spec, status, p.Revision, now)
+	if err != nil {
+		return pipe.Pipe{}, fmt.Errorf("create pipe %q: %w", p.Name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return pipe.Pipe{}, fmt.Errorf("create pipe %q: %w", p.Name, err)
+	}
+	if n == 0 {
+		if _, err := s.GetPipe(ctx, p.Name); errors.Is(err, pipe.ErrNotFound) {
+			return pipe.Pipe{}, fmt.Errorf("create pipe %q: %w: its UUID %s belongs to another pipe", p.Name, pipe.ErrExists, p.UUID)
+		}
+		return pipe.Pipe{}, fmt.Errorf("create pipe %q: %w", p.Name, pipe.ErrExists)
+	}
+	return p, nil
+}
+
+// GetPipe returns the named pipe, or an error wrapping pipe.ErrNotFound.
+func (s *DB) GetPipe(ctx context.Context, name string) (pipe.Pipe, error) {
+	row := s.db.QueryRowContext(ctx, `
+		SELECT name, uuid, spec, status, revision FROM pipes WHERE name = $1`, name)
+	p, err := scan(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return pipe.Pipe{}, fmt.Errorf("get pipe %q: %w", name, pipe.ErrNotFound)
+	}
+	if err != nil {
+		return pipe.Pipe{}, fmt.Errorf("get pipe %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// ListPipes returns every pipe ordered by name; an empty store gives an
+// empty, non-nil slice.
+func (s *DB) ListPipes(ctx context.Context) ([]pipe.Pipe, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT name, uuid, spec, status, revision FROM pipes ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list pipes: %w", err)
+	}
+	defer rows.Close()
+	pipes := []pipe.Pipe{}
+	for rows.Next() {
+		p, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list pipes: %w", err)
+		}
+		pipes = append(pipes, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list pipes: %w", err)
+	}
+	return pipes, nil
+}
+
+// DeletePipe removes the named pipe, or returns an error wrapping
+// pipe.ErrNotFound.
+func (s *DB) DeletePipe(ctx context.Context, name string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM pipes WHERE name = $1`, name)
+	if err != nil {
+		return fmt.Errorf("delete pipe %q: %w", name, err)
+	}
+	return mustAffect(res, fmt.Sprintf("delete pipe %q", name))
+}
+
+// SetStatus replaces the status of the pipe with this name and UUID, or
+// returns an error wrapping pipe.ErrNotFound if there is none. Revision is
+// unchanged.
+func (s *DB) SetStatus(ctx context.Context, name, uuid string, st pipe.Status) error {
+	status, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("set status of pipe %q: encode: %w", name, err)
+	}
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE pipes SET status = $1, updated_at = $2 WHERE name = $3 AND uuid = $4`,
+		string(status), s.now().UTC(), name, uuid)
+	if err != nil {
+		return fmt.Errorf("set status of pipe %q: %w", name, err)
+	}
+	return mustAffect(res, fmt.Sprintf("set status of pipe %q (uuid %s)", name, uuid))
+}
+
+func mustAffect(res sql.Result, op string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", op, pipe.ErrNotFound)
+	}
+	return nil
+}
+
+func encode(p pipe.Pipe) (spec, status string, err error) {
+	sb, err := json.Marshal(p.Spec)
+	if err != nil {
+		return "", "", fmt.Errorf("encode spec: %w", err)
+	}
+	tb, err := json.Marshal(p.Status)
+	if err != nil {
+		return "", "", fmt.Errorf("encode status: %w", err)
+	}
+	return string(sb), string(tb), nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scan(r scanner) (pipe.Pipe, error) {
+	var (
+		p            pipe.Pipe
+		name, uuid   string
+		spec, status string
+		revision     int64
+	)
+	if err := r.Scan(&name, &uuid, &spec, &status, &revision); err != nil {
+		return pipe.Pipe{}, err
+	}
+	if err := json.Unmarshal([]byte(spec), &p.Spec); err != nil {
+		return pipe.Pipe{}, fmt.Errorf("decode spec of pipe %q: %w", name, err)
+	}
+	if err := json.Unmarshal([]byte(status), &p.Status); err != nil {
+		return pipe.Pipe{}, fmt.Errorf("decode status of pipe %q: %w", name, err)
+	}
+	// The columns are the indexed truth; the JSON copies cannot disagree
+	// unless someone edited the file by hand, and then the keys win.
+	p.Name, p.UUID, p.Revision = name, uuid, revision
+	return p, nil
+}

@@ -1,0 +1,255 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/pipe"
+)
+
+func testPipe(name, uuid string) pipe.Pipe {
+	return pipe.Pipe{
+		Spec: pipe.Spec{
+			Name:             name,
+			UUID:             uuid,
+			BootstrapServers: []string{"127.0.0.1:9092"},
+			Topics:           []string{"orders"},
+			Target:           pipe.Target{URL: "http://127.0.0.1:9000/"},
+		}.Normalize(),
+		Status: pipe.Status{
+			State:                pipe.StateCreating,
+			LastProcessingResult: pipe.ResultNoRecords,
+			LastModified:         time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		},
+	}
+}
+
+func openTest(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func TestStore(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		run  func(t *testing.T, db *DB)
+	}{
+		{"create returns revision 1 and get reads it back", func(t *testing.T, db *DB) {
+			in := testPipe("orders", "u-1")
+			in.Revision = 7 // ignored: a new pipe is revision 1
+			got, err := db.CreatePipe(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Revision != 1 {
+				t.Errorf("revision = %d, want 1", got.Revision)
+			}
+			read, err := db.GetPipe(ctx, "orders")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(read, got) {
+				t.Errorf("get = %+v\nwant %+v", read, got)
+			}
+		}},
+		{"duplicate name is ErrExists", func(t *testing.T, db *DB) {
+			mustCreate(t, db, testPipe("orders", "u-1"))
+			_, err := db.CreatePipe(ctx, testPipe("orders", "u-2"))
+			if !errors.Is(err, pipe.ErrExists) {
+				t.Fatalf("err = %v, want ErrExists", err)
+			}
+		}},
+		{"duplicate uuid is ErrExists", func(t *testing.T, db *DB) {
+			mustCreate(t, db, testPipe("orders", "u-1"))
+			_, err := db.CreatePipe(ctx, testPipe("payments", "u-1"))
+			if !errors.Is(err, pipe.ErrExists) {
+				t.Fatalf("err = %v, want ErrExists", err)
+			}
+		}},
+		{"missing uuid is refused", func(t *testing.T, db *DB) {
+			if _, err := db.CreatePipe(ctx, testPipe("orders", "")); err == nil {
+				t.Fatal("created a pipe without a UUID")
+			}
+		}},
+		{"get missing is ErrNotFound", func(t *testing.T, db *DB) {
+			if _, err := db.GetPipe(ctx, "nope"); !errors.Is(err, pipe.ErrNotFound) {
+				t.Fatalf("err = %v, want ErrNotFound", err)
+			}
+		}},
+		{"list is ordered by name and empty is non-nil", func(t *testing.T, db *DB) {
+			empty, err := db.ListPipes(ctx)
+			if err != nil || empty == nil || len(empty) != 0 {
+				t.Fatalf("empty list = %#v, %v; want [] and nil", empty, err)
+			}
+			for i, n := range []string{"charlie", "alpha", "bravo"} {
+				mustCreate(t, db, testPipe(n, "u-"+string(rune('a'+i))))
+			}
+			ps, err := db.ListPipes(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, p := range ps {
+				names = append(names, p.Name)
+			}
+			if want := []string{"alpha", "bravo", "charlie"}; !reflect.DeepEqual(names, want) {
+				t.Errorf("names = %v, want %v", names, want)
+			}
+		}},
+		{"delete removes, then ErrNotFound", func(t *testing.T, db *DB) {
+			mustCreate(t, db, testPipe("orders", "u-1"))
+			if err := db.DeletePipe(ctx, "orders"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.GetPipe(ctx, "orders"); !errors.Is(err, pipe.ErrNotFound) {
+				t.Fatalf("get after delete: %v, want ErrNotFound", err)
+			}
+			if err := db.DeletePipe(ctx, "orders"); !errors.Is(err, pipe.ErrNotFound) {
+				t.Fatalf("second delete: %v, want ErrNotFound", err)
+			}
+		}},
+		{"delete then re-create with the same name", func(t *testing.T, db *DB) {
+			mustCreate(t, db, testPipe("orders", "u-1"))
+			if err := db.DeletePipe(ctx, "orders"); err != nil {
+				t.Fatal(err)
+			}
+			mustCreate(t, db, testPipe("orders", "u-2"))
+		}},
+		{"set status keeps revision", func(t *testing.T, db *DB) {
+			mustCreate(t, db, testPipe("orders", "u-1"))
+			st := pipe.Status{State: pipe.StateEnabled, LastProcessingResult: pipe.ResultOK, LastModified: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}
+			if err := db.SetStatus(ctx, "orders", "u-1", st); err != nil {
+				t.Fatal(err)
+			}
+			got, err := db.GetPipe(ctx, "orders")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Status, st) || got.Revision != 1 {
+				t.Errorf("status = %+v rev %d, want %+v rev 1", got.Status, got.Revision, st)
+			}
+		}},
+		{"set status with wrong uuid is ErrNotFound and changes nothing", func(t *testing.T, db *DB) {
+			want := mustCreate(t, db, testPipe("orders", "u-1"))
+			err := db.SetStatus(ctx, "orders", "u-old", pipe.Status{State: pipe.StateDisabled})
+			if !errors.Is(err, pipe.ErrNotFound) {
+				t.Fatalf("err = %v, want ErrNotFound", err)
+			}
+			got, _ := db.GetPipe(ctx, "orders")
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("pipe changed to %+v", got)
+			}
+		}},
+		{"set status of missing pipe is ErrNotFound", func(t *testing.T, db *DB) {
+			if err := db.SetStatus(ctx, "nope", "u-1", pipe.Status{}); !errors.Is(err, pipe.ErrNotFound) {
+				t.Fatalf("err = %v, want ErrNotFound", err)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			db, _ := openTest(t)
+			c.run(t, db)
+		})
+	}
+}
+
+func mustCreate(t *testing.T, db *DB, p pipe.Pipe) pipe.Pipe {
+	t.Helper()
+	got, err := db.CreatePipe(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestReopenPersists(t *testing.T) {
+	db, path := openTest(t)
+	want := mustCreate(t, db, testPipe("orders", "u-1"))
+	st := pipe.Status{State: pipe.StateEnabled, LastProcessingResult: pipe.ResultOK, LastModified: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}
+	if err := db.SetStatus(t.Context(), "orders", "u-1", st); err != nil {
+		t.Fatal(err)
+	}
+	want.Status = st
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db2, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	got, err := db2.GetPipe(t.Context(), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("after reopen = %+v\nwant %+v", got, want)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	for _, path := range []string{"", filepath.Join(t.TempDir(), "a?b.db"), filepath.Join(t.TempDir(), "missing", "dir", "x.db")} {
+		if db, err := Open(t.Context(), path); err == nil {
+			db.Close()
+			t.Errorf("Open(%q) succeeded", path)
+		}
+	}
+}
+
+// The engine writes status while the API reads and writes pipes; the single
+// pooled connection must serialise them without SQLITE_BUSY.
+func TestConcurrentUse(t *testing.T) {
+	db, _ := openTest(t)
+	mustCreate(t, db, testPipe("orders", "u-1"))
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 20 {
+		wg.Go(func() {
+			errs <- db.SetStatus(t.Context(), "orders", "u-1", pipe.Status{State: pipe.StateEnabled, LastProcessingResult: pipe.ResultOK})
+		})
+		wg.Go(func() {
+			_, err := db.CreatePipe(t.Context(), testPipe("p"+string(rune('a'+i)), "uu-"+string(rune('a'+i))))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	ps, err := db.ListPipes(t.Context())
+	if err != nil || len(ps) != 21 {
+		t.Fatalf("list = %d pipes, %v; want 21", len(ps), err)
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	db, _ := openTest(t)
+	var mode string
+	var busy int
+	if err := db.db.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.db.QueryRowContext(t.Context(), "PRAGMA busy_timeout").Scan(&busy); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" || busy != int(busyTimeout.Milliseconds()) {
+		t.Errorf("journal_mode %q busy_timeout %d, want wal and %d", mode, busy, busyTimeout.Milliseconds())
+	}
+}
