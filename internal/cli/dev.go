@@ -28,6 +28,7 @@ type devOptions struct {
 	apiAddr     string
 	partitions  int
 	allowRemote bool
+	demo        bool
 }
 
 // devSessionTimeout lets a restarted `sluice dev` reclaim its partitions
@@ -58,6 +59,7 @@ loopback addresses only unless --allow-remote is given.`,
 	f.StringVar(&o.kafkaAddr, "kafka-addr", devkafka.DefaultAddr, "host:port of the embedded Kafka broker")
 	f.StringVar(&o.apiAddr, "api-addr", defaultAPIAddr, "host:port of the API")
 	f.IntVar(&o.partitions, "partitions", devkafka.DefaultPartitions, "partitions of topics created on first use")
+	f.BoolVar(&o.demo, "demo", false, "also run a demo: a pipe from topic demo to a built-in endpoint that prints what it receives, and a record produced every second")
 	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow non-loopback --api-addr and --kafka-addr, though neither has authentication")
 	return cmd
 }
@@ -133,6 +135,13 @@ func (a *app) runDev(ctx context.Context, o devOptions) (err error) {
 	}
 
 	a.printDevBanner(a.env.Stdout, broker.Addrs()[0], "http://"+ln.Addr().String(), o.dataDir, storePath)
+	if o.demo {
+		d, err := startDemo(ctx, a.env.Stdout, eng, broker.Addrs()[0])
+		if err != nil {
+			return err
+		}
+		defer d.stop() // after runServer: the engine has stopped delivering
+	}
 	return runServer(ctx, a.log, eng, ln)
 }
 
