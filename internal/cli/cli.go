@@ -126,7 +126,7 @@ process, nothing else to install.`,
 	pf.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
-	root.AddCommand(a.pipesCmd(), a.devCmd(), a.serveCmd(), a.benchCmd(), a.versionCmd())
+	root.AddCommand(a.pipesCmd(), a.devCmd(), a.serveCmd(), a.sinkCmd(), a.produceCmd(), a.benchCmd(), a.versionCmd())
 	return root
 }
 
