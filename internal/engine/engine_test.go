@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -493,4 +494,57 @@ func countingProxy(s *sink.Sink, n *atomic.Int64) *sink.Sink {
 		s.Add(recs)
 	}
 	return p
+}
+
+// TestUnreachableBrokerShowsProblemAndRecovers: a pipe whose cluster is
+// down says so in its status, and delivers once the cluster is up.
+func TestUnreachableBrokerShowsProblemAndRecovers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s := sink.New()
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{Store: st, ReconcileInterval: 100 * time.Millisecond, Tuning: fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = eng.Run(ctx) }()
+	defer func() { cancel(); <-done; st.Close() }()
+
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: "down", BootstrapServers: []string{addr}, Topics: []string{"t"},
+		Target: pipe.Target{URL: srv.URL}, MaximumBatchingWindowInSeconds: ptr(0.0)}); err != nil {
+		t.Fatal(err)
+	}
+	result := func() string {
+		p, err := eng.GetPipe(ctx, "down")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Status.LastProcessingResult
+	}
+	waitFor(t, 30*time.Second, "a connection problem in the status", func() bool {
+		return strings.HasPrefix(result(), "PROBLEM: Connection error. Please check your event source connection configuration.") &&
+			strings.Contains(result(), addr)
+	})
+
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(1, "t"),
+		kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	produce(t, c.ListenAddrs(), "t", 1, 5, time.Time{})
+	waitFor(t, 30*time.Second, "delivery after the cluster came up", func() bool { return s.Stats().Accepted >= 5 })
+	waitFor(t, 10*time.Second, "the problem to clear", func() bool { return result() == pipe.ResultOK })
 }

@@ -213,6 +213,7 @@ func New(cfg Config, h Handler) (*Source, error) {
 		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.FetchMaxPartitionBytes(min(fetchMax, 1<<20)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.WithLogger(kgoLogger{cfg.Logger}),
 	}
 	if cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout))
