@@ -104,6 +104,10 @@ func (e *Engine) CreatePipe(ctx context.Context, spec pipe.Spec) (pipe.Pipe, err
 	if err := spec.Validate(e.cfg.Now()); err != nil {
 		return pipe.Pipe{}, err
 	}
+	if spec.UUID != "" {
+		return pipe.Pipe{}, &pipe.ValidationError{Fields: []pipe.FieldError{{Field: "uuid", Value: spec.UUID,
+			Reason: "Sluice assigns the UUID when it creates the pipe: leave it out"}}}
+	}
 	spec.UUID = uuid.NewString()
 	spec = spec.Normalize()
 	state := pipe.StateCreating

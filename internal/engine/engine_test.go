@@ -548,3 +548,66 @@ func TestUnreachableBrokerShowsProblemAndRecovers(t *testing.T) {
 	waitFor(t, 30*time.Second, "delivery after the cluster came up", func() bool { return s.Stats().Accepted >= 5 })
 	waitFor(t, 10*time.Second, "the problem to clear", func() bool { return result() == pipe.ResultOK })
 }
+
+func TestCreateValidatesAndDisabledPipesDoNotConsume(t *testing.T) {
+	c := newCluster(t, "quiet", 1)
+	produce(t, c.ListenAddrs(), "quiet", 1, 10, time.Time{})
+	s := sink.New()
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
+
+	_, err := h.eng.CreatePipe(context.Background(), pipe.Spec{Name: "x", UUID: "mine", BootstrapServers: h.addrs,
+		Topics: []string{"quiet"}, Target: pipe.Target{URL: srv.URL}})
+	if err == nil || !strings.Contains(err.Error(), "uuid") {
+		t.Fatalf("a client-chosen UUID must be refused, got %v", err)
+	}
+	if _, err := h.eng.CreatePipe(context.Background(), pipe.Spec{Name: "x"}); err == nil {
+		t.Fatal("an invalid spec must be refused")
+	}
+	if _, err := h.eng.GetPipe(context.Background(), "x"); err == nil {
+		t.Fatal("a refused pipe must not be stored")
+	}
+
+	p := h.create(pipe.Spec{Name: "quiet", Topics: []string{"quiet"}, Target: pipe.Target{URL: srv.URL}, Enabled: ptr(false)})
+	if p.Status.State != pipe.StateDisabled {
+		t.Fatalf("state %s, want Disabled", p.Status.State)
+	}
+	// A second, enabled pipe on the same topic proves the engine is
+	// running; the disabled one must not have joined its group meanwhile.
+	h.create(pipe.Spec{Name: "loud", Topics: []string{"quiet"}, Target: pipe.Target{URL: srv.URL}, MaximumBatchingWindowInSeconds: ptr(0.0)})
+	waitFor(t, 30*time.Second, "the enabled pipe's deliveries", func() bool { return s.Stats().Accepted >= 10 })
+	if s.Stats().Accepted != 10 {
+		t.Fatalf("%d records delivered; the disabled pipe consumed too", s.Stats().Accepted)
+	}
+	if got := committed(t, h.addrs, p.UUID); len(got) != 0 {
+		t.Fatalf("the disabled pipe's group committed %v", got)
+	}
+
+	// Deleting a running pipe stops its deliveries.
+	if err := h.eng.DeletePipe(context.Background(), "loud"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the deleted pipe to leave its group", func() bool {
+		cl, _ := kgo.NewClient(kgo.SeedBrokers(h.addrs...))
+		defer cl.Close()
+		groups, err := kadm.NewClient(cl).DescribeGroups(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, g := range groups {
+			if len(g.Members) > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	produce(t, c.ListenAddrs(), "quiet", 1, 5, time.Time{})
+	// Another enabled pipe on the topic delivers the new records; the
+	// deleted one must not deliver them too.
+	h.create(pipe.Spec{Name: "later", Topics: []string{"quiet"}, Target: pipe.Target{URL: srv.URL}, MaximumBatchingWindowInSeconds: ptr(0.0)})
+	waitFor(t, 30*time.Second, "the new pipe's deliveries", func() bool { return s.Stats().Accepted >= 25 })
+	if got := s.Stats().Accepted; got != 25 {
+		t.Fatalf("%d records delivered, want 10 + 15 from the new pipe only", got)
+	}
+}
