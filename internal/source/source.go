@@ -211,7 +211,12 @@ func New(cfg Config, h Handler) (*Source, error) {
 		// idle, but a partition resumed after backpressure waits for the
 		// broker's in-flight long poll, and 5 s of that stalls a pipe.
 		kgo.FetchMaxWait(500 * time.Millisecond),
-		kgo.FetchMaxPartitionBytes(min(fetchMax, 1<<20)),
+		// A stuck partition is paused before another fetch like its last
+		// would take it past three quarters of the budget (see push), and
+		// a fetch of at most a quarter keeps it under the budget even when
+		// the next fetch is larger, so the poll gate stays open for the
+		// other partitions.
+		kgo.FetchMaxPartitionBytes(min(fetchMax, 1<<20, int32(max(cfg.BufferBytes/4, 1)))),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.WithLogger(kgoLogger{cfg.Logger}),
 	}
@@ -374,6 +379,9 @@ func (s *Source) markDone(last *kgo.Record) {
 // their in-flight batches finish within the grace, and commit what
 // finished before the partitions move to another member.
 func (s *Source) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	if len(revoked) == 0 {
+		return // a cooperative rebalance that moved nothing of ours; nil would mean "all" below
+	}
 	s.stopWorkers(revoked, s.cfg.StopGrace)
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		s.log.Warn("commit on revoke failed; the next owner may redeliver", "err", err)
@@ -383,6 +391,9 @@ func (s *Source) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 // lost means the partitions already belong to someone else: committing
 // could rewind their progress, so only stop.
 func (s *Source) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	if len(lost) == 0 {
+		return
+	}
 	s.stopWorkers(lost, 0)
 }
 

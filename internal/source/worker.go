@@ -45,8 +45,12 @@ func recordBytes(r *kgo.Record) int {
 }
 
 // push appends fetched records and pauses the partition's fetching when
-// its buffer is full. Pause and resume happen under w.mu so that they
-// reach the client in the order w.paused changed.
+// its buffer is full, or when another fetch as large as this one would
+// take it past three quarters of the budget: fetches arrive whole, so a
+// stuck partition paused only at that cap holds it plus one fetch, which
+// for a small budget is all of it and closes the poll gate on every other
+// partition. Pause and resume happen under w.mu so that they reach the
+// client in the order w.paused changed.
 func (w *worker) push(recs []*kgo.Record, at time.Time, limit int) {
 	n := 0
 	for _, r := range recs {
@@ -57,7 +61,7 @@ func (w *worker) push(recs []*kgo.Record, at time.Time, limit int) {
 	w.chunks = append(w.chunks, chunk{recs: recs, at: at})
 	w.bytes += n
 	w.limit = limit
-	if !w.paused && w.bytes >= limit {
+	if !w.paused && (w.bytes >= limit || w.bytes+n > 3*w.src.cfg.BufferBytes/4) {
 		w.paused = true
 		w.src.cl.PauseFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
 	}
