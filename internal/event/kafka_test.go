@@ -194,3 +194,22 @@ func BenchmarkAppend1KB(b *testing.B) {
 		buf = enc.Append(buf[:0], recs)
 	}
 }
+
+// FuzzAppend: any record encodes to valid JSON whose size Size predicts.
+func FuzzAppend(f *testing.F) {
+	f.Add("t", []byte("k"), []byte("v"), "h", []byte{0xff}, int64(0), int64(1545084650987), false)
+	f.Add("a.b_c-d", []byte(nil), []byte(nil), "\"\\\n\u2028\xff", []byte{}, int64(-1), int64(-5), true)
+	f.Fuzz(func(t *testing.T, topic string, key, value []byte, hk string, hv []byte, offset, ts int64, nilKey bool) {
+		if nilKey {
+			key = nil
+		}
+		r := &kgo.Record{Topic: topic, Partition: 2, Offset: offset, Timestamp: time.UnixMilli(ts), Key: key, Value: value,
+			Headers: []kgo.RecordHeader{{Key: hk, Value: hv}}}
+		enc := NewEncoder(selfManaged)
+		body := enc.Append(nil, []*kgo.Record{r, r})
+		if !json.Valid(body) {
+			t.Fatalf("invalid JSON: %q", body)
+		}
+		checkSize(t, enc, []*kgo.Record{r, r}, body)
+	})
+}
