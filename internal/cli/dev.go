@@ -162,16 +162,17 @@ func (a *app) printDevBanner(w io.Writer, kafkaAddr, apiURL, dataDir, storePath 
   API:           %s
   Data:          %s (broker in kafka/, store in %s)
 
-Next, in another terminal:
+Next, in other terminals (the sink keeps one busy):
 `, kafkaAddr, apiURL, dataDir, filepath.Base(storePath))
 	if apiURL != DefaultAPIURL {
 		fmt.Fprintf(w, "  export SLUICE_API=%s\n", apiURL)
 	}
-	fmt.Fprintf(w, `  sluice pipes create demo --bootstrap-servers %s --topic demo --target http://127.0.0.1:9000/
-  echo '{"hello":"world"}' | kcat -P -b %s -t demo
-  sluice pipes get demo
-The target must accept POST requests; each batch arrives as one JSON body.
+	fmt.Fprintf(w, `  sluice sink --addr 127.0.0.1:9000      # an endpoint that prints what it receives
+  sluice pipes create orders --bootstrap-servers %s --topic orders --target http://127.0.0.1:9000/
+  echo '{"hello":"world"}' | sluice produce --bootstrap-servers %s --topic orders
+  sluice pipes get orders
+Any Kafka client works too, e.g. kcat -P -b %s -t orders.
 
 Ctrl-C stops; state is kept in the data directory.
-`, kafkaAddr, kafkaAddr)
+`, kafkaAddr, kafkaAddr, kafkaAddr)
 }

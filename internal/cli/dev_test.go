@@ -223,8 +223,10 @@ func TestDevRunsAndStopsInOrder(t *testing.T) {
 	kafka := kafkaLine.FindStringSubmatch(out)[1]
 	for _, want := range []string{
 		"export SLUICE_API=" + apiURL,
-		"sluice pipes create demo --bootstrap-servers " + kafka + " --topic demo --target http://127.0.0.1:9000/",
-		"kcat -P -b " + kafka + " -t demo",
+		"sluice sink --addr 127.0.0.1:9000",
+		"sluice pipes create orders --bootstrap-servers " + kafka + " --topic orders --target http://127.0.0.1:9000/",
+		"sluice produce --bootstrap-servers " + kafka + " --topic orders",
+		"kcat -P -b " + kafka + " -t orders",
 		dir,
 	} {
 		if !strings.Contains(out, want) {

@@ -411,3 +411,33 @@ func TestDevDemoDeliversRecords(t *testing.T) {
 	})
 	d.stop(syscall.SIGINT)
 }
+
+// TestQuickstart follows the README's quickstart with nothing but the
+// binary: dev, sink, pipes create, produce, pipes get.
+func TestQuickstart(t *testing.T) {
+	d := startDev(t, t.TempDir(), freeAddr(t), freeAddr(t))
+	sinkAddr := freeAddr(t)
+	sinkOut := &lockedBuffer{}
+	sinkCmd := exec.Command(binary, "sink", "--addr", sinkAddr)
+	sinkCmd.Stdout, sinkCmd.Stderr = sinkOut, sinkOut
+	if err := sinkCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sinkCmd.Process.Signal(syscall.SIGINT); _ = sinkCmd.Wait() }()
+	waitFor(t, 10*time.Second, "the sink to listen", func() bool { return strings.Contains(sinkOut.String(), "Printing deliveries") })
+
+	d.sluice("pipes", "create", "orders", "--bootstrap-servers", d.kafka, "--topic", "orders",
+		"--target", "http://"+sinkAddr+"/", "--batch-size", "100", "--batching-window", "200ms")
+	produce := exec.Command(binary, "produce", "--bootstrap-servers", d.kafka, "--topic", "orders", "--key-separator", ":")
+	produce.Stdin = strings.NewReader("alice:{\"total\":12}\nbob:{\"total\":30}\n")
+	if out, err := produce.CombinedOutput(); err != nil || !strings.Contains(string(out), "produced 2 records") {
+		t.Fatalf("sluice produce: %v\n%s", err, out)
+	}
+	waitFor(t, 30*time.Second, "the sink to print both records", func() bool {
+		out := sinkOut.String()
+		return strings.Contains(out, `key alice  value {"total":12}`) && strings.Contains(out, `key bob  value {"total":30}`)
+	})
+	waitFor(t, 10*time.Second, "the pipe to report OK", func() bool {
+		return strings.Contains(d.sluice("pipes", "get", "orders"), "Last processing result:  OK")
+	})
+}
