@@ -235,6 +235,10 @@ func (h connHook) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ ne
 	}
 }
 
+// statusWriteInterval spaces status writes: a flapping target changes the
+// result many times a second, and the store needs only the latest.
+const statusWriteInterval = 250 * time.Millisecond
+
 func (r *runner) statusLoop(ctx context.Context) {
 	for {
 		select {
@@ -242,6 +246,13 @@ func (r *runner) statusLoop(ctx context.Context) {
 			return
 		case <-r.dirty:
 			r.writeStatus(ctx)
+		}
+		t := time.NewTimer(statusWriteInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
 		}
 	}
 }
