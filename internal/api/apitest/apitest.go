@@ -1,7 +1,7 @@
-// Package apitest serves the pipe API over a real sqlite store with no
-// engine behind it, for tests of the API and of its clients such as the
-// CLI. Pipes are validated, stored, listed and deleted exactly as the API
-// promises; nothing consumes them.
+// Package apitest serves the pipe API over a real sqlite store and the
+// engine's control plane, with the engine never run, for tests of the API
+// and of its clients such as the CLI. Pipes are validated, stored, listed
+// and deleted exactly as in production; nothing consumes them.
 package apitest
 
 import (
@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/engine"
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/store"
 	"github.com/sluice-dev/sluice/internal/store/sqlite"
@@ -26,6 +26,9 @@ type Service struct {
 	Store store.Store
 	// Now is the clock for validation and status times; nil means time.Now.
 	Now func() time.Time
+
+	once sync.Once
+	eng  *engine.Engine
 }
 
 var _ pipe.Service = (*Service)(nil)
@@ -59,43 +62,38 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// CreatePipe validates spec, assigns a UUID, fills in the defaults and
-// stores the pipe in state Creating, as the engine does before it starts
-// the pipe.
+// engine is the real control plane over Store, never run: pipes are
+// validated, stored and deleted exactly as in production, and nothing
+// consumes them.
+func (s *Service) engine() *engine.Engine {
+	s.once.Do(func() {
+		e, err := engine.New(engine.Config{Store: s.Store, Now: s.now})
+		if err != nil {
+			panic(fmt.Sprintf("apitest: %v", err)) // only a nil Store fails
+		}
+		s.eng = e
+	})
+	return s.eng
+}
+
+// CreatePipe creates a pipe as the engine does.
 func (s *Service) CreatePipe(ctx context.Context, spec pipe.Spec) (pipe.Pipe, error) {
-	now := s.now()
-	if err := spec.Validate(now); err != nil {
-		return pipe.Pipe{}, err
-	}
-	spec.UUID = uuid.NewString()
-	p := pipe.Pipe{
-		Spec: spec.Normalize(),
-		Status: pipe.Status{
-			State:                pipe.StateCreating,
-			LastProcessingResult: pipe.ResultNoRecords,
-			LastModified:         now.UTC(),
-		},
-	}
-	p, err := s.Store.CreatePipe(ctx, p)
-	if err != nil {
-		return pipe.Pipe{}, fmt.Errorf("create pipe: %w", err)
-	}
-	return p, nil
+	return s.engine().CreatePipe(ctx, spec)
 }
 
 // GetPipe returns the named pipe.
 func (s *Service) GetPipe(ctx context.Context, name string) (pipe.Pipe, error) {
-	return s.Store.GetPipe(ctx, name)
+	return s.engine().GetPipe(ctx, name)
 }
 
 // ListPipes returns every pipe ordered by name.
 func (s *Service) ListPipes(ctx context.Context) ([]pipe.Pipe, error) {
-	return s.Store.ListPipes(ctx)
+	return s.engine().ListPipes(ctx)
 }
 
-// DeletePipe deletes the named pipe at once; there is nothing to stop.
+// DeletePipe deletes the named pipe.
 func (s *Service) DeletePipe(ctx context.Context, name string) error {
-	return s.Store.DeletePipe(ctx, name)
+	return s.engine().DeletePipe(ctx, name)
 }
 
 // Run stands in for the engine's reconcile loop: it has nothing to run, so
