@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluice-dev/sluice/internal/devkafka"
-	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
 
 const (
@@ -118,21 +117,15 @@ func (a *app) runDev(ctx context.Context, o devOptions) (err error) {
 	}
 	defer broker.Close()
 
-	storePath := filepath.Join(o.dataDir, "sluice.db")
-	st, err := sqlite.Open(ctx, storePath)
+	eng, storePath, closeStore, err := a.openEngine(ctx, o.dataDir, EngineOptions{SessionTimeout: devSessionTimeout})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := st.Close(); cerr != nil {
+		if cerr := closeStore(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 	}()
-
-	eng, err := a.env.NewEngine(st, a.log, EngineOptions{SessionTimeout: devSessionTimeout})
-	if err != nil {
-		return fmt.Errorf("start engine: %w", err)
-	}
 
 	a.printDevBanner(a.env.Stdout, broker.Addrs()[0], "http://"+ln.Addr().String(), o.dataDir, storePath)
 	if o.demo {

@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
-
-	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
 
 const defaultServeDataDir = ".sluice"
@@ -166,20 +163,15 @@ func (a *app) runServe(ctx context.Context, cfg serveConfig) (err error) {
 		a.log.Warn("the API has no authentication and listens beyond this machine; put an authenticating proxy in front of it", "addr", ln.Addr().String())
 	}
 
-	storePath := filepath.Join(cfg.DataDir, "sluice.db")
-	st, err := sqlite.Open(ctx, storePath)
+	eng, storePath, closeStore, err := a.openEngine(ctx, cfg.DataDir, EngineOptions{SessionTimeout: cfg.sessionTimeout})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := st.Close(); cerr != nil {
+		if cerr := closeStore(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 	}()
-	eng, err := a.env.NewEngine(st, a.log, EngineOptions{SessionTimeout: cfg.sessionTimeout})
-	if err != nil {
-		return fmt.Errorf("start engine: %w", err)
-	}
 	apiURL := "http://" + ln.Addr().String()
 	a.log.Info("serving the Sluice API", "url", apiURL, "store", storePath)
 	fmt.Fprintf(a.env.Stdout, "Serving the Sluice API at %s (store %s).\n", apiURL, storePath)

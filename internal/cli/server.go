@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
 
 // HTTP server limits. The API's requests are small and answered from the
@@ -118,4 +120,19 @@ func checkHostPort(name, addr, example string) (host string, err error) {
 		return "", fmt.Errorf("%s %q: the port must be a number 0–65535", name, addr)
 	}
 	return host, nil
+}
+
+// openEngine opens the store at dataDir/sluice.db and builds the engine over
+// it, for `dev` and `serve`. closeStore must run after the engine stopped.
+func (a *app) openEngine(ctx context.Context, dataDir string, o EngineOptions) (eng Engine, storePath string, closeStore func() error, err error) {
+	storePath = filepath.Join(dataDir, "sluice.db")
+	st, err := sqlite.Open(ctx, storePath)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	eng, err = a.env.NewEngine(st, a.log, o)
+	if err != nil {
+		return nil, "", nil, errors.Join(fmt.Errorf("start engine: %w", err), st.Close())
+	}
+	return eng, storePath, st.Close, nil
 }
