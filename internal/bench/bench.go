@@ -1,30 +1,37 @@
-// Package bench measures a pipe's throughput end to end, against a baseline
-// measured in the same run over the same records, so figures from a shared,
-// noisy machine can be compared as ratios.
+// Package bench measures Sluice against baselines measured in the same run
+// over the same records, so figures from a shared, noisy machine can be
+// compared as ratios.
 //
-// The run: start an in-process Kafka broker (or use given brokers), produce
-// N records of S bytes over P partitions, then
-//   - baseline: a bare franz-go group consumer that polls every record and
-//     does nothing else;
-//   - pipe: a Sluice engine with one pipe delivering the same records to a
-//     local HTTP endpoint that answers 200 at once;
+// Every scenario starts an in-process Kafka broker (or uses given brokers),
+// produces records whose values carry their produce time, and measures up
+// to three readers of them, each in a consumer group of its own:
+//   - bare consumer: a franz-go group consumer that polls every record and
+//     does nothing else, the ceiling of any Kafka reader on this machine;
+//   - bare pipeline: a plain poll, encode, post, commit loop with the pipe's
+//     concurrency (one batch in flight per partition) and no framework;
+//   - pipe: a Sluice engine running one pipe (many in many-pipes).
 //
-// and report records/s and MB/s of each and their ratio.
+// The two that deliver post to the same local endpoint. Scenarios:
+//   - throughput: records produced first, then read as fast as possible,
+//     at each batch size asked for (by default 100 and 1,000);
+//   - latency: records produced at a steady rate while read, batching
+//     window 0; latency is produce call to the endpoint's receipt;
+//   - slow-target: as throughput, with an endpoint that takes 50 ms a
+//     call, to show partitions delivered concurrently;
+//   - many-pipes: 1,000 pipes on one process, idle: memory per pipe,
+//     goroutines and idle CPU.
 package bench
 
 import (
-	"bytes"
 	"context"
-	"errors"
+	"encoding/binary"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -33,103 +40,305 @@ import (
 	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
 
-// Options say what to measure.
+// Scenarios, in the order the CLI lists them.
+const (
+	Throughput = "throughput"
+	Latency    = "latency"
+	SlowTarget = "slow-target"
+	ManyPipes  = "many-pipes"
+)
+
+// Scenarios is every scenario Run knows.
+var Scenarios = []string{Throughput, Latency, SlowTarget, ManyPipes}
+
+// Options say what to measure. Zero values take the scenario's defaults
+// (see Defaults).
 type Options struct {
-	Records    int
-	Size       int
-	Partitions int
-	BatchSize  int
+	Scenario   string `json:"scenario"`
+	Records    int    `json:"records"`
+	Size       int    `json:"size"`
+	Partitions int    `json:"partitions"`
+	// BatchSizes are the pipe's batch sizes; throughput runs each in turn.
+	BatchSizes []int `json:"batch_sizes"`
 	// Brokers, when set, is an external cluster to use instead of an
 	// in-process one.
-	Brokers []string
-	// BufferBytes is the pipe's buffer budget (0: the engine's default).
-	BufferBytes int
+	Brokers []string `json:"brokers,omitempty"`
+	// Rate is the latency scenario's records per second.
+	Rate int `json:"rate,omitempty"`
+	// TargetDelay is how long the endpoint takes per call.
+	TargetDelay time.Duration `json:"target_delay_ns,omitempty"`
+	// Pipes is the many-pipes scenario's number of pipes.
+	Pipes int `json:"pipes,omitempty"`
+	// Idle is how long many-pipes watches the idle pipes.
+	Idle time.Duration `json:"idle_ns,omitempty"`
+	// HeapProfile, when set, is a file many-pipes writes a heap profile to
+	// at the end of the idle window, to see where a pipe's memory goes.
+	HeapProfile string `json:"-"`
 	// Timeout bounds each phase.
-	Timeout time.Duration
+	Timeout time.Duration `json:"-"`
 }
 
-// Result holds the figures of one run.
-type Result struct {
-	Options               Options `json:"options"`
-	ProduceSeconds        float64 `json:"produce_seconds"`
-	BareConsumerSeconds   float64 `json:"bare_consumer_seconds"`
-	BareConsumerPerSec    float64 `json:"bare_consumer_records_per_sec"`
-	PipeSeconds           float64 `json:"pipe_seconds"`
-	PipePerSec            float64 `json:"pipe_records_per_sec"`
-	PipeMBPerSec          float64 `json:"pipe_mb_per_sec"`
-	PipeToBareConsumer    float64 `json:"pipe_to_bare_consumer_ratio"`
-	Batches               int64   `json:"batches"`
-	MeanRecordsPerBatch   float64 `json:"mean_records_per_batch"`
-	DeliveredRecordsTotal int64   `json:"delivered_records"`
-}
-
-// Run performs one measurement.
-func Run(ctx context.Context, o Options) (Result, error) {
-	if o.Records <= 0 || o.Size <= 0 || o.Partitions <= 0 || o.BatchSize <= 0 {
-		return Result{}, errors.New("bench: records, size, partitions and batch size must be positive")
+// Defaults fills in o's unset fields with its scenario's defaults.
+func Defaults(o Options) Options {
+	set := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
 	}
-	if o.Timeout <= 0 {
+	if o.Scenario == "" {
+		o.Scenario = Throughput
+	}
+	set(&o.Size, 1024)
+	switch o.Scenario {
+	case Throughput:
+		set(&o.Records, 500000)
+		set(&o.Partitions, 8)
+		if len(o.BatchSizes) == 0 {
+			o.BatchSizes = []int{100, 1000}
+		}
+	case Latency:
+		set(&o.Records, 10000)
+		set(&o.Partitions, 8)
+		set(&o.Rate, 1000)
+	case SlowTarget:
+		set(&o.Records, 50000)
+		set(&o.Partitions, 8)
+		if o.TargetDelay == 0 {
+			o.TargetDelay = 50 * time.Millisecond
+		}
+	case ManyPipes:
+		set(&o.Pipes, 1000)
+		set(&o.Partitions, 1)
+		set(&o.Records, o.Pipes) // one record a pipe, to prove each is live
+		if o.Idle == 0 {
+			o.Idle = 10 * time.Second
+		}
+	}
+	if len(o.BatchSizes) == 0 {
+		o.BatchSizes = []int{100}
+	}
+	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Minute
 	}
-	res := Result{Options: o}
-	topic := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	brokers := o.Brokers
-	if len(brokers) == 0 {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.Partitions), topic))
-		if err != nil {
-			return res, fmt.Errorf("start broker: %w", err)
-		}
-		defer c.Close()
-		brokers = c.ListenAddrs()
-	}
-
-	start := time.Now()
-	if err := produce(ctx, brokers, topic, o); err != nil {
-		return res, err
-	}
-	res.ProduceSeconds = time.Since(start).Seconds()
-
-	start = time.Now()
-	if err := bareConsume(ctx, brokers, topic, o); err != nil {
-		return res, err
-	}
-	res.BareConsumerSeconds = time.Since(start).Seconds()
-	res.BareConsumerPerSec = float64(o.Records) / res.BareConsumerSeconds
-
-	secs, batches, delivered, err := runPipe(ctx, brokers, topic, o)
-	if err != nil {
-		return res, err
-	}
-	res.PipeSeconds = secs
-	res.PipePerSec = float64(o.Records) / secs
-	res.PipeMBPerSec = float64(o.Records) * float64(o.Size) / secs / 1e6
-	res.PipeToBareConsumer = res.PipePerSec / res.BareConsumerPerSec
-	res.Batches = batches
-	res.DeliveredRecordsTotal = delivered
-	if batches > 0 {
-		res.MeanRecordsPerBatch = float64(delivered) / float64(batches)
-	}
-	return res, nil
+	return o
 }
 
-func produce(ctx context.Context, brokers []string, topic string, o Options) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchMaxBytes(1<<20),
-		kgo.MaxBufferedRecords(100000))
+// Phase is one reader's figures.
+type Phase struct {
+	Name          string  `json:"name"`
+	BatchSize     int     `json:"batch_size,omitempty"`
+	Seconds       float64 `json:"seconds"`
+	Records       int64   `json:"records"`
+	RecordsPerSec float64 `json:"records_per_sec"`
+	MBPerSec      float64 `json:"mb_per_sec"`
+	// Latency is from the produce call to the endpoint's receipt (to the
+	// poll's return for the bare consumer); only scenarios that produce
+	// while reading have it.
+	LatencyMsP50   *float64 `json:"latency_ms_p50,omitempty"`
+	LatencyMsP99   *float64 `json:"latency_ms_p99,omitempty"`
+	LatencyMsMax   *float64 `json:"latency_ms_max,omitempty"`
+	LatencySamples int      `json:"latency_samples,omitempty"`
+	CPUSeconds     float64  `json:"cpu_seconds"`
+	PeakRSSBytes   int64    `json:"peak_rss_bytes"`
+	// FirstCallSeconds is how long the endpoint waited for the first call:
+	// the reader's start-up, group join included.
+	FirstCallSeconds float64 `json:"first_call_seconds,omitempty"`
+	// Batches and MaxConcurrentCalls are what the endpoint saw.
+	Batches            int64 `json:"batches,omitempty"`
+	MaxConcurrentCalls int64 `json:"max_concurrent_calls,omitempty"`
+}
+
+// Pass is one batch size's pipe against its bare pipeline.
+type Pass struct {
+	BatchSize          int     `json:"batch_size"`
+	BarePipeline       Phase   `json:"bare_pipeline"`
+	Pipe               Phase   `json:"pipe"`
+	PipeToBareConsumer float64 `json:"pipe_to_bare_consumer_ratio"`
+	PipeToBarePipeline float64 `json:"pipe_to_bare_pipeline_ratio"`
+}
+
+// Idle is the many-pipes scenario's figures.
+type Idle struct {
+	Pipes             int     `json:"pipes"`
+	StartSeconds      float64 `json:"start_seconds"`
+	RSSBeforeBytes    int64   `json:"rss_before_bytes"`
+	RSSAfterBytes     int64   `json:"rss_after_bytes"`
+	RSSPerPipeBytes   int64   `json:"rss_per_pipe_bytes"`
+	HeapPerPipeBytes  int64   `json:"heap_per_pipe_bytes"`
+	GoroutinesBefore  int     `json:"goroutines_before"`
+	GoroutinesAfter   int     `json:"goroutines_after"`
+	GoroutinesPerPipe float64 `json:"goroutines_per_pipe"`
+	IdleSeconds       float64 `json:"idle_seconds"`
+	IdleCPUSeconds    float64 `json:"idle_cpu_seconds"`
+	// IdleCPUPercent is CPU time over wall time while idle, as a percentage
+	// of one core.
+	IdleCPUPercent float64 `json:"idle_cpu_percent_of_one_core"`
+}
+
+// Result holds one run's figures. The top-level figures the issue's
+// consumers script against are the first batch size's; Runs has them all.
+type Result struct {
+	Options Options `json:"options"`
+	// Broker is "in-process" or "external".
+	Broker         string  `json:"broker"`
+	ProduceSeconds float64 `json:"produce_seconds,omitempty"`
+	BareConsumer   *Phase  `json:"bare_consumer,omitempty"`
+	Runs           []Pass  `json:"runs,omitempty"`
+	Idle           *Idle   `json:"idle,omitempty"`
+
+	PipeRecordsPerSec         float64  `json:"pipe_records_per_sec"`
+	BareConsumerRecordsPerSec float64  `json:"bare_consumer_records_per_sec"`
+	BarePipelineRecordsPerSec float64  `json:"bare_pipeline_records_per_sec"`
+	PipeToBareConsumer        float64  `json:"pipe_to_bare_consumer_ratio"`
+	PipeToBarePipeline        float64  `json:"pipe_to_bare_pipeline_ratio"`
+	LatencyMsP50              *float64 `json:"latency_ms_p50"`
+	LatencyMsP99              *float64 `json:"latency_ms_p99"`
+	LatencyMsMax              *float64 `json:"latency_ms_max"`
+	CPUSeconds                float64  `json:"cpu_seconds"`
+	PeakRSSBytes              int64    `json:"peak_rss_bytes"`
+}
+
+// Validate names the first option out of range.
+func (o Options) Validate() error {
+	known := false
+	for _, s := range Scenarios {
+		known = known || s == o.Scenario
+	}
+	if !known {
+		return fmt.Errorf("scenario %q: use one of %v", o.Scenario, Scenarios)
+	}
+	for _, c := range []struct {
+		flag string
+		v    int
+	}{{"--records", o.Records}, {"--size", o.Size}, {"--partitions", o.Partitions}} {
+		if c.v < 1 {
+			return fmt.Errorf("%s %d: use 1 or more", c.flag, c.v)
+		}
+	}
+	if o.Size < 16 {
+		return fmt.Errorf("--size %d: use 16 or more (each value carries its produce time)", o.Size)
+	}
+	for _, b := range o.BatchSizes {
+		if b < 1 || b > pipe.MaxBatchSize {
+			return fmt.Errorf("--batch-size %d: use 1–%d", b, pipe.MaxBatchSize)
+		}
+	}
+	if o.Scenario == Latency && o.Rate < 1 {
+		return fmt.Errorf("--rate %d: use 1 or more records a second", o.Rate)
+	}
+	if o.Scenario == ManyPipes && o.Pipes < 1 {
+		return fmt.Errorf("--pipes %d: use 1 or more", o.Pipes)
+	}
+	return nil
+}
+
+// Run performs one scenario.
+func Run(ctx context.Context, o Options) (Result, error) {
+	o = Defaults(o)
+	if err := o.Validate(); err != nil {
+		return Result{}, err
+	}
+	b := &bench{o: o, res: Result{Options: o, Broker: "external"}}
+	b.brokers = o.Brokers
+	if len(b.brokers) == 0 {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			return b.res, fmt.Errorf("start broker: %w", err)
+		}
+		defer c.Close()
+		b.brokers = c.ListenAddrs()
+		b.res.Broker = "in-process"
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.brokers...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100000), kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
-		return err
+		return b.res, err
 	}
 	defer cl.Close()
-	value := bytes.Repeat([]byte("x"), o.Size)
+	b.cl = cl
+	b.adm = kadm.NewClient(cl)
+	b.id = fmt.Sprintf("bench-%d", time.Now().UnixNano())
+
+	switch o.Scenario {
+	case Throughput, SlowTarget:
+		err = b.throughput(ctx)
+	case Latency:
+		err = b.latency(ctx)
+	case ManyPipes:
+		err = b.manyPipes(ctx)
+	}
+	b.summarise()
+	return b.res, err
+}
+
+type bench struct {
+	o       Options
+	res     Result
+	brokers []string
+	cl      *kgo.Client
+	adm     *kadm.Client
+	id      string // prefix of this run's topics and groups
+}
+
+func (b *bench) summarise() {
+	r := &b.res
+	if r.BareConsumer != nil {
+		r.BareConsumerRecordsPerSec = r.BareConsumer.RecordsPerSec
+	}
+	if len(r.Runs) == 0 {
+		return
+	}
+	first := r.Runs[0]
+	r.PipeRecordsPerSec = first.Pipe.RecordsPerSec
+	r.BarePipelineRecordsPerSec = first.BarePipeline.RecordsPerSec
+	r.PipeToBareConsumer = first.PipeToBareConsumer
+	r.PipeToBarePipeline = first.PipeToBarePipeline
+	r.LatencyMsP50, r.LatencyMsP99, r.LatencyMsMax = first.Pipe.LatencyMsP50, first.Pipe.LatencyMsP99, first.Pipe.LatencyMsMax
+	r.CPUSeconds = first.Pipe.CPUSeconds
+	r.PeakRSSBytes = first.Pipe.PeakRSSBytes
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func (b *bench) createTopic(ctx context.Context, name string, partitions int) error {
+	resp, err := b.adm.CreateTopic(ctx, int32(partitions), -1, nil, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", name, err)
+	}
+	return nil
+}
+
+// value returns a record value of the run's size stamped with now.
+func (b *bench) value(now time.Time) []byte {
+	v := make([]byte, b.o.Size)
+	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
+	for i := 8; i < len(v); i++ {
+		v[i] = 'x'
+	}
+	return v
+}
+
+// produceAll writes n records to topic round-robin over its partitions and
+// waits until the broker has them all.
+func (b *bench) produceAll(ctx context.Context, topic string, n int) error {
 	var failed atomic.Pointer[error]
-	for i := 0; i < o.Records; i++ {
-		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+	for i := 0; i < n; i++ {
+		b.cl.Produce(ctx, &kgo.Record{Topic: topic, Value: b.value(time.Now())}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				failed.CompareAndSwap(nil, &err)
 			}
 		})
 	}
-	if err := cl.Flush(ctx); err != nil {
+	if err := b.cl.Flush(ctx); err != nil {
 		return err
 	}
 	if e := failed.Load(); e != nil {
@@ -138,105 +347,63 @@ func produce(ctx context.Context, brokers []string, topic string, o Options) err
 	return nil
 }
 
-// bareConsume is the baseline: the same group consumer setup with no
-// batching, delivery or commits.
-func bareConsume(ctx context.Context, brokers []string, topic string, o Options) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup(topic+"-bare"), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	n := 0
-	for n < o.Records {
-		fs := cl.PollRecords(ctx, 10000)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("bare consumer: %d of %d records: %w", n, o.Records, err)
-		}
-		n += fs.NumRecords()
-	}
-	return nil
-}
-
-// countingSink answers 200 at once and counts records by their opening
-// field, without decoding: the endpoint should cost as little as possible.
-type countingSink struct {
-	records atomic.Int64
-	batches atomic.Int64
-	done    chan struct{}
-	want    int64
-	closed  atomic.Bool
-}
-
-var (
-	recordMarker = []byte(`{"topic":`)
-	bodies       = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-)
-
-func (s *countingSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// A pooled buffer: the endpoint is the baseline's cost too, so it
-	// should not spend its time growing and zeroing fresh ones.
-	buf := bodies.Get().(*bytes.Buffer)
-	buf.Reset()
-	_, _ = buf.ReadFrom(r.Body)
-	n := s.records.Add(int64(bytes.Count(buf.Bytes(), recordMarker)))
-	bodies.Put(buf)
-	s.batches.Add(1)
-	w.WriteHeader(http.StatusOK)
-	if n >= s.want && s.closed.CompareAndSwap(false, true) {
-		close(s.done)
-	}
-}
-
-func runPipe(ctx context.Context, brokers []string, topic string, o Options) (secs float64, batches, delivered int64, err error) {
+// engine is a Sluice engine on a store of its own, started; stop it with
+// the returned function.
+func (b *bench) engine(ctx context.Context) (*engine.Engine, func(), error) {
 	dir, err := os.MkdirTemp("", "sluice-bench-")
 	if err != nil {
-		return 0, 0, 0, err
+		return nil, nil, err
 	}
-	defer os.RemoveAll(dir)
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "bench.db"))
 	if err != nil {
-		return 0, 0, 0, err
+		os.RemoveAll(dir)
+		return nil, nil, err
 	}
-	defer st.Close()
-
-	sink := &countingSink{done: make(chan struct{}), want: int64(o.Records)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	eng, err := engine.New(engine.Config{Store: st, ReconcileInterval: 2 * time.Second})
 	if err != nil {
-		return 0, 0, 0, err
+		st.Close()
+		os.RemoveAll(dir)
+		return nil, nil, err
 	}
-	srv := &http.Server{Handler: sink, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-
-	eng, err := engine.New(engine.Config{Store: st, ReconcileInterval: 50 * time.Millisecond, Tuning: engine.Tuning{BufferBytes: o.BufferBytes}})
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	ectx, stop := context.WithCancel(ctx)
-	engDone := make(chan struct{})
+	ectx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
-		defer close(engDone)
+		defer close(done)
 		_ = eng.Run(ectx)
 	}()
-	defer func() {
-		stop()
-		<-engDone
-	}()
+	return eng, func() {
+		cancel()
+		<-done
+		st.Close()
+		os.RemoveAll(dir)
+	}, nil
+}
 
-	start := time.Now()
-	if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: "bench", BootstrapServers: brokers, Topics: []string{topic},
-		BatchSize: o.BatchSize, Target: pipe.Target{URL: "http://" + ln.Addr().String() + "/"}}); err != nil {
-		return 0, 0, 0, err
+// runPipe creates a pipe over topic to url and waits until the endpoint has
+// want records.
+func (b *bench) runPipe(ctx context.Context, eng *engine.Engine, name, topic, url string, batchSize int, window *float64, sink *countSink, want int64) error {
+	reached := sink.expect(want)
+	if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: name, BootstrapServers: b.brokers, Topics: []string{topic},
+		BatchSize: batchSize, MaximumBatchingWindowInSeconds: window, Target: pipe.Target{URL: url}}); err != nil {
+		return err
 	}
+	return b.await(ctx, "pipe", reached, sink, want)
+}
+
+func (b *bench) await(ctx context.Context, who string, reached <-chan struct{}, sink *countSink, want int64) error {
+	t := time.NewTimer(b.o.Timeout)
+	defer t.Stop()
 	select {
-	case <-sink.done:
-	case <-time.After(o.Timeout):
-		return 0, 0, 0, fmt.Errorf("pipe delivered %d of %d records within %s", sink.records.Load(), o.Records, o.Timeout)
+	case <-reached:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%s delivered %d of %d records within %s", who, sink.records.Load(), want, b.o.Timeout)
 	case <-ctx.Done():
-		return 0, 0, 0, ctx.Err()
+		return ctx.Err()
 	}
-	return time.Since(start).Seconds(), sink.batches.Load(), sink.records.Load(), nil
+}
+
+func pipeSpec(name string, brokers []string, topic, url string, batchSize int) pipe.Spec {
+	return pipe.Spec{Name: name, BootstrapServers: brokers, Topics: []string{topic}, BatchSize: batchSize,
+		Target: pipe.Target{URL: url}}
 }

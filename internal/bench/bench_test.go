@@ -2,23 +2,107 @@ package bench
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 )
 
-// TestRunMeasuresBothPaths runs a small benchmark end to end: every record
-// must reach the endpoint, and both rates must be measured.
-func TestRunMeasuresBothPaths(t *testing.T) {
-	r, err := Run(context.Background(), Options{Records: 3000, Size: 256, Partitions: 3, BatchSize: 50})
+// TestThroughputMeasuresEveryReader runs a small throughput scenario end to
+// end at two batch sizes: every reader must read every record, and every
+// figure the report prints must be measured.
+func TestThroughputMeasuresEveryReader(t *testing.T) {
+	r, err := Run(context.Background(), Options{Scenario: Throughput, Records: 3000, Size: 256, Partitions: 3, BatchSizes: []int{50, 500}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.DeliveredRecordsTotal < 3000 || r.BareConsumerPerSec <= 0 || r.PipePerSec <= 0 || r.PipeToBareConsumer <= 0 || r.Batches < 3000/50 {
-		t.Fatalf("result %+v", r)
+	if r.BareConsumer == nil || r.BareConsumer.Records != 3000 || r.BareConsumer.RecordsPerSec <= 0 {
+		t.Fatalf("bare consumer %+v", r.BareConsumer)
+	}
+	if len(r.Runs) != 2 || r.Runs[0].BatchSize != 50 || r.Runs[1].BatchSize != 500 {
+		t.Fatalf("runs %+v", r.Runs)
+	}
+	for _, run := range r.Runs {
+		for _, p := range []Phase{run.BarePipeline, run.Pipe} {
+			if p.Records != 3000 || p.RecordsPerSec <= 0 || p.CPUSeconds <= 0 || p.PeakRSSBytes <= 0 {
+				t.Fatalf("batch size %d: %s %+v", run.BatchSize, p.Name, p)
+			}
+			// Each partition's 1,000 records need at least this many calls.
+			if min := int64(3 * ((1000 + run.BatchSize - 1) / run.BatchSize)); p.Batches < min {
+				t.Fatalf("batch size %d: %s made %d calls, fewer than %d", run.BatchSize, p.Name, p.Batches, min)
+			}
+		}
+		if run.PipeToBareConsumer <= 0 || run.PipeToBarePipeline <= 0 {
+			t.Fatalf("ratios %+v", run)
+		}
+	}
+	if r.PipeRecordsPerSec != r.Runs[0].Pipe.RecordsPerSec || r.BarePipelineRecordsPerSec != r.Runs[0].BarePipeline.RecordsPerSec ||
+		r.BareConsumerRecordsPerSec != r.BareConsumer.RecordsPerSec {
+		t.Fatalf("top-level figures are not the first batch size's: %+v", r)
 	}
 }
 
-func TestRunRejectsEmptyOptions(t *testing.T) {
-	if _, err := Run(context.Background(), Options{}); err == nil {
-		t.Fatal("want an error for zero records")
+// TestLatencyTimesEveryRecord: each reader times every record it was given,
+// from the produce call stamped in the value.
+func TestLatencyTimesEveryRecord(t *testing.T) {
+	r, err := Run(context.Background(), Options{Scenario: Latency, Records: 300, Rate: 1000, Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := r.Runs[0]
+	for _, p := range []Phase{*r.BareConsumer, run.BarePipeline, run.Pipe} {
+		if p.LatencySamples != 300 {
+			t.Fatalf("%s timed %d of 300 records", p.Name, p.LatencySamples)
+		}
+		if !(*p.LatencyMsP50 > 0 && *p.LatencyMsP50 <= *p.LatencyMsP99 && *p.LatencyMsP99 <= *p.LatencyMsMax) {
+			t.Fatalf("%s: p50 %v p99 %v max %v", p.Name, *p.LatencyMsP50, *p.LatencyMsP99, *p.LatencyMsMax)
+		}
+	}
+	if r.LatencyMsP99 == nil || *r.LatencyMsP99 != *run.Pipe.LatencyMsP99 {
+		t.Fatalf("top-level p99 %v is not the pipe's", r.LatencyMsP99)
+	}
+}
+
+// TestSlowTargetDeliversPartitionsConcurrently: with an endpoint that takes
+// a while per call, the pipe keeps a call in flight for several partitions
+// at once.
+func TestSlowTargetDeliversPartitionsConcurrently(t *testing.T) {
+	r, err := Run(context.Background(), Options{Scenario: SlowTarget, Records: 2000, Size: 64, Partitions: 4,
+		BatchSizes: []int{50}, TargetDelay: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Runs[0].Pipe.MaxConcurrentCalls; c < 2 {
+		t.Fatalf("the pipe had at most %d call in flight over 4 partitions", c)
+	}
+}
+
+// TestManyPipesAreLive: every pipe delivers its record before the idle
+// figures are taken.
+func TestManyPipesAreLive(t *testing.T) {
+	r, err := Run(context.Background(), Options{Scenario: ManyPipes, Pipes: 20, Idle: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Idle == nil || r.Idle.Pipes != 20 || r.Idle.GoroutinesAfter <= r.Idle.GoroutinesBefore || r.Idle.RSSAfterBytes <= 0 || r.PeakRSSBytes <= 0 {
+		t.Fatalf("idle %+v", r.Idle)
+	}
+}
+
+func TestOptionsNameTheBadFlag(t *testing.T) {
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Scenario: "fast"}, `scenario "fast"`},
+		{Options{Size: 8}, "--size 8"},
+		{Options{Records: -1}, "--records -1"},
+		{Options{BatchSizes: []int{0}}, "--batch-size 0"},
+		{Options{BatchSizes: []int{20000}}, "--batch-size 20000"},
+		{Options{Scenario: Latency, Rate: -5}, "--rate -5"},
+	} {
+		_, err := Run(context.Background(), c.o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: got %v, want an error naming %s", c.o, err, c.want)
+		}
 	}
 }

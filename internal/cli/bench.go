@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -12,54 +14,133 @@ import (
 func (a *app) benchCmd() *cobra.Command {
 	var o bench.Options
 	var brokers string
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "bench [throughput]",
-		Short: "Measure a pipe's throughput against a bare consumer on the same records",
-		Long: `Produce --records records of --size bytes over --partitions partitions to an
-embedded broker (or --brokers), then read them twice: with a bare franz-go
-consumer that does nothing else (the baseline), and with a Sluice pipe that
-delivers them in batches of --batch-size to a local HTTP endpoint answering
-200 at once. Prints both rates and their ratio: the machine's noise cancels
-out of the ratio, not out of the absolute figures.`,
+		Use:   "bench [throughput|latency|slow-target|many-pipes]",
+		Short: "Measure pipes against a bare consumer and a bare pipeline on the same records",
+		Long: `Start an embedded broker (or use --brokers), produce records, and measure
+Sluice against two baselines read from the same records in the same run:
+
+  bare consumer   a franz-go group consumer that only polls
+  bare pipeline   a plain poll, encode, post, commit loop with one batch in
+                  flight per partition and no framework
+
+Ratios to them are the figures to compare across machines: the noise of a
+shared machine cancels out of a ratio, not out of an absolute rate.
+
+Scenarios:
+  throughput   (default) 500,000 records of 1 KiB over 8 partitions, read as
+               fast as possible, at batch sizes 100 and 1,000
+  latency      1,000 records/s while reading, batching window 0; latency is
+               from the produce call to the endpoint's receipt
+  slow-target  the endpoint takes 50 ms a call: partitions are delivered
+               concurrently, so the rate is about partitions × batch / 50 ms
+  many-pipes   1,000 idle pipes on one process: memory and goroutines per
+               pipe, idle CPU
+
+CPU seconds and peak RSS are the whole process's during each phase: with the
+embedded broker they include the broker's work. For figures of Sluice alone,
+run a broker in another process (sluice dev) and pass --brokers.`,
 		Args:      cobra.MaximumNArgs(1),
-		ValidArgs: []string{"throughput"},
+		ValidArgs: bench.Scenarios,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 && args[0] != "throughput" {
-				return fmt.Errorf("scenario %q: the scenario is throughput", args[0])
+			if len(args) == 1 {
+				o.Scenario = args[0]
 			}
 			if brokers != "" {
 				o.Brokers = strings.Split(brokers, ",")
 			}
-			for _, c := range []struct {
-				flag string
-				v    int
-			}{{"--records", o.Records}, {"--size", o.Size}, {"--partitions", o.Partitions}, {"--batch-size", o.BatchSize}} {
-				if c.v < 1 {
-					return fmt.Errorf("%s %d: use 1 or more", c.flag, c.v)
-				}
+			o = bench.Defaults(o)
+			if err := o.Validate(); err != nil {
+				return err
 			}
-			fmt.Fprintf(a.env.Stderr, "producing %d records of %d bytes over %d partitions, then measuring...\n", o.Records, o.Size, o.Partitions)
+			fmt.Fprintf(a.env.Stderr, "bench %s: measuring...\n", o.Scenario)
 			r, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
-			if a.output == outputJSON {
+			if asJSON || a.output == outputJSON {
 				return writeJSON(a.env.Stdout, r)
 			}
-			w := a.env.Stdout
-			fmt.Fprintf(w, "records %d × %d B, %d partitions, batch size %d\n", o.Records, o.Size, o.Partitions, o.BatchSize)
-			fmt.Fprintf(w, "%-16s %12s %14s %10s\n", "", "seconds", "records/s", "MB/s")
-			fmt.Fprintf(w, "%-16s %12.2f %14.0f %10.1f\n", "bare consumer", r.BareConsumerSeconds, r.BareConsumerPerSec, r.BareConsumerPerSec*float64(o.Size)/1e6)
-			fmt.Fprintf(w, "%-16s %12.2f %14.0f %10.1f\n", "pipe", r.PipeSeconds, r.PipePerSec, r.PipeMBPerSec)
-			fmt.Fprintf(w, "pipe / bare consumer: %.2f   batches: %d (%.1f records each)\n", r.PipeToBareConsumer, r.Batches, r.MeanRecordsPerBatch)
+			writeBench(a.env.Stdout, r)
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.Records, "records", 500000, "records to produce")
+	f.IntVar(&o.Records, "records", 0, "records to produce (default: the scenario's)")
 	f.IntVar(&o.Size, "size", 1024, "bytes per record value")
-	f.IntVar(&o.Partitions, "partitions", 8, "partitions of the benchmark topic")
-	f.IntVar(&o.BatchSize, "batch-size", 100, "the pipe's batch size")
+	f.IntVar(&o.Partitions, "partitions", 0, "partitions per topic (default 8; 1 for many-pipes)")
+	f.IntSliceVar(&o.BatchSizes, "batch-size", nil, "the pipe's batch size; a list runs each (default 100,1000 for throughput, else 100)")
 	f.StringVar(&brokers, "brokers", "", "HOST:PORT[,...] of a cluster to use instead of an embedded broker")
+	f.IntVar(&o.Rate, "rate", 0, "latency: records a second (default 1000)")
+	f.DurationVar(&o.TargetDelay, "target-delay", 0, "how long the endpoint takes a call (default 50ms for slow-target, else 0)")
+	f.IntVar(&o.Pipes, "pipes", 0, "many-pipes: pipes to run (default 1000)")
+	f.DurationVar(&o.Idle, "idle", 0, "many-pipes: how long to watch them idle (default 10s)")
+	f.StringVar(&o.HeapProfile, "heap-profile", "", "many-pipes: write a heap profile to this file at the end of the idle window")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object (same as --output json)")
 	return cmd
+}
+
+func writeBench(out io.Writer, r bench.Result) {
+	o := r.Options
+	fmt.Fprintf(out, "scenario %s, broker %s\n", o.Scenario, r.Broker)
+	if r.Idle != nil {
+		i := r.Idle
+		fmt.Fprintf(out, "%d pipes, each on a topic of %d partition(s), all live (one record each) after %.1f s\n", i.Pipes, o.Partitions, i.StartSeconds)
+		w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(w, "\tbefore\tafter\tper pipe\t\n")
+		fmt.Fprintf(w, "RSS (MiB)\t%.1f\t%.1f\t%.1f KiB\t\n", mib(i.RSSBeforeBytes), mib(i.RSSAfterBytes), float64(i.RSSPerPipeBytes)/1024)
+		fmt.Fprintf(w, "goroutines\t%d\t%d\t%.1f\t\n", i.GoroutinesBefore, i.GoroutinesAfter, i.GoroutinesPerPipe)
+		w.Flush()
+		fmt.Fprintf(out, "Go heap per pipe: %.1f KiB; peak RSS %.1f MiB\n", float64(i.HeapPerPipeBytes)/1024, mib(r.PeakRSSBytes))
+		fmt.Fprintf(out, "idle CPU: %.2f s over %.0f s (%.1f%% of one core)\n", i.IdleCPUSeconds, i.IdleSeconds, i.IdleCPUPercent)
+		return
+	}
+	fmt.Fprintf(out, "%d records of %d B over %d partitions", o.Records, o.Size, o.Partitions)
+	if o.TargetDelay > 0 {
+		fmt.Fprintf(out, ", endpoint takes %s a call", o.TargetDelay)
+	}
+	if o.Scenario == bench.Latency {
+		fmt.Fprintf(out, ", produced at %d/s, batching window 0", o.Rate)
+	}
+	fmt.Fprintln(out)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "reader\tbatch\tseconds\trecords/s\tMB/s\tp50 ms\tp99 ms\tmax ms\tCPU s\tpeak RSS MiB\tcalls\tmax concurrent\t\n")
+	row := func(p bench.Phase) {
+		batch, calls, conc, first := "-", "-", "-", "-"
+		if p.FirstCallSeconds > 0 {
+			first = fmt.Sprintf("%.2f", p.FirstCallSeconds)
+		}
+		if p.BatchSize > 0 {
+			batch = fmt.Sprint(p.BatchSize)
+		}
+		if p.Batches > 0 {
+			calls = fmt.Sprint(p.Batches)
+		}
+		if p.MaxConcurrentCalls > 0 {
+			conc = fmt.Sprint(p.MaxConcurrentCalls)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%.2f\t%.0f\t%.1f\t%s\t%s\t%s\t%.2f\t%.0f\t%s\t%s\t%s\t\n", p.Name, batch, p.Seconds, p.RecordsPerSec, p.MBPerSec,
+			ms(p.LatencyMsP50), ms(p.LatencyMsP99), ms(p.LatencyMsMax), p.CPUSeconds, mib(p.PeakRSSBytes), calls, conc, first)
+	}
+	if r.BareConsumer != nil {
+		row(*r.BareConsumer)
+	}
+	for _, run := range r.Runs {
+		row(run.BarePipeline)
+		row(run.Pipe)
+	}
+	w.Flush()
+	for _, run := range r.Runs {
+		fmt.Fprintf(out, "batch %d: pipe / bare pipeline %.2f, pipe / bare consumer %.2f\n", run.BatchSize, run.PipeToBarePipeline, run.PipeToBareConsumer)
+	}
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func ms(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", *v)
 }
