@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestBenchJSON runs a small throughput benchmark through the CLI: --json
+// prints one object with the figures scripts read.
+func TestBenchJSON(t *testing.T) {
+	r := mustOK(t, run(t, nil, "bench", "throughput", "--records", "2000", "--size", "128", "--partitions", "2", "--batch-size", "100", "--json"))
+	var got map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("--json printed %q: %v", r.stdout, err)
+	}
+	for _, k := range []string{"pipe_records_per_sec", "bare_consumer_records_per_sec", "bare_pipeline_records_per_sec",
+		"pipe_to_bare_consumer_ratio", "pipe_to_bare_pipeline_ratio", "peak_rss_bytes", "cpu_seconds"} {
+		if v, ok := got[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", k, got[k])
+		}
+	}
+	for _, k := range []string{"latency_ms_p50", "latency_ms_p99"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("%s missing (null when the scenario does not time records)", k)
+		}
+	}
+}
+
+// TestBenchTable: the latency scenario's table shows the percentiles and
+// the ratios.
+func TestBenchTable(t *testing.T) {
+	r := mustOK(t, run(t, nil, "bench", "latency", "--records", "200", "--rate", "2000", "--partitions", "2"))
+	for _, want := range []string{"p99 ms", "bare consumer", "bare pipeline", "pipe / bare pipeline"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestBenchRejectsUnknownScenario(t *testing.T) {
+	r := run(t, nil, "bench", "fastest")
+	if r.code == 0 || !strings.Contains(r.stderr, `scenario "fastest"`) {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
