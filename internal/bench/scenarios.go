@@ -65,7 +65,7 @@ func (b *bench) throughput(ctx context.Context) error {
 		run.Pipe = Phase{Name: "pipe", BatchSize: bs}
 		name := fmt.Sprintf("bench-%d", bs)
 		m = startMeter()
-		if err := b.runPipe(pctx, eng, name, topic, url, bs, nil, sink, n); err != nil {
+		if err := b.runPipe(pctx, eng, name, topic, url, bs, &o.Window, sink, n); err != nil {
 			return err
 		}
 		m.stop(&run.Pipe, n, o.Size)
@@ -90,7 +90,6 @@ func (b *bench) latency(ctx context.Context) error {
 	o := b.o
 	n := int64(o.Records)
 	bs := o.BatchSizes[0]
-	zero := 0.0
 	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
@@ -165,7 +164,7 @@ func (b *bench) latency(ctx context.Context) error {
 	percentiles(&run.BarePipeline, sink.takeLatencies())
 	run.BarePipeline.Batches, run.BarePipeline.MaxConcurrentCalls = sink.batches.Load(), sink.maxIn.Load()
 
-	// Pipe, with a batching window of 0.
+	// Pipe.
 	eng, stopEngine, err := b.engine(ctx)
 	if err != nil {
 		return err
@@ -178,7 +177,7 @@ func (b *bench) latency(ctx context.Context) error {
 	if err := b.produceWarmUp(pctx, topic); err != nil {
 		return err
 	}
-	if err := b.runPipe(pctx, eng, "bench-latency", topic, url, bs, &zero, sink, 1); err != nil {
+	if err := b.runPipe(pctx, eng, "bench-latency", topic, url, bs, &o.Window, sink, 1); err != nil {
 		return err
 	}
 	reached = sink.expect(n)
