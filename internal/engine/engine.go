@@ -54,6 +54,9 @@ type Tuning struct {
 	// InitialBackoff and MaxBackoff bound retry delays (200 ms, 30 s).
 	InitialBackoff time.Duration
 	MaxBackoff     time.Duration
+	// MetadataMaxAge bounds how late partitions added to a pipe's topic
+	// are noticed (default 30 s): see source.Config.
+	MetadataMaxAge time.Duration
 }
 
 // Engine runs the pipes of one store. Create it with New and start it with

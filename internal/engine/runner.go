@@ -92,6 +92,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe) (*runner, error) 
 		HeartbeatInterval: tun.HeartbeatInterval,
 		CommitInterval:    tun.CommitInterval,
 		StopGrace:         tun.StopGrace,
+		MetadataMaxAge:    tun.MetadataMaxAge,
 		ClientOpts:        []kgo.Opt{kgo.WithHooks(connHook{r})},
 		OnPollError:       r.pollError,
 		Logger:            log,

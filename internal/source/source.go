@@ -103,10 +103,19 @@ type Config struct {
 	BufferBytes int
 
 	// Group timings. Defaults are franz-go's: session 45 s, rebalance
-	// 60 s, heartbeat 3 s. Tests shorten them.
+	// 60 s, heartbeat 3 s, except that a session shorter than 9 s gets a
+	// heartbeat of a third of it (Kafka's guidance): franz-go refuses a
+	// heartbeat longer than the session, and one heartbeat per session
+	// would expire the member on a single late request. Tests shorten them.
 	SessionTimeout    time.Duration
 	RebalanceTimeout  time.Duration
 	HeartbeatInterval time.Duration
+	// MetadataMaxAge is how often the client refreshes metadata when
+	// nothing prompts it (default 30 s). That refresh is how the group
+	// notices partitions added to its topics; franz-go's default of 5 min
+	// would leave records in a new partition unread that long. Shorter
+	// than 5 s also lowers the least time between refreshes to match.
+	MetadataMaxAge time.Duration
 	// CommitInterval is the least time between two commits (default
 	// 100 ms). A commit starts as soon as a batch finishes and the previous
 	// commit is done and this long ago, so a crash redelivers at most the
@@ -152,6 +161,12 @@ func (c *Config) validate() error {
 	}
 	if c.StopGrace <= 0 {
 		c.StopGrace = 5 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 && c.SessionTimeout > 0 && c.SessionTimeout < 9*time.Second {
+		c.HeartbeatInterval = c.SessionTimeout / 3
+	}
+	if c.MetadataMaxAge <= 0 {
+		c.MetadataMaxAge = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -218,7 +233,17 @@ func New(cfg Config, h Handler) (*Source, error) {
 		// other partitions.
 		kgo.FetchMaxPartitionBytes(min(fetchMax, 1<<20, int32(max(cfg.BufferBytes/4, 1)))),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Each pipe is a client of its own, so KIP-714 telemetry would be
+		// one push stream per pipe; Sluice exports its own metrics. The
+		// push loop's goroutine and compressors were about 30 KiB of an
+		// idle pipe's memory.
+		kgo.DisableClientMetrics(),
+		kgo.MetadataMaxAge(cfg.MetadataMaxAge),
 		kgo.WithLogger(kgoLogger{cfg.Logger}),
+	}
+	if cfg.MetadataMaxAge < 5*time.Second {
+		// franz-go refuses a max age below its min age (default 5 s).
+		opts = append(opts, kgo.MetadataMinAge(cfg.MetadataMaxAge))
 	}
 	if cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout))
