@@ -9,14 +9,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,23 +24,19 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/sink"
+	"github.com/sluice-dev/sluice/test/testproc"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sluice-e2e-")
+	bin, remove, err := testproc.Build()
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "sluice")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/sluice")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		panic("building sluice: " + err.Error())
-	}
+	binary = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 
@@ -61,41 +54,13 @@ func need(t *testing.T, path string) string {
 	return p
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+var freeAddr = testproc.FreeAddr
 
+// devProc is a running `sluice dev` (or `serve`) with the broker address
+// it was given.
 type devProc struct {
-	t       *testing.T
-	cmd     *exec.Cmd
-	out     *lockedBuffer
-	kafka   string
-	api     string
-	dataDir string
-	exited  chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	*testproc.Proc
+	kafka string
 }
 
 // startDev runs `sluice dev` and waits until its API answers.
@@ -110,67 +75,7 @@ func startDev(t *testing.T, dataDir, kafka, api string) *devProc {
 // api answers.
 func startSluice(t *testing.T, api string, args ...string) *devProc {
 	t.Helper()
-	d := &devProc{t: t, out: &lockedBuffer{}, api: api, exited: make(chan error, 1)}
-	d.cmd = exec.Command(binary, args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.exited <- d.cmd.Wait() }()
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			_ = d.cmd.Process.Kill()
-			<-d.exited
-		}
-		if t.Failed() {
-			t.Logf("sluice output:\n%s", d.out.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + api + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return d
-			}
-		}
-		select {
-		case err := <-d.exited:
-			t.Fatalf("sluice dev exited: %v\n%s", err, d.out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sluice dev did not start:\n%s", d.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (d *devProc) stop(sig syscall.Signal) {
-	d.t.Helper()
-	_ = d.cmd.Process.Signal(sig)
-	select {
-	case err := <-d.exited:
-		if sig != syscall.SIGKILL && err != nil {
-			d.t.Fatalf("sluice did not stop cleanly on %v: %v\n%s", sig, err, d.out.String())
-		}
-	case <-time.After(30 * time.Second):
-		d.t.Fatalf("sluice dev did not exit after %v", sig)
-	}
-}
-
-// sluice runs the CLI against the dev API and returns its stdout.
-func (d *devProc) sluice(args ...string) string {
-	d.t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "SLUICE_API=http://"+d.api)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		d.t.Fatalf("sluice %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	return stdout.String()
+	return &devProc{Proc: testproc.Start(t, binary, "sluice "+args[0], api, args...)}
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -217,7 +122,7 @@ func offsets(t *testing.T, broker, topic, group string) (end, committed map[int3
 func getPipe(t *testing.T, d *devProc, name string) pipe.Pipe {
 	t.Helper()
 	var p pipe.Pipe
-	out := d.sluice("pipes", "get", name, "--output", "json")
+	out := d.CLI("pipes", "get", name, "--output", "json")
 	if err := json.Unmarshal([]byte(out), &p); err != nil {
 		t.Fatalf("pipes get -o json printed %q: %v", out, err)
 	}
@@ -243,7 +148,7 @@ func TestDevWithThirdPartyProducers(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 
-	out := d.sluice("pipes", "create", "orders", "--bootstrap-servers", d.kafka, "--topic", "orders",
+	out := d.CLI("pipes", "create", "orders", "--bootstrap-servers", d.kafka, "--topic", "orders",
 		"--target", srv.URL, "--batch-size", "10", "--batching-window", "100ms")
 	if !strings.Contains(out, "orders") {
 		t.Fatalf("create printed %q", out)
@@ -319,11 +224,11 @@ p.close()
 		p := getPipe(t, d, "orders")
 		return p.Status.LastProcessingResult == pipe.ResultOK && p.Status.State == pipe.StateEnabled
 	})
-	if list := d.sluice("pipes", "list"); !strings.Contains(list, "orders") || !strings.Contains(list, "OK") {
+	if list := d.CLI("pipes", "list"); !strings.Contains(list, "orders") || !strings.Contains(list, "OK") {
 		t.Fatalf("pipes list printed %q", list)
 	}
-	d.sluice("pipes", "delete", "orders")
-	d.stop(syscall.SIGTERM)
+	d.CLI("pipes", "delete", "orders")
+	d.Signal(syscall.SIGTERM)
 }
 
 // TestKilledMidStreamLosesNothing SIGKILLs `sluice serve` while it
@@ -352,7 +257,7 @@ func TestKilledMidStreamLosesNothing(t *testing.T) {
 	s.Decide = func(*sink.Event) sink.Decision { return sink.Decision{Delay: 10 * time.Millisecond} }
 	srv := httptest.NewServer(s)
 	defer srv.Close()
-	d.sluice("pipes", "create", "stream", "--bootstrap-servers", brokers, "--topic", topic, "--target", srv.URL,
+	d.CLI("pipes", "create", "stream", "--bootstrap-servers", brokers, "--topic", topic, "--target", srv.URL,
 		"--batch-size", "20", "--batching-window", "10ms")
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -374,7 +279,7 @@ func TestKilledMidStreamLosesNothing(t *testing.T) {
 	for kill := 0; kill < kills; kill++ {
 		before := s.Stats().Accepted
 		waitFor(t, 60*time.Second, "deliveries before the kill", func() bool { return s.Stats().Accepted > before+1000 })
-		d.stop(syscall.SIGKILL)
+		d.Signal(syscall.SIGKILL)
 		d = startSluice(t, api, "serve", "--config", config)
 	}
 	want := map[int32]int64{0: perPartition, 1: perPartition, 2: perPartition}
@@ -392,7 +297,7 @@ func TestKilledMidStreamLosesNothing(t *testing.T) {
 		return committed[0] == end[0] && committed[1] == end[1] && committed[2] == end[2] && end[0] == perPartition
 	})
 	t.Logf("%d records, %d redelivered after %d SIGKILLs", parts*perPartition, dups, kills)
-	d.stop(syscall.SIGTERM)
+	d.Signal(syscall.SIGTERM)
 }
 
 // TestDevDemoDeliversRecords runs the README's first command: `sluice dev
@@ -401,15 +306,15 @@ func TestDevDemoDeliversRecords(t *testing.T) {
 	api := freeAddr(t)
 	d := startSluice(t, api, "dev", "--demo", "--data-dir", t.TempDir(), "--kafka-addr", freeAddr(t), "--api-addr", api)
 	waitFor(t, 30*time.Second, "the demo endpoint to print two deliveries", func() bool {
-		return strings.Count(d.out.String(), "received demo-") >= 2
+		return strings.Count(d.Out.String(), "received demo-") >= 2
 	})
-	if out := d.out.String(); !strings.Contains(out, `value {"order":1,`) {
+	if out := d.Out.String(); !strings.Contains(out, `value {"order":1,`) {
 		t.Fatalf("the first demo record was not printed:\n%s", out)
 	}
 	waitFor(t, 10*time.Second, "the demo pipe to report OK", func() bool {
 		return getPipe(t, d, "demo").Status.LastProcessingResult == pipe.ResultOK
 	})
-	d.stop(syscall.SIGINT)
+	d.Signal(syscall.SIGINT)
 }
 
 // TestQuickstart follows the README's quickstart with nothing but the
@@ -417,7 +322,7 @@ func TestDevDemoDeliversRecords(t *testing.T) {
 func TestQuickstart(t *testing.T) {
 	d := startDev(t, t.TempDir(), freeAddr(t), freeAddr(t))
 	sinkAddr := freeAddr(t)
-	sinkOut := &lockedBuffer{}
+	sinkOut := &testproc.Buffer{}
 	sinkCmd := exec.Command(binary, "sink", "--addr", sinkAddr)
 	sinkCmd.Stdout, sinkCmd.Stderr = sinkOut, sinkOut
 	if err := sinkCmd.Start(); err != nil {
@@ -426,7 +331,7 @@ func TestQuickstart(t *testing.T) {
 	defer func() { _ = sinkCmd.Process.Signal(syscall.SIGINT); _ = sinkCmd.Wait() }()
 	waitFor(t, 10*time.Second, "the sink to listen", func() bool { return strings.Contains(sinkOut.String(), "Printing deliveries") })
 
-	d.sluice("pipes", "create", "orders", "--bootstrap-servers", d.kafka, "--topic", "orders",
+	d.CLI("pipes", "create", "orders", "--bootstrap-servers", d.kafka, "--topic", "orders",
 		"--target", "http://"+sinkAddr+"/", "--batch-size", "100", "--batching-window", "200ms")
 	produce := exec.Command(binary, "produce", "--bootstrap-servers", d.kafka, "--topic", "orders", "--key-separator", ":")
 	produce.Stdin = strings.NewReader("alice:{\"total\":12}\nbob:{\"total\":30}\n")
@@ -438,6 +343,6 @@ func TestQuickstart(t *testing.T) {
 		return strings.Contains(out, `key alice  value {"total":12}`) && strings.Contains(out, `key bob  value {"total":30}`)
 	})
 	waitFor(t, 10*time.Second, "the pipe to report OK", func() bool {
-		return strings.Contains(d.sluice("pipes", "get", "orders"), "Last processing result:  OK")
+		return strings.Contains(d.CLI("pipes", "get", "orders"), "Last processing result:  OK")
 	})
 }
