@@ -238,7 +238,7 @@ func TestHandlerResponses(t *testing.T) {
 		{"get missing", "GET", "/v1/pipes/nope", "", 404, api.CodeNotFound, `pipe "nope" not found`},
 		{"delete missing", "DELETE", "/v1/pipes/nope", "", 404, api.CodeNotFound, `pipe "nope" not found`},
 		{"wrong method", "PUT", "/v1/pipes", "", 405, api.CodeMethodNotAllowed, "use GET, POST"},
-		{"wrong method on pipe", "POST", "/v1/pipes/orders", "", 405, api.CodeMethodNotAllowed, "use GET, DELETE"},
+		{"wrong method on pipe", "POST", "/v1/pipes/orders", "", 405, api.CodeMethodNotAllowed, "use GET, PUT, DELETE"},
 		{"unknown route", "GET", "/v2/things", "", 404, api.CodeNotFound, "no route"},
 		{"delete", "DELETE", "/v1/pipes/orders", "", 204, "", ""},
 		{"list empty", "GET", "/v1/pipes", "", 200, "", `{"pipes":[]}`},
@@ -314,6 +314,9 @@ func (failing) CreatePipe(context.Context, pipe.Spec) (pipe.Pipe, error) {
 func (failing) GetPipe(context.Context, string) (pipe.Pipe, error) { return pipe.Pipe{}, errSecret }
 func (failing) ListPipes(context.Context) ([]pipe.Pipe, error)     { return nil, errSecret }
 func (failing) DeletePipe(context.Context, string) error           { panic("boom") }
+func (failing) UpdatePipe(context.Context, pipe.Spec, int64) (pipe.Pipe, error) {
+	return pipe.Pipe{}, errSecret
+}
 
 func TestInternalErrorsAreLoggedNotReturned(t *testing.T) {
 	var logs bytes.Buffer
@@ -354,3 +357,90 @@ func TestInternalErrorsAreLoggedNotReturned(t *testing.T) {
 }
 
 func timeNowForTest() time.Time { return time.Now() }
+
+// TestClientUpdate: an update changes what may change, bumps the revision,
+// leaves create-only fields as they were when omitted, refuses changing
+// them, and refuses a stale revision.
+func TestClientUpdate(t *testing.T) {
+	c, _ := newClient(t)
+	ctx := context.Background()
+	created, err := c.CreatePipe(ctx, spec("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upd := pipe.Spec{Name: "orders", BatchSize: 500, Target: pipe.Target{URL: "http://127.0.0.1:9001/"}}
+	got, err := c.UpdatePipe(ctx, upd, created.Revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Revision != created.Revision+1 || got.BatchSize != 500 || got.Target.URL != "http://127.0.0.1:9001/" ||
+		got.Topics[0] != "orders" || got.UUID != created.UUID || got.Status.State != pipe.StateUpdating {
+		t.Fatalf("updated pipe %+v", got)
+	}
+	again, err := c.UpdatePipe(ctx, upd, 0)
+	if err != nil || again.Revision != got.Revision {
+		t.Fatalf("re-applying the same spec: revision %d, err %v; want the unchanged revision %d", again.Revision, err, got.Revision)
+	}
+	if _, err := c.UpdatePipe(ctx, pipe.Spec{Name: "orders", BatchSize: 7, Target: upd.Target}, created.Revision); !errors.Is(err, pipe.ErrConflict) {
+		t.Fatalf("stale revision: %v, want ErrConflict", err)
+	}
+	_, err = c.UpdatePipe(ctx, pipe.Spec{Name: "orders", Topics: []string{"payments"}, Target: upd.Target}, 0)
+	var ve *pipe.ValidationError
+	if !errors.As(err, &ve) || ve.Fields[0].Field != "topics" || !strings.Contains(ve.Fields[0].Reason, "only when the pipe is created") {
+		t.Fatalf("changing topics: %v", err)
+	}
+	disabled := false
+	got, err = c.UpdatePipe(ctx, pipe.Spec{Name: "orders", Enabled: &disabled, Target: upd.Target}, 0)
+	if err != nil || got.Status.State != pipe.StateDisabling {
+		t.Fatalf("disable: state %s, err %v", got.Status.State, err)
+	}
+	if _, err := c.UpdatePipe(ctx, pipe.Spec{Name: "nope", Target: upd.Target}, 0); !errors.Is(err, pipe.ErrNotFound) {
+		t.Fatalf("missing pipe: %v", err)
+	}
+}
+
+func TestHandlerUpdateResponses(t *testing.T) {
+	srv, _ := apitest.NewServer(t)
+	body := `{"name":"orders","bootstrapServers":["127.0.0.1:9092"],"topics":["orders"],"target":{"url":"http://127.0.0.1:9000/"}}`
+	if r := send(t, srv, "POST", "/v1/pipes", body); r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	get, err := http.Get(srv.URL + "/v1/pipes/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get.Body.Close()
+	if tag := get.Header.Get("ETag"); tag != `"1"` {
+		t.Fatalf("ETag %q, want \"1\"", tag)
+	}
+	put := func(path, body, ifMatch string) (int, string) {
+		req, _ := http.NewRequest("PUT", srv.URL+path, strings.NewReader(body))
+		if ifMatch != "" {
+			req.Header.Set("If-Match", ifMatch)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b) + " etag=" + resp.Header.Get("ETag")
+	}
+	for _, c := range []struct {
+		path, body, ifMatch string
+		status              int
+		want                string
+	}{
+		{"/v1/pipes/orders", `{"batchSize":50,"target":{"url":"http://127.0.0.1:9000/"}}`, `"1"`, 200, `etag="2"`},
+		{"/v1/pipes/orders", `{"batchSize":60,"target":{"url":"http://127.0.0.1:9000/"}}`, `"1"`, 412, api.CodePrecondition},
+		{"/v1/pipes/orders", `{"batchSize":60,"target":{"url":"http://127.0.0.1:9000/"}}`, `soon`, 400, "If-Match soon"},
+		{"/v1/pipes/orders", `{"name":"other","target":{"url":"http://127.0.0.1:9000/"}}`, "", 400, "cannot be renamed"},
+		{"/v1/pipes/orders", `{"batchSize":0.5}`, "", 400, "batchSize"},
+		{"/v1/pipes/orders", `{"consumerGroupId":"g2","target":{"url":"http://127.0.0.1:9000/"}}`, "", 400, "consumerGroupId"},
+	} {
+		status, got := put(c.path, c.body, c.ifMatch)
+		if status != c.status || !strings.Contains(got, c.want) {
+			t.Errorf("PUT %s If-Match %s: %d %s, want %d containing %q", c.body, c.ifMatch, status, got, c.status, c.want)
+		}
+	}
+}

@@ -75,6 +75,22 @@ func (c *Client) ListPipes(ctx context.Context) ([]pipe.Pipe, error) {
 	return out.Pipes, nil
 }
 
+// UpdatePipe replaces the spec of the pipe named spec.Name; a non-zero
+// ifRevision makes it conditional (If-Match), failing with an error that
+// unwraps to pipe.ErrConflict if the pipe changed since.
+func (c *Client) UpdatePipe(ctx context.Context, spec pipe.Spec, ifRevision int64) (pipe.Pipe, error) {
+	if spec.Name == "" {
+		return pipe.Pipe{}, errors.New("update pipe: empty name")
+	}
+	var hdr http.Header
+	if ifRevision != 0 {
+		hdr = http.Header{"If-Match": {fmt.Sprintf("%q", fmt.Sprint(ifRevision))}}
+	}
+	var p pipe.Pipe
+	err := c.doHeader(ctx, http.MethodPut, "/v1/pipes/"+url.PathEscape(spec.Name), hdr, spec, http.StatusOK, &p)
+	return p, err
+}
+
 // DeletePipe deletes the named pipe.
 func (c *Client) DeletePipe(ctx context.Context, name string) error {
 	if name == "" {
@@ -85,6 +101,10 @@ func (c *Client) DeletePipe(ctx context.Context, name string) error {
 
 // do sends one request and decodes a response with status want into out.
 func (c *Client) do(ctx context.Context, method, path string, in any, want int, out any) error {
+	return c.doHeader(ctx, method, path, nil, in, want, out)
+}
+
+func (c *Client) doHeader(ctx context.Context, method, path string, hdr http.Header, in any, want int, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -97,6 +117,9 @@ func (c *Client) do(ctx context.Context, method, path string, in any, want int, 
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return fmt.Errorf("invalid API URL %q: %w: pass --api with an http:// or https:// URL", c.base, err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	req.Header.Set("Accept", "application/json")
 	if in != nil {

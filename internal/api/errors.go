@@ -11,13 +11,15 @@ import (
 // Error codes of the API's error body. They are few on purpose: a client
 // branches on the code, and reads the message to a person.
 const (
-	CodeBadRequest       = "BadRequest"       // 400: the body is not a pipe spec in JSON
-	CodeInvalidParameter = "InvalidParameter" // 400: the spec is JSON but invalid; see fields
-	CodeNotFound         = "NotFound"         // 404
-	CodeMethodNotAllowed = "MethodNotAllowed" // 405
-	CodeConflict         = "Conflict"         // 409: the name is taken
-	CodeRequestTooLarge  = "RequestTooLarge"  // 413: the body is over MaxBodyBytes
-	CodeInternal         = "Internal"         // 500: details are in the server log only
+	CodeBadRequest       = "BadRequest"         // 400: the body is not a pipe spec in JSON
+	CodeInvalidParameter = "InvalidParameter"   // 400: the spec is JSON but invalid; see fields
+	CodeNotFound         = "NotFound"           // 404
+	CodeMethodNotAllowed = "MethodNotAllowed"   // 405
+	CodeConflict         = "Conflict"           // 409: the name is taken
+	CodeInUse            = "InUse"              // 409: the pipe is being deleted
+	CodePrecondition     = "PreconditionFailed" // 412: If-Match names an old revision
+	CodeRequestTooLarge  = "RequestTooLarge"    // 413: the body is over MaxBodyBytes
+	CodeInternal         = "Internal"           // 500: details are in the server log only
 )
 
 // errorBody is the JSON of every error response.
@@ -56,6 +58,10 @@ func (e *Error) Unwrap() error {
 		return pipe.ErrNotFound
 	case CodeConflict:
 		return pipe.ErrExists
+	case CodeInUse:
+		return pipe.ErrDeleting
+	case CodePrecondition:
+		return pipe.ErrConflict
 	case CodeInvalidParameter:
 		if len(e.Fields) > 0 {
 			return &pipe.ValidationError{Fields: e.Fields}

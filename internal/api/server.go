@@ -6,8 +6,10 @@
 //
 //	POST   /v1/pipes         body: pipe.Spec; 201 with the pipe.Pipe
 //	GET    /v1/pipes         200 {"pipes":[pipe.Pipe...]}, ordered by name
-//	GET    /v1/pipes/{name}  200 pipe.Pipe
-//	DELETE /v1/pipes/{name}  204
+//	GET    /v1/pipes/{name}  200 pipe.Pipe, ETag "<revision>"
+//	PUT    /v1/pipes/{name}  body: pipe.Spec (create-only fields may be left
+//	                         out); If-Match "<revision>" optional; 200 pipe.Pipe
+//	DELETE /v1/pipes/{name}  204; the pipe is Deleting until its consumer stops
 //	GET    /healthz          200 "ok"
 //
 // Every error is JSON {"code","message"} with a code from the Code
@@ -25,6 +27,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,13 +54,14 @@ func NewHandler(svc pipe.Service, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/pipes", h.createPipe)
 	mux.HandleFunc("GET /v1/pipes", h.listPipes)
 	mux.HandleFunc("GET /v1/pipes/{name}", h.getPipe)
+	mux.HandleFunc("PUT /v1/pipes/{name}", h.updatePipe)
 	mux.HandleFunc("DELETE /v1/pipes/{name}", h.deletePipe)
 	mux.HandleFunc("GET /healthz", h.healthz)
 	// The method-less patterns are less specific than the ones above, so
 	// they only catch other methods and unknown paths. Without them
 	// ServeMux would answer in plain text, and clients expect JSON errors.
 	mux.HandleFunc("/v1/pipes", methodNotAllowed("GET, POST"))
-	mux.HandleFunc("/v1/pipes/{name}", methodNotAllowed("GET, DELETE"))
+	mux.HandleFunc("/v1/pipes/{name}", methodNotAllowed("GET, PUT, DELETE"))
 	mux.HandleFunc("/healthz", methodNotAllowed("GET"))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errorBody{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s: the API serves /v1/pipes", r.Method, r.URL.Path)})
@@ -143,6 +147,43 @@ func (h *handler) getPipe(w http.ResponseWriter, r *http.Request) {
 		h.serviceError(w, r, err, name)
 		return
 	}
+	w.Header().Set("ETag", etag(p.Revision))
+	h.writeJSON(w, r, http.StatusOK, p)
+}
+
+// etag is a pipe revision as an entity tag, so a client can make its
+// update conditional with If-Match.
+func etag(revision int64) string { return fmt.Sprintf("%q", strconv.FormatInt(revision, 10)) }
+
+func (h *handler) updatePipe(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var spec pipe.Spec
+	if body, status := decodeSpec(w, r, &spec); status != 0 {
+		writeError(w, status, body)
+		return
+	}
+	if spec.Name == "" {
+		spec.Name = name
+	}
+	if spec.Name != name {
+		writeError(w, http.StatusBadRequest, badRequest(fmt.Sprintf("the body names pipe %q but the path names %q: a pipe cannot be renamed; leave name out or make them equal", spec.Name, name)))
+		return
+	}
+	var ifRevision int64
+	if m := r.Header.Get("If-Match"); m != "" {
+		rev, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(m, "W/"), `"`), 10, 64)
+		if err != nil || rev <= 0 {
+			writeError(w, http.StatusBadRequest, badRequest(fmt.Sprintf("If-Match %s: use the ETag a GET returned, a quoted revision such as \"3\"", m)))
+			return
+		}
+		ifRevision = rev
+	}
+	p, err := h.svc.UpdatePipe(r.Context(), spec, ifRevision)
+	if err != nil {
+		h.serviceError(w, r, err, name)
+		return
+	}
+	w.Header().Set("ETag", etag(p.Revision))
 	h.writeJSON(w, r, http.StatusOK, p)
 }
 
@@ -183,6 +224,10 @@ func (h *handler) serviceError(w http.ResponseWriter, r *http.Request, err error
 		writeError(w, http.StatusNotFound, errorBody{Code: CodeNotFound, Message: fmt.Sprintf("pipe %q not found", name)})
 	case errors.Is(err, pipe.ErrExists):
 		writeError(w, http.StatusConflict, errorBody{Code: CodeConflict, Message: fmt.Sprintf("pipe %q already exists: delete it first or choose another name", name)})
+	case errors.Is(err, pipe.ErrDeleting):
+		writeError(w, http.StatusConflict, errorBody{Code: CodeInUse, Message: fmt.Sprintf("pipe %q is being deleted: wait until it is gone, then create it again", name)})
+	case errors.Is(err, pipe.ErrConflict):
+		writeError(w, http.StatusPreconditionFailed, errorBody{Code: CodePrecondition, Message: fmt.Sprintf("pipe %q was changed since the revision in If-Match: get it again, reapply your change and retry", name)})
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads an answer.
 		h.log.DebugContext(r.Context(), "api request canceled", "method", r.Method, "path", r.URL.Path, "err", err)

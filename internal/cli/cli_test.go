@@ -70,7 +70,7 @@ func TestPipesTableOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Store.SetStatus(t.Context(), "demo", p.UUID, pipe.Status{State: pipe.StateEnabled, LastProcessingResult: "PROBLEM: target\nanswered 500\x1b[31m", StateTransitionReason: "USER_INITIATED"}); err != nil {
+	if err := svc.Store.SetStatus(t.Context(), "demo", p.UUID, 0, pipe.Status{State: pipe.StateEnabled, LastProcessingResult: "PROBLEM: target\nanswered 500\x1b[31m", StateTransitionReason: "USER_INITIATED"}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
 
@@ -140,16 +141,99 @@ func (e *Engine) ListPipes(ctx context.Context) ([]pipe.Pipe, error) {
 	return e.store.ListPipes(ctx)
 }
 
-// DeletePipe removes a pipe; its runner stops on the next reconcile, which
-// this triggers, committing its finished work. The consumer group and its
-// offsets stay in Kafka, so a pipe re-created with the same consumer group
-// id resumes where this one stopped.
-func (e *Engine) DeletePipe(ctx context.Context, name string) error {
-	if err := e.store.DeletePipe(ctx, name); err != nil {
-		return err
+// UpdatePipe replaces a pipe's spec. Create-only fields left empty keep
+// their values; changing one is refused. The pipe moves to Updating,
+// Enabling or Disabling, and the next reconcile, which this triggers,
+// restarts its runner: the old one stops after its in-flight batch and
+// commits what finished, so a changed batch size or target neither loses
+// nor repeats finished work. An update that changes nothing is a no-op, so
+// declarative tools can re-apply a spec freely.
+func (e *Engine) UpdatePipe(ctx context.Context, spec pipe.Spec, ifRevision int64) (pipe.Pipe, error) {
+	for attempt := 0; ; attempt++ {
+		p, err := e.updateOnce(ctx, spec, ifRevision)
+		// Without a revision from the caller, a conflict only means the
+		// engine's own status write or another writer got in between
+		// the read and the write: read again and retry.
+		if errors.Is(err, pipe.ErrConflict) && ifRevision == 0 && attempt < 3 {
+			continue
+		}
+		return p, err
+	}
+}
+
+func (e *Engine) updateOnce(ctx context.Context, spec pipe.Spec, ifRevision int64) (pipe.Pipe, error) {
+	cur, err := e.store.GetPipe(ctx, spec.Name)
+	if err != nil {
+		return pipe.Pipe{}, err
+	}
+	if cur.Status.State == pipe.StateDeleting {
+		return pipe.Pipe{}, fmt.Errorf("update pipe %q: %w", spec.Name, pipe.ErrDeleting)
+	}
+	if ifRevision != 0 && ifRevision != cur.Revision {
+		return pipe.Pipe{}, fmt.Errorf("update pipe %q: revision %d is not the current %d: %w", spec.Name, ifRevision, cur.Revision, pipe.ErrConflict)
+	}
+	spec = pipe.InheritCreateOnly(cur.Spec, spec)
+	if err := spec.Validate(e.cfg.Now()); err != nil {
+		return pipe.Pipe{}, err
+	}
+	spec = spec.Normalize()
+	if v := pipe.CreateOnlyChanges(cur.Spec, spec); v != nil {
+		return pipe.Pipe{}, v
+	}
+	if reflect.DeepEqual(spec, cur.Spec) {
+		return cur, nil
+	}
+	st := cur.Status
+	switch was, now := cur.IsEnabled(), spec.IsEnabled(); {
+	case !was && now:
+		st.State = pipe.StateEnabling
+	case was && !now:
+		st.State = pipe.StateDisabling
+	case now:
+		st.State = pipe.StateUpdating
+	default:
+		st.State = pipe.StateDisabled
+	}
+	st.StateTransitionReason = "USER_INITIATED"
+	st.LastModified = e.cfg.Now().UTC()
+	p, err := e.store.UpdatePipe(ctx, pipe.Pipe{Spec: spec, Status: st}, cur.Revision)
+	if err != nil {
+		return pipe.Pipe{}, err
 	}
 	e.poke()
-	return nil
+	return p, nil
+}
+
+// DeletePipe moves a pipe to Deleting; the next reconcile, which this
+// triggers, stops its runner (committing its finished work) and then
+// removes it. The consumer group and its offsets stay in Kafka, so a pipe
+// re-created with the same consumer group id resumes where this one
+// stopped. Deleting a pipe already being deleted is not an error.
+func (e *Engine) DeletePipe(ctx context.Context, name string) error {
+	for attempt := 0; ; attempt++ {
+		cur, err := e.store.GetPipe(ctx, name)
+		if err != nil {
+			return err
+		}
+		if cur.Status.State == pipe.StateDeleting {
+			return nil
+		}
+		st := cur.Status
+		st.State = pipe.StateDeleting
+		st.StateTransitionReason = "USER_INITIATED"
+		st.LastModified = e.cfg.Now().UTC()
+		// A new revision, so a runner still writing status cannot undo
+		// the state.
+		_, err = e.store.UpdatePipe(ctx, pipe.Pipe{Spec: cur.Spec, Status: st}, cur.Revision)
+		if errors.Is(err, pipe.ErrConflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		e.poke()
+		return nil
+	}
 }
 
 // Run reconciles until ctx is done, then stops every pipe (in-flight
@@ -179,7 +263,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	}
 	want := make(map[string]pipe.Pipe, len(pipes))
 	for _, p := range pipes {
-		if p.IsEnabled() {
+		if p.IsEnabled() && p.Status.State != pipe.StateDeleting {
 			want[p.Name] = p
 		}
 	}
@@ -196,6 +280,13 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	stopRunners(stop)
 
 	for _, p := range pipes {
+		if p.Status.State == pipe.StateDeleting {
+			// Its runner, if any, stopped above.
+			if err := e.store.DeletePipe(ctx, p.Name); err != nil && !errors.Is(err, pipe.ErrNotFound) {
+				e.log.Error("cannot remove deleted pipe; retrying", "pipe", p.Name, "err", err)
+			}
+			continue
+		}
 		if !p.IsEnabled() {
 			if p.Status.State != pipe.StateDisabled {
 				e.setStatus(ctx, p, pipe.StateDisabled, p.Status.LastProcessingResult)
@@ -224,7 +315,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 func (e *Engine) setStatus(ctx context.Context, p pipe.Pipe, state pipe.State, result string) {
 	st := pipe.Status{State: state, StateTransitionReason: p.Status.StateTransitionReason,
 		LastProcessingResult: result, LastModified: e.cfg.Now().UTC()}
-	if err := e.store.SetStatus(ctx, p.Name, p.UUID, st); err != nil && !errors.Is(err, pipe.ErrNotFound) {
+	if err := e.store.SetStatus(ctx, p.Name, p.UUID, p.Revision, st); err != nil && !errors.Is(err, pipe.ErrNotFound) {
 		e.log.Warn("cannot record pipe status", "pipe", p.Name, "err", err)
 	}
 }

@@ -267,7 +267,7 @@ func (r *runner) writeStatus(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	st := pipe.Status{State: state, StateTransitionReason: reason, LastProcessingResult: result, LastModified: r.eng.cfg.Now().UTC()}
-	if err := r.eng.store.SetStatus(ctx, r.name, r.uuid, st); err != nil && !errors.Is(err, pipe.ErrNotFound) {
+	if err := r.eng.store.SetStatus(ctx, r.name, r.uuid, r.revision, st); err != nil && !errors.Is(err, pipe.ErrNotFound) {
 		r.log.Warn("cannot record pipe status", "err", err)
 	}
 }

@@ -153,6 +153,11 @@ type Pipe struct {
 var (
 	ErrNotFound = errors.New("pipe not found")
 	ErrExists   = errors.New("pipe already exists")
+	// ErrConflict means a write named a revision that is no longer the
+	// stored one: someone else changed the pipe in between.
+	ErrConflict = errors.New("pipe was changed since the revision this write is based on")
+	// ErrDeleting means the pipe is being deleted and cannot be changed.
+	ErrDeleting = errors.New("pipe is being deleted")
 )
 
 // Service manages pipes. The control plane implements it over the store, and
@@ -162,6 +167,13 @@ type Service interface {
 	CreatePipe(ctx context.Context, spec Spec) (Pipe, error)
 	GetPipe(ctx context.Context, name string) (Pipe, error)
 	ListPipes(ctx context.Context) ([]Pipe, error)
+	// UpdatePipe replaces the spec of the pipe named spec.Name. Fields
+	// that can be set only on create may be left empty (they keep their
+	// value) but not changed. A non-zero ifRevision must equal the stored
+	// revision, or the update fails with ErrConflict.
+	UpdatePipe(ctx context.Context, spec Spec, ifRevision int64) (Pipe, error)
+	// DeletePipe starts deleting a pipe: it moves to Deleting at once and
+	// is gone once its consumer has stopped and committed.
 	DeletePipe(ctx context.Context, name string) error
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,4 +147,68 @@ func checkHostPort(hp string) error {
 		return fmt.Errorf("the port must be a number 1–65535")
 	}
 	return nil
+}
+
+// InheritCreateOnly fills next's empty create-only fields from prev, so an
+// update may leave them out.
+func InheritCreateOnly(prev, next Spec) Spec {
+	if next.UUID == "" {
+		next.UUID = prev.UUID
+	}
+	if len(next.BootstrapServers) == 0 {
+		next.BootstrapServers = prev.BootstrapServers
+	}
+	if len(next.Topics) == 0 {
+		next.Topics = prev.Topics
+	}
+	if next.StartingPosition == "" {
+		next.StartingPosition = prev.StartingPosition
+		if next.StartingPositionTimestamp == nil {
+			next.StartingPositionTimestamp = prev.StartingPositionTimestamp
+		}
+	}
+	if next.ConsumerGroupID == "" {
+		next.ConsumerGroupID = prev.ConsumerGroupID
+	}
+	return next
+}
+
+// CreateOnlyChanges names the fields next changes although they can be set
+// only on create, as the reference platform rules: the source, the topics,
+// the starting position and the consumer group. Both specs are normalized.
+func CreateOnlyChanges(prev, next Spec) *ValidationError {
+	var errs []FieldError
+	add := func(field string, value any, what string) {
+		errs = append(errs, FieldError{Field: field, Value: fmt.Sprint(value),
+			Reason: "can be set only when the pipe is created (" + what + "); delete and re-create the pipe to change it"})
+	}
+	if next.UUID != prev.UUID {
+		add("uuid", next.UUID, "Sluice assigns it")
+	}
+	if !slices.Equal(next.BootstrapServers, prev.BootstrapServers) {
+		add("bootstrapServers", strings.Join(next.BootstrapServers, ","), "the consumer group's offsets belong to that cluster")
+	}
+	if !slices.Equal(next.Topics, prev.Topics) {
+		add("topics", strings.Join(next.Topics, ","), "the consumer group's offsets belong to those topics")
+	}
+	if next.StartingPosition != prev.StartingPosition {
+		add("startingPosition", next.StartingPosition, "it applied when the group first read each partition")
+	}
+	if !sameTime(next.StartingPositionTimestamp, prev.StartingPositionTimestamp) {
+		add("startingPositionTimestamp", next.StartingPositionTimestamp, "it applied when the group first read each partition")
+	}
+	if next.ConsumerGroupID != prev.ConsumerGroupID {
+		add("consumerGroupId", next.ConsumerGroupID, "the committed offsets are the group's")
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &ValidationError{Fields: errs}
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
 }

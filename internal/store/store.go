@@ -20,13 +20,20 @@ type Store interface {
 	GetPipe(ctx context.Context, name string) (pipe.Pipe, error)
 	// ListPipes returns every pipe ordered by name.
 	ListPipes(ctx context.Context) ([]pipe.Pipe, error)
+	// UpdatePipe replaces the spec and status of the pipe with p's name
+	// and UUID and bumps its Revision, if the stored Revision is revision;
+	// pipe.ErrConflict if it is not, pipe.ErrNotFound if there is no such
+	// pipe.
+	UpdatePipe(ctx context.Context, p pipe.Pipe, revision int64) (pipe.Pipe, error)
 	// DeletePipe removes the named pipe or returns pipe.ErrNotFound.
 	DeletePipe(ctx context.Context, name string) error
 	// SetStatus records the engine's view of a pipe. It changes nothing
 	// (and returns pipe.ErrNotFound) unless a pipe with that name and UUID
-	// exists, so a status write racing a delete and re-create cannot land
-	// on the new pipe. It does not bump Revision: status is not spec.
-	SetStatus(ctx context.Context, name, uuid string, st pipe.Status) error
+	// exists, and, when revision is not 0, still has that revision: a
+	// status write racing a delete and re-create, or an update, cannot
+	// land on the newer pipe. It does not bump Revision: status is not
+	// spec.
+	SetStatus(ctx context.Context, name, uuid string, revision int64, st pipe.Status) error
 	// Close releases the store.
 	Close() error
 }

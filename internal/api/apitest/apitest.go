@@ -6,6 +6,7 @@ package apitest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
@@ -91,9 +92,22 @@ func (s *Service) ListPipes(ctx context.Context) ([]pipe.Pipe, error) {
 	return s.engine().ListPipes(ctx)
 }
 
-// DeletePipe deletes the named pipe.
+// UpdatePipe updates a pipe as the engine does.
+func (s *Service) UpdatePipe(ctx context.Context, spec pipe.Spec, ifRevision int64) (pipe.Pipe, error) {
+	return s.engine().UpdatePipe(ctx, spec, ifRevision)
+}
+
+// DeletePipe deletes the named pipe as the engine does, then finishes the
+// deletion that the engine's reconcile would: with no runner to stop, the
+// pipe leaves the store at once.
 func (s *Service) DeletePipe(ctx context.Context, name string) error {
-	return s.engine().DeletePipe(ctx, name)
+	if err := s.engine().DeletePipe(ctx, name); err != nil {
+		return err
+	}
+	if err := s.Store.DeletePipe(ctx, name); err != nil && !errors.Is(err, pipe.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // Run stands in for the engine's reconcile loop: it has nothing to run, so

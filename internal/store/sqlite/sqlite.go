@@ -162,17 +162,49 @@ func (s *DB) DeletePipe(ctx context.Context, name string) error {
 	return mustAffect(res, fmt.Sprintf("delete pipe %q", name))
 }
 
-// SetStatus replaces the status of the pipe with this name and UUID, or
-// returns an error wrapping pipe.ErrNotFound if there is none. Revision is
-// unchanged.
-func (s *DB) SetStatus(ctx context.Context, name, uuid string, st pipe.Status) error {
+// UpdatePipe replaces p's spec and status if the stored revision is
+// revision, and returns p with the next revision. The revision check is in
+// the UPDATE's WHERE clause, so two writers racing from the same revision
+// cannot both succeed.
+func (s *DB) UpdatePipe(ctx context.Context, p pipe.Pipe, revision int64) (pipe.Pipe, error) {
+	p.Revision = revision + 1
+	spec, status, err := encode(p)
+	if err != nil {
+		return pipe.Pipe{}, fmt.Errorf("update pipe %q: %w", p.Name, err)
+	}
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE pipes SET spec = $1, status = $2, revision = $3, updated_at = $4
+		WHERE name = $5 AND uuid = $6 AND revision = $7`,
+		spec, status, p.Revision, s.now().UTC(), p.Name, p.UUID, revision)
+	if err != nil {
+		return pipe.Pipe{}, fmt.Errorf("update pipe %q: %w", p.Name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return pipe.Pipe{}, fmt.Errorf("update pipe %q: %w", p.Name, err)
+	}
+	if n == 0 {
+		cur, err := s.GetPipe(ctx, p.Name)
+		if err != nil || cur.UUID != p.UUID {
+			return pipe.Pipe{}, fmt.Errorf("update pipe %q: %w", p.Name, pipe.ErrNotFound)
+		}
+		return pipe.Pipe{}, fmt.Errorf("update pipe %q: revision %d is not the stored %d: %w", p.Name, revision, cur.Revision, pipe.ErrConflict)
+	}
+	return p, nil
+}
+
+// SetStatus replaces the status of the pipe with this name, UUID and (when
+// not 0) revision, or returns an error wrapping pipe.ErrNotFound if there
+// is none. Revision is unchanged.
+func (s *DB) SetStatus(ctx context.Context, name, uuid string, revision int64, st pipe.Status) error {
 	status, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("set status of pipe %q: encode: %w", name, err)
 	}
 	res, err := s.db.ExecContext(ctx, `
-		UPDATE pipes SET status = $1, updated_at = $2 WHERE name = $3 AND uuid = $4`,
-		string(status), s.now().UTC(), name, uuid)
+		UPDATE pipes SET status = $1, updated_at = $2
+		WHERE name = $3 AND uuid = $4 AND ($5 = 0 OR revision = $5)`,
+		string(status), s.now().UTC(), name, uuid, revision)
 	if err != nil {
 		return fmt.Errorf("set status of pipe %q: %w", name, err)
 	}

@@ -130,7 +130,7 @@ func TestStore(t *testing.T) {
 		{"set status keeps revision", func(t *testing.T, db *DB) {
 			mustCreate(t, db, testPipe("orders", "u-1"))
 			st := pipe.Status{State: pipe.StateEnabled, LastProcessingResult: pipe.ResultOK, LastModified: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}
-			if err := db.SetStatus(ctx, "orders", "u-1", st); err != nil {
+			if err := db.SetStatus(ctx, "orders", "u-1", 0, st); err != nil {
 				t.Fatal(err)
 			}
 			got, err := db.GetPipe(ctx, "orders")
@@ -143,7 +143,7 @@ func TestStore(t *testing.T) {
 		}},
 		{"set status with wrong uuid is ErrNotFound and changes nothing", func(t *testing.T, db *DB) {
 			want := mustCreate(t, db, testPipe("orders", "u-1"))
-			err := db.SetStatus(ctx, "orders", "u-old", pipe.Status{State: pipe.StateDisabled})
+			err := db.SetStatus(ctx, "orders", "u-old", 0, pipe.Status{State: pipe.StateDisabled})
 			if !errors.Is(err, pipe.ErrNotFound) {
 				t.Fatalf("err = %v, want ErrNotFound", err)
 			}
@@ -152,8 +152,56 @@ func TestStore(t *testing.T) {
 				t.Errorf("pipe changed to %+v", got)
 			}
 		}},
+		{"update bumps revision and replaces spec and status", func(t *testing.T, db *DB) {
+			p := mustCreate(t, db, testPipe("orders", "u-1"))
+			p.BatchSize = 500
+			p.Status.State = pipe.StateUpdating
+			got, err := db.UpdatePipe(ctx, p, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, _ := db.GetPipe(ctx, "orders")
+			if got.Revision != 2 || !reflect.DeepEqual(stored, got) || stored.BatchSize != 500 || stored.Status.State != pipe.StateUpdating {
+				t.Errorf("returned %+v, stored %+v", got, stored)
+			}
+		}},
+		{"update from a stale revision is ErrConflict and changes nothing", func(t *testing.T, db *DB) {
+			p := mustCreate(t, db, testPipe("orders", "u-1"))
+			if _, err := db.UpdatePipe(ctx, p, 1); err != nil {
+				t.Fatal(err)
+			}
+			p.BatchSize = 7
+			if _, err := db.UpdatePipe(ctx, p, 1); !errors.Is(err, pipe.ErrConflict) {
+				t.Fatalf("err = %v, want ErrConflict", err)
+			}
+			if got, _ := db.GetPipe(ctx, "orders"); got.Revision != 2 || got.BatchSize == 7 {
+				t.Errorf("stale write landed: %+v", got)
+			}
+		}},
+		{"update of a re-created pipe's old uuid is ErrNotFound", func(t *testing.T, db *DB) {
+			old := mustCreate(t, db, testPipe("orders", "u-1"))
+			if err := db.DeletePipe(ctx, "orders"); err != nil {
+				t.Fatal(err)
+			}
+			mustCreate(t, db, testPipe("orders", "u-2"))
+			if _, err := db.UpdatePipe(ctx, old, 1); !errors.Is(err, pipe.ErrNotFound) {
+				t.Fatalf("err = %v, want ErrNotFound", err)
+			}
+		}},
+		{"status from a stale revision is ErrNotFound", func(t *testing.T, db *DB) {
+			p := mustCreate(t, db, testPipe("orders", "u-1"))
+			if _, err := db.UpdatePipe(ctx, p, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.SetStatus(ctx, "orders", "u-1", 1, pipe.Status{State: pipe.StateEnabled}); !errors.Is(err, pipe.ErrNotFound) {
+				t.Fatalf("err = %v, want ErrNotFound", err)
+			}
+			if err := db.SetStatus(ctx, "orders", "u-1", 2, pipe.Status{State: pipe.StateEnabled}); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"set status of missing pipe is ErrNotFound", func(t *testing.T, db *DB) {
-			if err := db.SetStatus(ctx, "nope", "u-1", pipe.Status{}); !errors.Is(err, pipe.ErrNotFound) {
+			if err := db.SetStatus(ctx, "nope", "u-1", 0, pipe.Status{}); !errors.Is(err, pipe.ErrNotFound) {
 				t.Fatalf("err = %v, want ErrNotFound", err)
 			}
 		}},
@@ -179,7 +227,7 @@ func TestReopenPersists(t *testing.T) {
 	db, path := openTest(t)
 	want := mustCreate(t, db, testPipe("orders", "u-1"))
 	st := pipe.Status{State: pipe.StateEnabled, LastProcessingResult: pipe.ResultOK, LastModified: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}
-	if err := db.SetStatus(t.Context(), "orders", "u-1", st); err != nil {
+	if err := db.SetStatus(t.Context(), "orders", "u-1", 0, st); err != nil {
 		t.Fatal(err)
 	}
 	want.Status = st
@@ -219,7 +267,7 @@ func TestConcurrentUse(t *testing.T) {
 	errs := make(chan error, 40)
 	for i := range 20 {
 		wg.Go(func() {
-			errs <- db.SetStatus(t.Context(), "orders", "u-1", pipe.Status{State: pipe.StateEnabled, LastProcessingResult: pipe.ResultOK})
+			errs <- db.SetStatus(t.Context(), "orders", "u-1", 0, pipe.Status{State: pipe.StateEnabled, LastProcessingResult: pipe.ResultOK})
 		})
 		wg.Go(func() {
 			_, err := db.CreatePipe(t.Context(), testPipe("p"+string(rune('a'+i)), "uu-"+string(rune('a'+i))))
