@@ -95,9 +95,13 @@ type Spec struct {
 	Retry RetryPolicy `json:"retry"`
 }
 
-// Target is an HTTP endpoint that receives each batch as a POST.
+// Target is an HTTP endpoint that receives each batch as a POST: a URL, or
+// a function registered by name whose URL can change without touching the
+// pipes that use it.
 type Target struct {
-	URL string `json:"url"`
+	URL string `json:"url,omitempty"`
+	// Function names a registered Function instead of a URL.
+	Function string `json:"function,omitempty"`
 	// TimeoutSeconds bounds one delivery attempt (default 30, max 840).
 	TimeoutSeconds float64 `json:"timeoutSeconds,omitempty"`
 }
@@ -175,6 +179,33 @@ type Service interface {
 	// DeletePipe starts deleting a pipe: it moves to Deleting at once and
 	// is gone once its consumer has stopped and committed.
 	DeletePipe(ctx context.Context, name string) error
+}
+
+// Function is a named HTTP endpoint pipes can target by name, as event
+// source mappings name a function.
+type Function struct {
+	Name         string    `json:"name"`
+	URL          string    `json:"url"`
+	LastModified time.Time `json:"lastModified"`
+}
+
+// ErrFunctionNotFound and ErrFunctionInUse are what a FunctionService
+// returns for a missing function and for deleting one pipes still use.
+var (
+	ErrFunctionNotFound = errors.New("function not found")
+	ErrFunctionInUse    = errors.New("function is used by pipes")
+)
+
+// FunctionService manages functions; the engine and the API client
+// implement it.
+type FunctionService interface {
+	// PutFunction creates or replaces a function; pipes using it move to
+	// the new URL.
+	PutFunction(ctx context.Context, f Function) (Function, error)
+	GetFunction(ctx context.Context, name string) (Function, error)
+	ListFunctions(ctx context.Context) ([]Function, error)
+	// DeleteFunction refuses (ErrFunctionInUse) while a pipe targets it.
+	DeleteFunction(ctx context.Context, name string) error
 }
 
 // IsEnabled reports whether the pipe should be consuming.

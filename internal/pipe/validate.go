@@ -113,8 +113,14 @@ func (s Spec) Validate(now time.Time) error {
 	}
 
 	switch u, err := url.Parse(s.Target.URL); {
+	case s.Target.Function != "" && s.Target.URL != "":
+		v.add("target.function", s.Target.Function, "give either target.url or target.function, not both")
+	case s.Target.Function != "":
+		if !nameRE.MatchString(s.Target.Function) || len(s.Target.Function) > MaxNameLength {
+			v.add("target.function", strconv.Quote(s.Target.Function), fmt.Sprintf("use the name of a registered function: 1–%d letters, digits, '-' and '_'", MaxNameLength))
+		}
 	case s.Target.URL == "":
-		v.add("target.url", "", "required: give the http:// or https:// URL that receives batches")
+		v.add("target.url", "", "required: give the http:// or https:// URL that receives batches, or target.function, a function registered with `sluice functions set`")
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s.Target.URL) > maxURLLength:
 		v.add("target.url", strconv.Quote(s.Target.URL), "use an absolute http:// or https:// URL")
 	}
@@ -211,4 +217,19 @@ func sameTime(a, b *time.Time) bool {
 		return a == b
 	}
 	return a.Equal(*b)
+}
+
+// Validate checks a function's name and URL.
+func (f Function) Validate() error {
+	v := &ValidationError{}
+	if f.Name == "" || len(f.Name) > MaxNameLength || !nameRE.MatchString(f.Name) {
+		v.add("name", strconv.Quote(f.Name), fmt.Sprintf("use 1–%d letters, digits, '-' and '_'", MaxNameLength))
+	}
+	if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(f.URL) > maxURLLength {
+		v.add("url", strconv.Quote(f.URL), "use an absolute http:// or https:// URL")
+	}
+	if len(v.Fields) > 0 {
+		return v
+	}
+	return nil
 }

@@ -34,6 +34,15 @@ type Store interface {
 	// land on the newer pipe. It does not bump Revision: status is not
 	// spec.
 	SetStatus(ctx context.Context, name, uuid string, revision int64, st pipe.Status) error
+	// PutFunction creates or replaces a function.
+	PutFunction(ctx context.Context, f pipe.Function) (pipe.Function, error)
+	// GetFunction returns the named function or pipe.ErrFunctionNotFound.
+	GetFunction(ctx context.Context, name string) (pipe.Function, error)
+	// ListFunctions returns every function ordered by name.
+	ListFunctions(ctx context.Context) ([]pipe.Function, error)
+	// DeleteFunction removes the named function or returns
+	// pipe.ErrFunctionNotFound.
+	DeleteFunction(ctx context.Context, name string) error
 	// Close releases the store.
 	Close() error
 }

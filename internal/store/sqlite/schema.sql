@@ -11,3 +11,10 @@ CREATE TABLE IF NOT EXISTS pipes (
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL
 );
+
+-- Functions are named HTTP endpoints pipes can target by name.
+CREATE TABLE IF NOT EXISTS functions (
+    name       TEXT      PRIMARY KEY,
+    url        TEXT      NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);

@@ -301,3 +301,36 @@ func TestPragmas(t *testing.T) {
 		t.Errorf("journal_mode %q busy_timeout %d, want wal and %d", mode, busy, busyTimeout.Milliseconds())
 	}
 }
+
+func TestFunctions(t *testing.T) {
+	db, path := openTest(t)
+	ctx := t.Context()
+	if _, err := db.GetFunction(ctx, "f"); !errors.Is(err, pipe.ErrFunctionNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+	if _, err := db.PutFunction(ctx, pipe.Function{Name: "f", URL: "http://a/"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutFunction(ctx, pipe.Function{Name: "f", URL: "http://b/"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutFunction(ctx, pipe.Function{Name: "e", URL: "http://e/"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fs, err := db.ListFunctions(ctx)
+	if err != nil || len(fs) != 2 || fs[0].Name != "e" || fs[1].URL != "http://b/" || fs[1].LastModified.IsZero() {
+		t.Fatalf("list %+v, %v", fs, err)
+	}
+	if err := db.DeleteFunction(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteFunction(ctx, "f"); !errors.Is(err, pipe.ErrFunctionNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+}
