@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,6 +59,12 @@ type Tuning struct {
 	// MetadataMaxAge bounds how late partitions added to a pipe's topic
 	// are noticed (default 30 s): see source.Config.
 	MetadataMaxAge time.Duration
+	// LagInterval is how often every stored pipe's offset lag is
+	// measured (default 10 s); LagTimeout bounds one cluster's
+	// measurement (default 5 s), so an unreachable cluster delays only
+	// its own pipes' figures. See lag.go.
+	LagInterval time.Duration
+	LagTimeout  time.Duration
 }
 
 // Engine runs the pipes of one store. Create it with New and start it with
@@ -70,6 +77,11 @@ type Engine struct {
 
 	mu      sync.Mutex
 	runners map[string]*runner // by pipe name; owned by Run's goroutine
+
+	// obs holds the metrics and what describe shows; reconciled is set
+	// after the first successful reconcile, for readiness. See observe.go.
+	obs        *observer
+	reconciled atomic.Bool
 }
 
 // New returns an engine over cfg.Store.
@@ -92,6 +104,7 @@ func New(cfg Config) (*Engine, error) {
 		log:     cfg.Logger,
 		wake:    make(chan struct{}, 1),
 		runners: map[string]*runner{},
+		obs:     newObserver(),
 	}, nil
 }
 
@@ -242,10 +255,14 @@ func (e *Engine) DeletePipe(ctx context.Context, name string) error {
 func (e *Engine) Run(ctx context.Context) error {
 	t := time.NewTicker(e.cfg.ReconcileInterval)
 	defer t.Stop()
+	stopMonitor := e.startLagMonitor(ctx)
+	defer stopMonitor()
 	defer e.stopAll()
 	for {
 		if err := e.reconcile(ctx); err != nil && ctx.Err() == nil {
 			e.log.Error("reconcile failed; retrying at the next tick", "err", err)
+		} else if err == nil {
+			e.reconciled.Store(true)
 		}
 		select {
 		case <-ctx.Done():
@@ -261,6 +278,20 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list pipes: %w", err)
 	}
+	funcs, err := e.store.ListFunctions(ctx)
+	if err != nil {
+		return fmt.Errorf("list functions: %w", err)
+	}
+	urls := make(map[string]string, len(funcs))
+	for _, f := range funcs {
+		urls[f.Name] = f.URL
+	}
+	targetURL := func(p pipe.Pipe) string {
+		if p.Target.Function != "" {
+			return urls[p.Target.Function]
+		}
+		return p.Target.URL
+	}
 	want := make(map[string]pipe.Pipe, len(pipes))
 	for _, p := range pipes {
 		if p.IsEnabled() && p.Status.State != pipe.StateDeleting {
@@ -271,7 +302,9 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	var stop []*runner
 	for name, r := range e.runners {
 		p, ok := want[name]
-		if !ok || p.UUID != r.uuid || p.Revision != r.revision {
+		// A function whose URL changed restarts its pipes, as a spec
+		// change does.
+		if !ok || p.UUID != r.uuid || p.Revision != r.revision || targetURL(p) != r.url {
 			stop = append(stop, r)
 			delete(e.runners, name)
 		}
@@ -299,7 +332,16 @@ func (e *Engine) reconcile(ctx context.Context) error {
 		if running {
 			continue
 		}
-		r, err := e.startRunner(ctx, p)
+		url := targetURL(p)
+		if url == "" {
+			problem := fmt.Sprintf("%sFunction %q is not registered: register it with `sluice functions set %s --url URL`.", pipe.ProblemPrefix, p.Target.Function, p.Target.Function)
+			if p.Status.LastProcessingResult != problem {
+				e.log.Error("cannot start pipe: its function is not registered", "pipe", p.Name, "function", p.Target.Function)
+				e.setStatus(ctx, p, p.Status.State, problem)
+			}
+			continue
+		}
+		r, err := e.startRunner(ctx, p, url)
 		if err != nil {
 			e.log.Error("cannot start pipe", "pipe", p.Name, "err", err)
 			e.setStatus(ctx, p, p.Status.State, pipe.ProblemPrefix+err.Error())

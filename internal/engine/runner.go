@@ -23,6 +23,7 @@ type runner struct {
 	name     string
 	uuid     string
 	revision int64
+	url      string // the target URL it posts to, resolved from a function name
 	cancel   context.CancelFunc
 	done     chan struct{}
 
@@ -37,17 +38,21 @@ type runner struct {
 	kafkaIssue   string // the latest Kafka connection failure, until progress
 	lastReported string
 	dirty        chan struct{} // status changed; capacity 1
+
+	obs *pipeObs // metrics, throughput and last problem; see observe.go
 }
 
-func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe) (*runner, error) {
+func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string) (*runner, error) {
 	spec := p.Spec
 	log := e.log.With("pipe", spec.Name)
 	r := &runner{
-		name: spec.Name, uuid: spec.UUID, revision: p.Revision,
+		name: spec.Name, uuid: spec.UUID, revision: p.Revision, url: url,
 		done: make(chan struct{}), eng: e, log: log,
 		state: pipe.StateEnabled, reason: p.Status.StateTransitionReason,
 		lastReported: p.Status.LastProcessingResult,
 		dirty:        make(chan struct{}, 1),
+		// Before the Kafka client exists: its hooks fire from creation.
+		obs: e.obs.entry(spec.Name),
 	}
 	if p.Status.LastProcessingResult == pipe.ResultOK {
 		r.delivered = true
@@ -56,7 +61,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe) (*runner, error) 
 	enc := event.NewEncoder(event.Source{EventSource: event.SourceSelfManaged, BootstrapServers: spec.BootstrapServers})
 	client := e.cfg.HTTPClient
 	tgt, err := target.NewHTTP(target.HTTPConfig{
-		URL: spec.Target.URL, Timeout: spec.TargetTimeout(), PayloadLimit: spec.PayloadLimitBytes,
+		URL: url, Timeout: spec.TargetTimeout(), PayloadLimit: spec.PayloadLimitBytes,
 		Encoder: enc, Client: client,
 		Headers: http.Header{"X-Sluice-Pipe": {spec.Name}},
 	})
@@ -65,7 +70,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe) (*runner, error) 
 	}
 	tun := e.cfg.Tuning
 	retrying := &target.Retrying{
-		Target: tgt,
+		Target: observedTarget{tgt, r},
 		Policy: target.RetryPolicy{
 			MaxRetries: spec.MaxRetries(), MaxRecordAge: spec.MaxRecordAge(),
 			InitialBackoff: tun.InitialBackoff, MaxBackoff: tun.MaxBackoff,
@@ -95,12 +100,16 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe) (*runner, error) 
 		MetadataMaxAge:    tun.MetadataMaxAge,
 		ClientOpts:        []kgo.Opt{kgo.WithHooks(connHook{r})},
 		OnPollError:       r.pollError,
+		OnPolled:          r.polled,
+		OnCommitted:       r.committedRecords,
+		OnCommitError:     r.commitError,
 		Logger:            log,
 	}, retrying.Handle)
 	if err != nil {
 		return nil, err
 	}
 
+	e.obs.attach(r.obs)
 	rctx, cancel := context.WithCancel(ctx)
 	r.cancel = cancel
 	var wg sync.WaitGroup
@@ -111,11 +120,12 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe) (*runner, error) 
 	}()
 	go func() {
 		defer close(r.done)
-		log.Info("pipe started", "topics", spec.Topics, "group", spec.GroupID(), "target", spec.Target.URL)
+		log.Info("pipe started", "topics", spec.Topics, "group", spec.GroupID(), "target", url)
 		if err := src.Run(rctx); err != nil {
 			log.Error("pipe stopped with an error", "err", err)
 		}
 		wg.Wait()
+		e.obs.detach(r.obs)
 		// Write the last word after the loop has stopped so it cannot be
 		// overwritten by an older one.
 		r.writeStatus(context.WithoutCancel(ctx))
@@ -166,6 +176,7 @@ func (r *runner) update(fn func()) {
 	fn()
 	after := r.result()
 	r.mu.Unlock()
+	r.obs.sawResult(after)
 	if before != after {
 		if len(after) > len(pipe.ProblemPrefix) && after[:len(pipe.ProblemPrefix)] == pipe.ProblemPrefix {
 			r.log.Warn("pipe has a problem", "result", after)
@@ -204,6 +215,7 @@ func (r *runner) deliveredBatch(*source.Batch, int) {
 }
 
 func (r *runner) pollError(err error) {
+	r.obs.m.PollingErrors.Inc()
 	r.update(func() { r.kafkaIssue = kafkaProblem(err) })
 }
 
@@ -223,6 +235,7 @@ type connHook struct{ r *runner }
 
 func (h connHook) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
 	if err != nil {
+		h.r.obs.m.PollingErrors.Inc()
 		h.r.update(func() {
 			h.r.kafkaIssue = fmt.Sprintf("Connection error. Please check your event source connection configuration. (broker %s:%d: %v)", meta.Host, meta.Port, err)
 		})

@@ -131,7 +131,16 @@ type Config struct {
 	// OnPollError is told of errors the client surfaces while fetching,
 	// so the pipe's status can show them; nil ignores them.
 	OnPollError func(error)
-	Logger      *slog.Logger
+	// OnPolled is told how many records each poll handed to the
+	// partitions; OnCommitted how many records a commit covered (counted
+	// from the batches marked done, so gaps in the offsets such as
+	// transaction markers do not count); OnCommitError of each failed
+	// commit. They keep the source free of any metrics library; nil
+	// ignores them.
+	OnPolled      func(n int)
+	OnCommitted   func(n int)
+	OnCommitError func(error)
+	Logger        *slog.Logger
 }
 
 // MinPartitionBuffer is the least buffer a partition gets, so a partition
@@ -197,6 +206,10 @@ type Source struct {
 
 	// marked is signaled when a worker marked a finished batch.
 	marked chan struct{}
+
+	// done tracks the batches marked but not yet committed, to count
+	// committed records.
+	done doneMarks
 }
 
 // New creates the Kafka client; it does not connect until Run.
@@ -216,6 +229,9 @@ func New(cfg Config, h Handler) (*Source, error) {
 		// is a slow backstop.
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(max(10*cfg.CommitInterval, 5*time.Second)),
+		// The backstop's commits count like ours; this replaces
+		// franz-go's callback, which only logged failures.
+		kgo.AutoCommitCallback(s.autoCommitted),
 		// Records handed to a worker must belong to a partition we still
 		// own; blocking rebalances while we distribute a poll ensures it.
 		kgo.BlockRebalanceOnPoll(),
@@ -309,6 +325,9 @@ func (s *Source) Run(ctx context.Context) error {
 		})
 		s.distribute(ctx, fetches)
 		s.cl.AllowRebalance()
+		if n := fetches.NumRecords(); n > 0 && s.cfg.OnPolled != nil {
+			s.cfg.OnPolled(n)
+		}
 	}
 }
 
@@ -377,7 +396,7 @@ func (s *Source) commitLoop(ctx context.Context) {
 			return
 		case <-s.marked:
 		}
-		if err := s.cl.CommitMarkedOffsets(ctx); err != nil && ctx.Err() == nil {
+		if err := s.commitMarked(ctx); err != nil && ctx.Err() == nil {
 			// The marks stay; the next signal or franz-go's backstop
 			// autocommit retries them.
 			s.log.Warn("commit failed; retrying with the next one", "err", err)
@@ -392,7 +411,10 @@ func (s *Source) commitLoop(ctx context.Context) {
 	}
 }
 
-func (s *Source) markDone(last *kgo.Record) {
+func (s *Source) markDone(last *kgo.Record, n int) {
+	// Recorded before the mark, so a commit that includes the mark always
+	// finds the batch to count.
+	s.done.add(topicPartition{last.Topic, last.Partition}, last.Offset+1, n)
 	s.cl.MarkCommitRecords(last)
 	select {
 	case s.marked <- struct{}{}:
@@ -408,9 +430,11 @@ func (s *Source) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		return // a cooperative rebalance that moved nothing of ours; nil would mean "all" below
 	}
 	s.stopWorkers(revoked, s.cfg.StopGrace)
-	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+	if err := s.commitMarked(ctx); err != nil {
 		s.log.Warn("commit on revoke failed; the next owner may redeliver", "err", err)
 	}
+	// What was not committed now never will be by us.
+	s.done.drop(revoked)
 }
 
 // lost means the partitions already belong to someone else: committing
@@ -420,6 +444,7 @@ func (s *Source) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32)
 		return
 	}
 	s.stopWorkers(lost, 0)
+	s.done.drop(lost)
 }
 
 // stopWorkers stops the workers of the given partitions (all when nil) and
@@ -457,7 +482,7 @@ func (s *Source) shutdown() {
 	s.stopWorkers(nil, s.cfg.StopGrace)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.cl.CommitMarkedOffsets(ctx); err != nil {
+	if err := s.commitMarked(ctx); err != nil {
 		s.log.Warn("final commit failed; finished work may be redelivered", "err", err)
 	}
 	s.cl.CloseAllowingRebalance()

@@ -126,7 +126,7 @@ func (w *worker) run(ctx context.Context) {
 				return
 			}
 		}
-		w.src.markDone(b.Records[len(b.Records)-1])
+		w.src.markDone(b.Records[len(b.Records)-1], len(b.Records))
 		w.release(len(b.Records))
 	}
 }

@@ -1,0 +1,50 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/observe"
+)
+
+// Describe returns what this process knows about the named pipe beyond
+// its stored status: whether it runs it, the latest problem seen, the
+// latest lag measurement and the recent throughput. A pipe that does not
+// exist is pipe.ErrNotFound, as for GetPipe.
+func (e *Engine) Describe(ctx context.Context, name string) (observe.Description, error) {
+	p, err := e.store.GetPipe(ctx, name)
+	if err != nil {
+		return observe.Description{}, err
+	}
+	d := observe.Description{
+		Name:                  p.Name,
+		UUID:                  p.UUID,
+		ConsumerGroupID:       p.GroupID(),
+		Topics:                p.Topics,
+		State:                 string(p.Status.State),
+		StateTransitionReason: p.Status.StateTransitionReason,
+		LastProcessingResult:  p.Status.LastProcessingResult,
+		Throughput:            observe.Throughput{WindowSeconds: throughputWindow},
+	}
+	e.mu.Lock()
+	r, running := e.runners[name]
+	e.mu.Unlock()
+	d.Running = running && r.uuid == p.UUID
+	po := e.obs.lookup(name)
+	if po == nil {
+		return d, nil
+	}
+	po.mu.Lock()
+	defer po.mu.Unlock()
+	if po.problem != "" {
+		d.LastError = &observe.Problem{Message: po.problem, At: po.problemAt.UTC()}
+	}
+	if po.lag != nil && po.lagUUID == p.UUID {
+		l := *po.lag
+		d.Lag = &l
+	}
+	n := po.tput.total(time.Now())
+	d.Throughput.Records = n
+	d.Throughput.RecordsPerSecond = float64(n) / throughputWindow
+	return d, nil
+}

@@ -1,0 +1,276 @@
+// Package metrics holds Sluice's Prometheus collectors. Each engine owns
+// one Metrics with a registry of its own (never the global default
+// registry), so a process or a test can run many engines side by side and
+// /metrics shows exactly one engine's pipes.
+//
+// Every series has the label pipe, the pipe's name. Counter names follow
+// the reference platform's event source mapping metrics (OffsetLag,
+// PolledEventCount, …), in Prometheus spelling.
+//
+// Offset lag, refreshed by the engine's lag monitor every lag interval for
+// every stored pipe, enabled or not:
+//
+//	sluice_offset_lag{pipe,topic,partition}   gauge: records between the group's committed offset and the partition's end offset (see below)
+//	sluice_offset_lag_max{pipe}               gauge: the largest sluice_offset_lag of the pipe (reference MaxOffsetLag)
+//	sluice_offset_lag_sum{pipe}               gauge: the sum of the pipe's sluice_offset_lag (reference SumOffsetLag)
+//
+// The lag of a partition is its end offset (high watermark) minus the
+// offset the pipe's consumer group would read next: the group's committed
+// offset, or, for a partition without one, the offset the pipe's starting
+// position picks (TRIM_HORIZON: the log start offset, so every retained
+// record counts; LATEST: the end offset, so 0; AT_TIMESTAMP: the first
+// offset at or after the timestamp). A committed offset below the log start
+// counts from the log start, as those records are gone. A figure that
+// cannot be refreshed (cluster unreachable) keeps its last value.
+//
+// Counters, per pipe, for this process's runners of it:
+//
+//	sluice_polled_events_total{pipe}                              records fetched from Kafka and handed to the pipe's partitions
+//	sluice_filtered_out_events_total{pipe}                        records dropped by the pipe's filter (always 0: filters do not exist yet)
+//	sluice_invoked_events_total{pipe}                             records in attempts sent to the target; a retried batch counts again
+//	sluice_failed_invoke_events_total{pipe}                       records in attempts that failed
+//	sluice_dropped_events_total{pipe}                             records given up without reaching the target or a failure destination (always 0 today: nothing is dropped)
+//	sluice_on_failure_destination_delivered_events_total{pipe}    records handed to a failure destination (always 0 until they exist)
+//	sluice_committed_events_total{pipe}                           records whose offsets a successful commit covered
+//	sluice_polling_errors_total{pipe}                             fetch errors and failed broker connections
+//	sluice_invoke_errors_total{pipe}                              failed attempts (one per batch attempt)
+//	sluice_commit_errors_total{pipe}                              failed offset commits
+//
+// Deliveries and state:
+//
+//	sluice_batch_delivery_seconds{pipe}   histogram: duration of one attempt, successful or failed (attempts abandoned at shutdown are not observed)
+//	sluice_batches_in_flight{pipe}        gauge: attempts running now
+//	sluice_pipe_state{pipe,state}         gauge: 1 for the pipe's stored state, 0 for the other states (Creating, Enabling, Enabled, Disabling, Disabled, Updating, Deleting)
+//	sluice_pipe_up{pipe}                  gauge: 1 when this process runs the pipe and its last processing result is not a PROBLEM, else 0
+//
+// The registry also has the standard go_* and process_* collectors.
+//
+// DeletePipe removes every series of a pipe, so /metrics does not grow
+// with pipes that no longer exist.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluice-dev/sluice/internal/pipe"
+)
+
+// States are the values of sluice_pipe_state's state label.
+var States = []pipe.State{
+	pipe.StateCreating, pipe.StateEnabling, pipe.StateEnabled, pipe.StateDisabling,
+	pipe.StateDisabled, pipe.StateUpdating, pipe.StateDeleting,
+}
+
+// deliveryBuckets span a fast local target (a few ms) to the longest
+// target timeout a pipe may set (14 min), so a slow target still lands in
+// a bucket that says how slow.
+var deliveryBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 840}
+
+// Metrics is one engine's collectors and their registry. Safe for
+// concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	offsetLag    *prometheus.GaugeVec
+	offsetLagMax *prometheus.GaugeVec
+	offsetLagSum *prometheus.GaugeVec
+
+	polled             *prometheus.CounterVec
+	filteredOut        *prometheus.CounterVec
+	invoked            *prometheus.CounterVec
+	failedInvoke       *prometheus.CounterVec
+	dropped            *prometheus.CounterVec
+	onFailureDelivered *prometheus.CounterVec
+	committed          *prometheus.CounterVec
+	pollingErrors      *prometheus.CounterVec
+	invokeErrors       *prometheus.CounterVec
+	commitErrors       *prometheus.CounterVec
+
+	batchDuration *prometheus.HistogramVec
+	inFlight      *prometheus.GaugeVec
+	state         *prometheus.GaugeVec
+	up            *prometheus.GaugeVec
+
+	vecs []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}
+
+	mu sync.Mutex
+	// lagParts are the partitions each pipe has sluice_offset_lag series
+	// for, so SetLag removes only partitions that went away instead of
+	// clearing the pipe's series, which a concurrent scrape would see as
+	// a gap.
+	lagParts map[string]map[partitionKey]struct{}
+}
+
+type partitionKey struct {
+	topic     string
+	partition int32
+}
+
+// New returns collectors registered on a new registry.
+func New() *Metrics {
+	pipeLabel := []string{"pipe"}
+	counter := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, pipeLabel)
+	}
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, append([]string{"pipe"}, labels...))
+	}
+	m := &Metrics{
+		reg:          prometheus.NewRegistry(),
+		offsetLag:    gauge("sluice_offset_lag", "Records between the consumer group's committed offset (or the starting position, without a commit) and the partition's end offset.", "topic", "partition"),
+		offsetLagMax: gauge("sluice_offset_lag_max", "The largest partition offset lag of the pipe."),
+		offsetLagSum: gauge("sluice_offset_lag_sum", "The sum of the pipe's partition offset lags."),
+
+		polled:             counter("sluice_polled_events_total", "Records fetched from Kafka for the pipe."),
+		filteredOut:        counter("sluice_filtered_out_events_total", "Records the pipe's filter dropped."),
+		invoked:            counter("sluice_invoked_events_total", "Records in attempts sent to the target, retries included."),
+		failedInvoke:       counter("sluice_failed_invoke_events_total", "Records in failed attempts."),
+		dropped:            counter("sluice_dropped_events_total", "Records given up without reaching the target or a failure destination."),
+		onFailureDelivered: counter("sluice_on_failure_destination_delivered_events_total", "Records handed to a failure destination."),
+		committed:          counter("sluice_committed_events_total", "Records whose offsets were committed."),
+		pollingErrors:      counter("sluice_polling_errors_total", "Fetch errors and failed broker connections."),
+		invokeErrors:       counter("sluice_invoke_errors_total", "Failed delivery attempts."),
+		commitErrors:       counter("sluice_commit_errors_total", "Failed offset commits."),
+
+		batchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sluice_batch_delivery_seconds",
+			Help:    "Duration of one delivery attempt, successful or failed.",
+			Buckets: deliveryBuckets,
+		}, pipeLabel),
+		inFlight: gauge("sluice_batches_in_flight", "Delivery attempts running now."),
+		state:    gauge("sluice_pipe_state", "1 for the pipe's current state, 0 for the others.", "state"),
+		up:       gauge("sluice_pipe_up", "1 when this process runs the pipe and it has no problem."),
+
+		lagParts: map[string]map[partitionKey]struct{}{},
+	}
+	cs := []prometheus.Collector{
+		m.offsetLag, m.offsetLagMax, m.offsetLagSum,
+		m.polled, m.filteredOut, m.invoked, m.failedInvoke, m.dropped, m.onFailureDelivered, m.committed,
+		m.pollingErrors, m.invokeErrors, m.commitErrors,
+		m.batchDuration, m.inFlight, m.state, m.up,
+	}
+	for _, c := range cs {
+		m.reg.MustRegister(c)
+		m.vecs = append(m.vecs, c.(interface {
+			DeletePartialMatch(prometheus.Labels) int
+		}))
+	}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry is the registry every series is on.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition formats.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Pipe is the per-pipe collectors a runner updates on its hot path: the
+// children are looked up once, so an update is one atomic add. A Pipe
+// obtained before DeletePipe keeps working but no longer shows on
+// /metrics, so a late update from a stopping runner cannot bring a deleted
+// pipe's series back.
+type Pipe struct {
+	Polled             prometheus.Counter
+	FilteredOut        prometheus.Counter
+	Invoked            prometheus.Counter
+	FailedInvoke       prometheus.Counter
+	Dropped            prometheus.Counter
+	OnFailureDelivered prometheus.Counter
+	Committed          prometheus.Counter
+	PollingErrors      prometheus.Counter
+	InvokeErrors       prometheus.Counter
+	CommitErrors       prometheus.Counter
+	BatchDuration      prometheus.Observer
+	InFlight           prometheus.Gauge
+}
+
+// Pipe returns the named pipe's collectors, creating its series at 0 so
+// that a pipe shows every counter from its start (a rate over a series
+// that appears with its first increment misses that increment).
+func (m *Metrics) Pipe(name string) *Pipe {
+	return &Pipe{
+		Polled:             m.polled.WithLabelValues(name),
+		FilteredOut:        m.filteredOut.WithLabelValues(name),
+		Invoked:            m.invoked.WithLabelValues(name),
+		FailedInvoke:       m.failedInvoke.WithLabelValues(name),
+		Dropped:            m.dropped.WithLabelValues(name),
+		OnFailureDelivered: m.onFailureDelivered.WithLabelValues(name),
+		Committed:          m.committed.WithLabelValues(name),
+		PollingErrors:      m.pollingErrors.WithLabelValues(name),
+		InvokeErrors:       m.invokeErrors.WithLabelValues(name),
+		CommitErrors:       m.commitErrors.WithLabelValues(name),
+		BatchDuration:      m.batchDuration.WithLabelValues(name),
+		InFlight:           m.inFlight.WithLabelValues(name),
+	}
+}
+
+// PartitionLag is one partition's offset lag.
+type PartitionLag struct {
+	Topic     string
+	Partition int32
+	Lag       int64
+}
+
+// SetLag replaces the pipe's offset lag series with parts, and sets its
+// max and sum from them. Partitions not in parts lose their series.
+func (m *Metrics) SetLag(pipeName string, parts []PartitionLag) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var maxLag, sum int64
+	now := make(map[partitionKey]struct{}, len(parts))
+	for _, p := range parts {
+		now[partitionKey{p.Topic, p.Partition}] = struct{}{}
+		m.offsetLag.WithLabelValues(pipeName, p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(p.Lag))
+		maxLag = max(maxLag, p.Lag)
+		sum += p.Lag
+	}
+	for k := range m.lagParts[pipeName] {
+		if _, ok := now[k]; !ok {
+			m.offsetLag.DeleteLabelValues(pipeName, k.topic, strconv.Itoa(int(k.partition)))
+		}
+	}
+	m.lagParts[pipeName] = now
+	m.offsetLagMax.WithLabelValues(pipeName).Set(float64(maxLag))
+	m.offsetLagSum.WithLabelValues(pipeName).Set(float64(sum))
+}
+
+// SetState sets sluice_pipe_state: 1 for state, 0 for the other States.
+func (m *Metrics) SetState(pipeName string, state pipe.State) {
+	for _, s := range States {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		m.state.WithLabelValues(pipeName, string(s)).Set(v)
+	}
+}
+
+// SetUp sets sluice_pipe_up.
+func (m *Metrics) SetUp(pipeName string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.up.WithLabelValues(pipeName).Set(v)
+}
+
+// DeletePipe removes every series of the pipe.
+func (m *Metrics) DeletePipe(pipeName string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range m.vecs {
+		v.DeletePartialMatch(prometheus.Labels{"pipe": pipeName})
+	}
+	delete(m.lagParts, pipeName)
+}

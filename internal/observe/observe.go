@@ -1,0 +1,75 @@
+// Package observe defines what Sluice reports about a pipe besides its
+// spec and stored status: the description behind `sluice pipes describe`
+// and GET /v1/pipes/{name}/describe. The engine fills it, the API serves
+// it, the CLI prints it; like package pipe it does no I/O, so the CLI can
+// use it without the data plane.
+package observe
+
+import "time"
+
+// Description is a pipe's state as one process of Sluice sees it.
+type Description struct {
+	Name            string   `json:"name"`
+	UUID            string   `json:"uuid"`
+	ConsumerGroupID string   `json:"consumerGroupId"`
+	Topics          []string `json:"topics"`
+	// State, StateTransitionReason and LastProcessingResult are the
+	// stored status (pipe.Status).
+	State                 string `json:"state"`
+	StateTransitionReason string `json:"stateTransitionReason,omitempty"`
+	LastProcessingResult  string `json:"lastProcessingResult"`
+	// Running says whether this process runs a consumer for the pipe.
+	// With several processes sharing a store, throughput and the last
+	// error are this process's only; lag is the group's, whoever consumes.
+	Running bool `json:"running"`
+	// LastError is the latest PROBLEM result this process saw for the
+	// pipe, kept after the problem cleared; nil if there was none since
+	// the process started.
+	LastError *Problem `json:"lastError"`
+	// Lag is the latest offset lag measurement; nil until the first one.
+	Lag *Lag `json:"lag"`
+	// Throughput is the records delivered recently by this process.
+	Throughput Throughput `json:"throughput"`
+}
+
+// Problem is a PROBLEM result and when it was last seen.
+type Problem struct {
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+// Lag is one measurement of a pipe's offset lag.
+type Lag struct {
+	// MeasuredAt is when the figures were read from Kafka.
+	MeasuredAt time.Time `json:"measuredAt"`
+	// Error is why the latest attempt to measure failed, when it did;
+	// the figures are then those of MeasuredAt.
+	Error string `json:"error,omitempty"`
+	// Total and Max are the sum and the largest of the partitions' lags.
+	Total      int64       `json:"total"`
+	Max        int64       `json:"max"`
+	Partitions []Partition `json:"partitions"`
+}
+
+// Partition is one partition's offsets and lag.
+type Partition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// CommittedOffset is the consumer group's committed offset, the next
+	// offset it will read; nil when the group has committed none.
+	CommittedOffset *int64 `json:"committedOffset"`
+	// StartOffset is the log start offset (the oldest record kept).
+	StartOffset int64 `json:"startOffset"`
+	// EndOffset is the high watermark, one past the last record.
+	EndOffset int64 `json:"endOffset"`
+	// Lag is EndOffset minus the committed offset or, without one, minus
+	// the offset the starting position picks (see package metrics).
+	Lag int64 `json:"lag"`
+}
+
+// Throughput is the records delivered over the last WindowSeconds.
+type Throughput struct {
+	WindowSeconds    int     `json:"windowSeconds"`
+	Records          int64   `json:"records"`
+	RecordsPerSecond float64 `json:"recordsPerSecond"`
+}
