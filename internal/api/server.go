@@ -12,6 +12,10 @@
 //	DELETE /v1/pipes/{name}  204; the pipe is Deleting until its consumer stops
 //	GET    /healthz          200 "ok"
 //
+// and the observability routes (observe.go: /metrics, /readyz and
+// /v1/pipes/{name}/describe), the function routes (functions.go) and the
+// Lambda-compatible event source mapping routes (lambda.go).
+//
 // Every error is JSON {"code","message"} with a code from the Code
 // constants; a rejected spec adds "fields": [{"field","value","reason"}].
 package api
@@ -42,14 +46,19 @@ const MaxBodyBytes = 1 << 20
 type handler struct {
 	svc pipe.Service
 	log *slog.Logger
+	obs observeOptions // observe.go
 }
 
 // NewHandler returns the API's handler over svc. A nil log discards logs.
-func NewHandler(svc pipe.Service, log *slog.Logger) http.Handler {
+// Options add the observability routes' sources (observe.go).
+func NewHandler(svc pipe.Service, log *slog.Logger, opts ...Option) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{svc: svc, log: log}
+	for _, o := range opts {
+		o(&h.obs)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/pipes", h.createPipe)
 	mux.HandleFunc("GET /v1/pipes", h.listPipes)
@@ -57,6 +66,12 @@ func NewHandler(svc pipe.Service, log *slog.Logger) http.Handler {
 	mux.HandleFunc("PUT /v1/pipes/{name}", h.updatePipe)
 	mux.HandleFunc("DELETE /v1/pipes/{name}", h.deletePipe)
 	mux.HandleFunc("GET /healthz", h.healthz)
+	h.registerObserve(mux)
+	funcs, _ := svc.(pipe.FunctionService)
+	if funcs != nil {
+		h.registerFunctions(mux, funcs)
+	}
+	(&lambdaHandler{h: h, funcs: funcs}).register(mux)
 	// The method-less patterns are less specific than the ones above, so
 	// they only catch other methods and unknown paths. Without them
 	// ServeMux would answer in plain text, and clients expect JSON errors.

@@ -32,7 +32,10 @@ type Service struct {
 	eng  *engine.Engine
 }
 
-var _ pipe.Service = (*Service)(nil)
+var (
+	_ pipe.Service         = (*Service)(nil)
+	_ pipe.FunctionService = (*Service)(nil)
+)
 
 // NewService returns a Service over a new sqlite store in t.TempDir,
 // closed when the test ends.
@@ -108,6 +111,26 @@ func (s *Service) DeletePipe(ctx context.Context, name string) error {
 		return err
 	}
 	return nil
+}
+
+// PutFunction registers a function as the engine does.
+func (s *Service) PutFunction(ctx context.Context, f pipe.Function) (pipe.Function, error) {
+	return s.engine().PutFunction(ctx, f)
+}
+
+// GetFunction returns the named function.
+func (s *Service) GetFunction(ctx context.Context, name string) (pipe.Function, error) {
+	return s.engine().GetFunction(ctx, name)
+}
+
+// ListFunctions returns every function.
+func (s *Service) ListFunctions(ctx context.Context) ([]pipe.Function, error) {
+	return s.engine().ListFunctions(ctx)
+}
+
+// DeleteFunction deletes a function no pipe targets.
+func (s *Service) DeleteFunction(ctx context.Context, name string) error {
+	return s.engine().DeleteFunction(ctx, name)
 }
 
 // Run stands in for the engine's reconcile loop: it has nothing to run, so

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/sluice-dev/sluice/internal/pipe"
+)
+
+// Function routes, served when the service is also a pipe.FunctionService:
+//
+//	PUT    /v1/functions/{name}  body {"url": "..."}; 200 pipe.Function
+//	GET    /v1/functions         200 {"functions": [pipe.Function...]}
+//	GET    /v1/functions/{name}  200 pipe.Function
+//	DELETE /v1/functions/{name}  204; 409 InUse while a pipe targets it
+func (h *handler) registerFunctions(mux *http.ServeMux, funcs pipe.FunctionService) {
+	mux.HandleFunc("PUT /v1/functions/{name}", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			URL string `json:"url"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			eb, status := decodeError(err)
+			if errors.Is(err, io.EOF) {
+				eb = badRequest(`the body is empty: send {"url": "http://…"}`)
+			}
+			writeError(w, status, eb)
+			return
+		}
+		f, err := funcs.PutFunction(r.Context(), pipe.Function{Name: r.PathValue("name"), URL: body.URL})
+		if err != nil {
+			h.functionError(w, r, err, r.PathValue("name"))
+			return
+		}
+		h.writeJSON(w, r, http.StatusOK, f)
+	})
+	mux.HandleFunc("GET /v1/functions", func(w http.ResponseWriter, r *http.Request) {
+		fs, err := funcs.ListFunctions(r.Context())
+		if err != nil {
+			h.functionError(w, r, err, "")
+			return
+		}
+		if fs == nil {
+			fs = []pipe.Function{}
+		}
+		h.writeJSON(w, r, http.StatusOK, struct {
+			Functions []pipe.Function `json:"functions"`
+		}{fs})
+	})
+	mux.HandleFunc("GET /v1/functions/{name}", func(w http.ResponseWriter, r *http.Request) {
+		f, err := funcs.GetFunction(r.Context(), r.PathValue("name"))
+		if err != nil {
+			h.functionError(w, r, err, r.PathValue("name"))
+			return
+		}
+		h.writeJSON(w, r, http.StatusOK, f)
+	})
+	mux.HandleFunc("DELETE /v1/functions/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if err := funcs.DeleteFunction(r.Context(), r.PathValue("name")); err != nil {
+			h.functionError(w, r, err, r.PathValue("name"))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("/v1/functions", methodNotAllowed("GET"))
+	mux.HandleFunc("/v1/functions/{name}", methodNotAllowed("GET, PUT, DELETE"))
+}
+
+func (h *handler) functionError(w http.ResponseWriter, r *http.Request, err error, name string) {
+	switch {
+	case errors.Is(err, pipe.ErrFunctionNotFound):
+		writeError(w, http.StatusNotFound, errorBody{Code: CodeNotFound, Message: fmt.Sprintf("function %q not found: register it with `sluice functions set %s --url URL`", name, name)})
+	case errors.Is(err, pipe.ErrFunctionInUse):
+		writeError(w, http.StatusConflict, errorBody{Code: CodeInUse, Message: err.Error()})
+	default:
+		h.serviceError(w, r, err, name)
+	}
+}
+
+// PutFunction creates or replaces a function.
+func (c *Client) PutFunction(ctx context.Context, f pipe.Function) (pipe.Function, error) {
+	var out pipe.Function
+	err := c.do(ctx, http.MethodPut, "/v1/functions/"+url.PathEscape(f.Name), map[string]string{"url": f.URL}, http.StatusOK, &out)
+	return out, functionErr(err)
+}
+
+// GetFunction returns the named function.
+func (c *Client) GetFunction(ctx context.Context, name string) (pipe.Function, error) {
+	var out pipe.Function
+	err := c.do(ctx, http.MethodGet, "/v1/functions/"+url.PathEscape(name), nil, http.StatusOK, &out)
+	return out, functionErr(err)
+}
+
+// ListFunctions returns every function.
+func (c *Client) ListFunctions(ctx context.Context) ([]pipe.Function, error) {
+	var out struct {
+		Functions []pipe.Function `json:"functions"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/functions", nil, http.StatusOK, &out); err != nil {
+		return nil, err
+	}
+	return out.Functions, nil
+}
+
+// DeleteFunction deletes a function no pipe targets.
+func (c *Client) DeleteFunction(ctx context.Context, name string) error {
+	return functionErr(c.do(ctx, http.MethodDelete, "/v1/functions/"+url.PathEscape(name), nil, http.StatusNoContent, nil))
+}
+
+// functionErr maps the API's codes to the function errors, as Error.Unwrap
+// does for pipes.
+func functionErr(err error) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Code {
+	case CodeNotFound:
+		return fmt.Errorf("%w: %w", pipe.ErrFunctionNotFound, e)
+	case CodeInUse:
+		return fmt.Errorf("%w: %w", pipe.ErrFunctionInUse, e)
+	}
+	return err
+}

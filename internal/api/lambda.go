@@ -1,0 +1,493 @@
+package api
+
+// The Lambda-compatible event source mapping API, so the AWS CLI and SDKs
+// manage pipes unchanged (`aws lambda … --endpoint-url`). Shapes follow the
+// lambda 2015-03-31 API model (service-2.json); a field of the model that
+// Sluice does not implement is refused with an error naming it, never
+// accepted and ignored.
+//
+//	POST   /2015-03-31/event-source-mappings/        CreateEventSourceMapping, 202
+//	GET    /2015-03-31/event-source-mappings/        ListEventSourceMappings, 200
+//	GET    /2015-03-31/event-source-mappings/{UUID}  GetEventSourceMapping, 200
+//	PUT    /2015-03-31/event-source-mappings/{UUID}  UpdateEventSourceMapping, 202
+//	DELETE /2015-03-31/event-source-mappings/{UUID}  DeleteEventSourceMapping, 202
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/pipe"
+)
+
+const lambdaPath = "/2015-03-31/event-source-mappings"
+
+// Lambda error types, as the SDKs read them from x-amzn-errortype.
+const (
+	lambdaInvalidParameter = "InvalidParameterValueException"
+	lambdaNotFound         = "ResourceNotFoundException"
+	lambdaConflict         = "ResourceConflictException"
+	lambdaInUse            = "ResourceInUseException"
+	lambdaService          = "ServiceException"
+)
+
+// functionARNPrefix is how a registered function appears as FunctionArn;
+// Sluice has no account or region, so they are fixed.
+const functionARNPrefix = "arn:aws:lambda:sluice:000000000000:function:"
+
+type selfManagedSource struct {
+	Endpoints map[string][]string `json:"Endpoints"`
+}
+
+type kafkaSourceConfig struct {
+	ConsumerGroupId string `json:"ConsumerGroupId,omitempty"`
+}
+
+// esmRequest is CreateEventSourceMappingRequest and
+// UpdateEventSourceMappingRequest. Fields Sluice does not implement are
+// raw, only to notice that they were sent.
+type esmRequest struct {
+	FunctionName                        *string            `json:"FunctionName"`
+	EventSourceArn                      *string            `json:"EventSourceArn"`
+	Enabled                             *bool              `json:"Enabled"`
+	BatchSize                           *int               `json:"BatchSize"`
+	MaximumBatchingWindowInSeconds      *int               `json:"MaximumBatchingWindowInSeconds"`
+	StartingPosition                    *string            `json:"StartingPosition"`
+	StartingPositionTimestamp           *float64           `json:"StartingPositionTimestamp"`
+	Topics                              []string           `json:"Topics"`
+	SelfManagedEventSource              *selfManagedSource `json:"SelfManagedEventSource"`
+	SelfManagedKafkaEventSourceConfig   *kafkaSourceConfig `json:"SelfManagedKafkaEventSourceConfig"`
+	AmazonManagedKafkaEventSourceConfig *kafkaSourceConfig `json:"AmazonManagedKafkaEventSourceConfig"`
+	MaximumRetryAttempts                *int               `json:"MaximumRetryAttempts"`
+	MaximumRecordAgeInSeconds           *int               `json:"MaximumRecordAgeInSeconds"`
+	BisectBatchOnFunctionError          *bool              `json:"BisectBatchOnFunctionError"`
+
+	FilterCriteria             json.RawMessage `json:"FilterCriteria"`
+	DestinationConfig          json.RawMessage `json:"DestinationConfig"`
+	SourceAccessConfigurations json.RawMessage `json:"SourceAccessConfigurations"`
+	FunctionResponseTypes      json.RawMessage `json:"FunctionResponseTypes"`
+	ParallelizationFactor      json.RawMessage `json:"ParallelizationFactor"`
+	TumblingWindowInSeconds    json.RawMessage `json:"TumblingWindowInSeconds"`
+	Queues                     json.RawMessage `json:"Queues"`
+	ScalingConfig              json.RawMessage `json:"ScalingConfig"`
+}
+
+// esmConfiguration is EventSourceMappingConfiguration.
+type esmConfiguration struct {
+	UUID                              string             `json:"UUID"`
+	StartingPosition                  string             `json:"StartingPosition,omitempty"`
+	StartingPositionTimestamp         *float64           `json:"StartingPositionTimestamp,omitempty"`
+	BatchSize                         int                `json:"BatchSize"`
+	MaximumBatchingWindowInSeconds    int                `json:"MaximumBatchingWindowInSeconds"`
+	FunctionArn                       string             `json:"FunctionArn"`
+	LastModified                      float64            `json:"LastModified"`
+	LastProcessingResult              string             `json:"LastProcessingResult"`
+	State                             string             `json:"State"`
+	StateTransitionReason             string             `json:"StateTransitionReason"`
+	Topics                            []string           `json:"Topics"`
+	SelfManagedEventSource            *selfManagedSource `json:"SelfManagedEventSource,omitempty"`
+	SelfManagedKafkaEventSourceConfig *kafkaSourceConfig `json:"SelfManagedKafkaEventSourceConfig,omitempty"`
+	MaximumRetryAttempts              int                `json:"MaximumRetryAttempts"`
+	MaximumRecordAgeInSeconds         int                `json:"MaximumRecordAgeInSeconds"`
+	BisectBatchOnFunctionError        bool               `json:"BisectBatchOnFunctionError"`
+}
+
+type lambdaError struct {
+	status int
+	typ    string
+	msg    string
+}
+
+func (e *lambdaError) Error() string { return e.typ + ": " + e.msg }
+
+func invalid(format string, args ...any) *lambdaError {
+	return &lambdaError{http.StatusBadRequest, lambdaInvalidParameter, fmt.Sprintf(format, args...)}
+}
+
+// lambdaHandler serves the Lambda-compatible routes over the same services
+// as the native API.
+type lambdaHandler struct {
+	h     *handler
+	funcs pipe.FunctionService // nil: FunctionName must be a URL
+}
+
+func (l *lambdaHandler) register(mux *http.ServeMux) {
+	for _, p := range []string{lambdaPath, lambdaPath + "/{$}"} {
+		mux.HandleFunc("POST "+p, l.create)
+		mux.HandleFunc("GET "+p, l.list)
+	}
+	mux.HandleFunc("GET "+lambdaPath+"/{uuid}", l.get)
+	mux.HandleFunc("PUT "+lambdaPath+"/{uuid}", l.update)
+	mux.HandleFunc("DELETE "+lambdaPath+"/{uuid}", l.delete)
+	mux.HandleFunc(lambdaPath+"/", func(w http.ResponseWriter, r *http.Request) {
+		l.fail(w, r, &lambdaError{http.StatusMethodNotAllowed, lambdaInvalidParameter,
+			fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)})
+	})
+}
+
+func (l *lambdaHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var le *lambdaError
+	var ve *pipe.ValidationError
+	switch {
+	case errors.As(err, &le):
+	case errors.As(err, &ve):
+		le = invalid("%s", lambdaFieldErrors(ve))
+	case errors.Is(err, pipe.ErrNotFound):
+		le = &lambdaError{http.StatusNotFound, lambdaNotFound, "The resource you requested does not exist."}
+	case errors.Is(err, pipe.ErrFunctionNotFound):
+		le = &lambdaError{http.StatusNotFound, lambdaNotFound, err.Error()}
+	case errors.Is(err, pipe.ErrDeleting):
+		le = &lambdaError{http.StatusBadRequest, lambdaInUse, "The event source mapping is being deleted."}
+	case errors.Is(err, pipe.ErrConflict), errors.Is(err, pipe.ErrExists):
+		le = &lambdaError{http.StatusConflict, lambdaConflict, "Another operation changed the event source mapping at the same time; retry."}
+	case r.Context().Err() != nil:
+		return
+	default:
+		id := requestID()
+		l.h.log.ErrorContext(r.Context(), "lambda api request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
+		le = &lambdaError{http.StatusInternalServerError, lambdaService, "internal error (request id " + id + "); the server log has the details"}
+	}
+	b, _ := json.Marshal(map[string]string{"Type": "User", "message": le.msg})
+	if le.status >= 500 {
+		b, _ = json.Marshal(map[string]string{"Type": "Service", "message": le.msg})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("x-amzn-errortype", le.typ)
+	w.WriteHeader(le.status)
+	_, _ = w.Write(b)
+}
+
+// lambdaFieldErrors names Sluice's spec fields as the Lambda API calls them.
+func lambdaFieldErrors(ve *pipe.ValidationError) string {
+	names := map[string]string{
+		"batchSize": "BatchSize", "maximumBatchingWindowInSeconds": "MaximumBatchingWindowInSeconds",
+		"topics": "Topics", "startingPosition": "StartingPosition", "startingPositionTimestamp": "StartingPositionTimestamp",
+		"consumerGroupId": "ConsumerGroupId", "bootstrapServers": "SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS",
+		"target.url": "FunctionName", "target.function": "FunctionName", "enabled": "Enabled",
+		"retry.maximumRetryAttempts": "MaximumRetryAttempts", "retry.maximumRecordAgeInSeconds": "MaximumRecordAgeInSeconds",
+	}
+	msgs := make([]string, 0, len(ve.Fields))
+	for _, f := range ve.Fields {
+		if n, ok := names[f.Field]; ok {
+			f.Field = n
+		}
+		msgs = append(msgs, f.Error())
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (l *lambdaHandler) decode(w http.ResponseWriter, r *http.Request) (esmRequest, error) {
+	var req esmRequest
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return req, invalid("cannot read the request body: %v", err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return req, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return req, invalid("Unknown parameter %s: it is not a parameter of the event source mapping API.", f)
+		}
+		return req, invalid("The request body is not a valid event source mapping request: %v", err)
+	}
+	for name, raw := range map[string]json.RawMessage{
+		"FilterCriteria": req.FilterCriteria, "DestinationConfig": req.DestinationConfig,
+		"SourceAccessConfigurations": req.SourceAccessConfigurations, "FunctionResponseTypes": req.FunctionResponseTypes,
+		"ParallelizationFactor": req.ParallelizationFactor, "TumblingWindowInSeconds": req.TumblingWindowInSeconds,
+		"Queues": req.Queues, "ScalingConfig": req.ScalingConfig,
+	} {
+		if len(raw) > 0 && string(raw) != "null" {
+			return req, invalid("%s is not supported by Sluice yet; remove it from the request.", name)
+		}
+	}
+	if req.BisectBatchOnFunctionError != nil && *req.BisectBatchOnFunctionError {
+		return req, invalid("BisectBatchOnFunctionError is not supported by Sluice yet; leave it out or set it to false.")
+	}
+	if req.EventSourceArn != nil {
+		return req, invalid("EventSourceArn %s: Sluice does not yet know MSK clusters by ARN; give the cluster's brokers with SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS instead.", *req.EventSourceArn)
+	}
+	if req.AmazonManagedKafkaEventSourceConfig != nil {
+		return req, invalid("AmazonManagedKafkaEventSourceConfig goes with EventSourceArn, which Sluice does not support yet; use SelfManagedKafkaEventSourceConfig.")
+	}
+	return req, nil
+}
+
+// target resolves FunctionName: an http(s) URL is the target itself; a
+// function ARN or name must be a function registered in Sluice.
+func (l *lambdaHandler) target(r *http.Request, name string) (pipe.Target, error) {
+	if u, err := url.Parse(name); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		return pipe.Target{URL: name}, nil
+	}
+	fn := name
+	if strings.HasPrefix(name, "arn:") {
+		i := strings.Index(name, ":function:")
+		if i < 0 {
+			return pipe.Target{}, invalid("FunctionName %s: use a function name, a function ARN, or an http(s) URL.", name)
+		}
+		fn, _, _ = strings.Cut(name[i+len(":function:"):], ":")
+	}
+	if l.funcs == nil {
+		return pipe.Target{}, invalid("FunctionName %s: this server has no function registry; give an http(s) URL.", name)
+	}
+	if _, err := l.funcs.GetFunction(r.Context(), fn); err != nil {
+		if errors.Is(err, pipe.ErrFunctionNotFound) {
+			return pipe.Target{}, &lambdaError{http.StatusNotFound, lambdaNotFound,
+				fmt.Sprintf("Function not found: %s. Register it with `sluice functions set %s --url URL`, or give an http(s) URL as FunctionName.", name, fn)}
+		}
+		return pipe.Target{}, err
+	}
+	return pipe.Target{Function: fn}, nil
+}
+
+func (l *lambdaHandler) create(w http.ResponseWriter, r *http.Request) {
+	req, err := l.decode(w, r)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	if req.FunctionName == nil || *req.FunctionName == "" {
+		l.fail(w, r, invalid("FunctionName is required."))
+		return
+	}
+	if req.SelfManagedEventSource == nil {
+		l.fail(w, r, invalid("SelfManagedEventSource is required: give the brokers as SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS."))
+		return
+	}
+	tgt, err := l.target(r, *req.FunctionName)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	spec := pipe.Spec{Name: "esm-" + shortID(), Topics: req.Topics, Target: tgt, Enabled: req.Enabled}
+	for k, v := range req.SelfManagedEventSource.Endpoints {
+		if k != "KAFKA_BOOTSTRAP_SERVERS" {
+			l.fail(w, r, invalid("SelfManagedEventSource.Endpoints.%s: the only endpoint type is KAFKA_BOOTSTRAP_SERVERS.", k))
+			return
+		}
+		spec.BootstrapServers = v
+	}
+	if req.StartingPosition != nil {
+		spec.StartingPosition = pipe.StartingPosition(*req.StartingPosition)
+	}
+	if req.StartingPositionTimestamp != nil {
+		sec, frac := math.Modf(*req.StartingPositionTimestamp)
+		ts := time.Unix(int64(sec), int64(frac*1e9)).UTC()
+		spec.StartingPositionTimestamp = &ts
+	}
+	if c := req.SelfManagedKafkaEventSourceConfig; c != nil {
+		spec.ConsumerGroupID = c.ConsumerGroupId
+	}
+	applyUpdatable(&spec, req)
+	p, err := l.h.svc.CreatePipe(r.Context(), spec)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	l.h.writeJSON(w, r, http.StatusAccepted, configuration(p))
+}
+
+// applyUpdatable sets the fields both create and update take.
+func applyUpdatable(spec *pipe.Spec, req esmRequest) {
+	if req.Enabled != nil {
+		spec.Enabled = req.Enabled
+	}
+	if req.BatchSize != nil {
+		spec.BatchSize = *req.BatchSize
+	}
+	if req.MaximumBatchingWindowInSeconds != nil {
+		w := float64(*req.MaximumBatchingWindowInSeconds)
+		spec.MaximumBatchingWindowInSeconds = &w
+	}
+	if req.MaximumRetryAttempts != nil {
+		spec.Retry.MaximumRetryAttempts = req.MaximumRetryAttempts
+	}
+	if req.MaximumRecordAgeInSeconds != nil {
+		spec.Retry.MaximumRecordAgeInSeconds = req.MaximumRecordAgeInSeconds
+	}
+}
+
+func (l *lambdaHandler) byUUID(r *http.Request) (pipe.Pipe, error) {
+	id := r.PathValue("uuid")
+	ps, err := l.h.svc.ListPipes(r.Context())
+	if err != nil {
+		return pipe.Pipe{}, err
+	}
+	for _, p := range ps {
+		if p.UUID == id {
+			return p, nil
+		}
+	}
+	return pipe.Pipe{}, pipe.ErrNotFound
+}
+
+func (l *lambdaHandler) get(w http.ResponseWriter, r *http.Request) {
+	p, err := l.byUUID(r)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	l.h.writeJSON(w, r, http.StatusOK, configuration(p))
+}
+
+func (l *lambdaHandler) update(w http.ResponseWriter, r *http.Request) {
+	req, err := l.decode(w, r)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	for name, set := range map[string]bool{
+		"Topics": req.Topics != nil, "StartingPosition": req.StartingPosition != nil,
+		"StartingPositionTimestamp": req.StartingPositionTimestamp != nil, "SelfManagedEventSource": req.SelfManagedEventSource != nil,
+		"SelfManagedKafkaEventSourceConfig": req.SelfManagedKafkaEventSourceConfig != nil,
+	} {
+		if set {
+			l.fail(w, r, invalid("%s can be set only when the event source mapping is created; delete it and create a new one to change it.", name))
+			return
+		}
+	}
+	p, err := l.byUUID(r)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	spec := p.Spec
+	if req.FunctionName != nil {
+		if spec.Target, err = l.target(r, *req.FunctionName); err != nil {
+			l.fail(w, r, err)
+			return
+		}
+		spec.Target.TimeoutSeconds = p.Target.TimeoutSeconds
+	}
+	applyUpdatable(&spec, req)
+	// The revision read above makes this a compare-and-set: a concurrent
+	// change answers ResourceConflictException instead of being lost.
+	up, err := l.h.svc.UpdatePipe(r.Context(), spec, p.Revision)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	l.h.writeJSON(w, r, http.StatusAccepted, configuration(up))
+}
+
+func (l *lambdaHandler) delete(w http.ResponseWriter, r *http.Request) {
+	p, err := l.byUUID(r)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	if err := l.h.svc.DeletePipe(r.Context(), p.Name); err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	p.Status.State = pipe.StateDeleting
+	p.Status.StateTransitionReason = "USER_INITIATED"
+	l.h.writeJSON(w, r, http.StatusAccepted, configuration(p))
+}
+
+// maxListPage is the most mappings one list response holds, as on Lambda.
+const maxListPage = 100
+
+func (l *lambdaHandler) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	max := maxListPage
+	if s := q.Get("MaxItems"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			l.fail(w, r, invalid("MaxItems %s: use 1–10000.", s))
+			return
+		}
+		max = min(n, maxListPage)
+	}
+	if q.Get("EventSourceArn") != "" {
+		// No mapping has an EventSourceArn yet (see decode).
+		l.h.writeJSON(w, r, http.StatusOK, map[string]any{"EventSourceMappings": []esmConfiguration{}})
+		return
+	}
+	ps, err := l.h.svc.ListPipes(r.Context())
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	fn := q.Get("FunctionName")
+	if strings.HasPrefix(fn, "arn:") {
+		if i := strings.Index(fn, ":function:"); i >= 0 {
+			fn, _, _ = strings.Cut(fn[i+len(":function:"):], ":")
+		}
+	}
+	// Pages are in UUID order and the marker is the last UUID returned, so
+	// paging stays consistent while mappings are created and deleted.
+	sort.Slice(ps, func(i, j int) bool { return ps[i].UUID < ps[j].UUID })
+	marker := q.Get("Marker")
+	out := []esmConfiguration{}
+	next := ""
+	for _, p := range ps {
+		if p.UUID <= marker || (fn != "" && p.Target.Function != fn && p.Target.URL != fn) {
+			continue
+		}
+		if len(out) == max {
+			next = out[len(out)-1].UUID
+			break
+		}
+		out = append(out, configuration(p))
+	}
+	resp := map[string]any{"EventSourceMappings": out}
+	if next != "" {
+		resp["NextMarker"] = next
+	}
+	l.h.writeJSON(w, r, http.StatusOK, resp)
+}
+
+// configuration is a pipe as EventSourceMappingConfiguration.
+func configuration(p pipe.Pipe) esmConfiguration {
+	c := esmConfiguration{
+		UUID:                              p.UUID,
+		StartingPosition:                  string(p.StartingPosition),
+		BatchSize:                         p.BatchSize,
+		MaximumBatchingWindowInSeconds:    int(math.Round(p.BatchingWindow().Seconds())),
+		FunctionArn:                       p.Target.URL,
+		LastModified:                      float64(p.Status.LastModified.UnixMilli()) / 1000,
+		LastProcessingResult:              p.Status.LastProcessingResult,
+		State:                             string(p.Status.State),
+		StateTransitionReason:             p.Status.StateTransitionReason,
+		Topics:                            p.Topics,
+		SelfManagedEventSource:            &selfManagedSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": p.BootstrapServers}},
+		SelfManagedKafkaEventSourceConfig: &kafkaSourceConfig{ConsumerGroupId: p.GroupID()},
+		MaximumRetryAttempts:              -1,
+		MaximumRecordAgeInSeconds:         -1,
+	}
+	if p.Target.Function != "" {
+		c.FunctionArn = functionARNPrefix + p.Target.Function
+	}
+	if t := p.StartingPositionTimestamp; t != nil {
+		v := float64(t.UnixMilli()) / 1000
+		c.StartingPositionTimestamp = &v
+	}
+	if v := p.Retry.MaximumRetryAttempts; v != nil {
+		c.MaximumRetryAttempts = *v
+	}
+	if v := p.Retry.MaximumRecordAgeInSeconds; v != nil {
+		c.MaximumRecordAgeInSeconds = *v
+	}
+	return c
+}
+
+// shortID names a pipe created through the Lambda API, which has no names.
+func shortID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,157 @@
+package api_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sluice-dev/sluice/internal/api/apitest"
+	"github.com/sluice-dev/sluice/internal/pipe"
+)
+
+func lambdaCall(t *testing.T, base, method, path, body string) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, resp.Header, out
+}
+
+const esmCreate = `{"FunctionName":"http://127.0.0.1:9000/","Topics":["orders"],"StartingPosition":"TRIM_HORIZON",
+"SelfManagedEventSource":{"Endpoints":{"KAFKA_BOOTSTRAP_SERVERS":["127.0.0.1:9092"]}},"BatchSize":50}`
+
+// TestLambdaShapes checks the event source mapping API's status codes,
+// field names and error shapes against the lambda 2015-03-31 model.
+func TestLambdaShapes(t *testing.T) {
+	srv, svc := apitest.NewServer(t)
+	status, _, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", esmCreate)
+	if status != 202 {
+		t.Fatalf("create: %d %v", status, c)
+	}
+	id, _ := c["UUID"].(string)
+	if len(id) != 36 || c["State"] != "Creating" || c["BatchSize"] != 50.0 || c["FunctionArn"] != "http://127.0.0.1:9000/" ||
+		c["LastProcessingResult"] != pipe.ResultNoRecords || c["MaximumBatchingWindowInSeconds"] != 1.0 {
+		t.Fatalf("create answered %v", c)
+	}
+	if _, ok := c["LastModified"].(float64); !ok {
+		t.Fatalf("LastModified %v is not epoch seconds", c["LastModified"])
+	}
+	if g := c["SelfManagedKafkaEventSourceConfig"].(map[string]any)["ConsumerGroupId"]; g != id {
+		t.Fatalf("ConsumerGroupId %v, want the UUID", g)
+	}
+
+	status, _, c = lambdaCall(t, srv.URL, "GET", "/2015-03-31/event-source-mappings/"+id, "")
+	if status != 200 || c["UUID"] != id {
+		t.Fatalf("get: %d %v", status, c)
+	}
+	status, _, c = lambdaCall(t, srv.URL, "PUT", "/2015-03-31/event-source-mappings/"+id, `{"BatchSize":500,"Enabled":false}`)
+	if status != 202 || c["BatchSize"] != 500.0 || c["State"] != "Disabling" {
+		t.Fatalf("update: %d %v", status, c)
+	}
+
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		typ, msg           string
+	}{
+		{"GET", "/2015-03-31/event-source-mappings/00000000-0000-0000-0000-000000000000", "", 404, "ResourceNotFoundException", "does not exist"},
+		{"POST", "/2015-03-31/event-source-mappings/", `{"Topics":["t"]}`, 400, "InvalidParameterValueException", "FunctionName is required"},
+		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"f","Colour":"blue"}`, 400, "InvalidParameterValueException", `Unknown parameter "Colour"`},
+		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50,"FilterCriteria":{"Filters":[]}`, 1), 400, "InvalidParameterValueException", "FilterCriteria is not supported"},
+		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50000`, 1), 400, "InvalidParameterValueException", "BatchSize"},
+		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, "http://127.0.0.1:9000/", "billing", 1), 404, "ResourceNotFoundException", "Function not found: billing"},
+		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"f","EventSourceArn":"arn:aws:kafka:us-east-1:1:cluster/c/1"}`, 400, "InvalidParameterValueException", "EventSourceArn"},
+		{"PUT", "/2015-03-31/event-source-mappings/" + id, `{"Topics":["other"]}`, 400, "InvalidParameterValueException", "Topics can be set only when"},
+	} {
+		status, hdr, body := lambdaCall(t, srv.URL, tc.method, tc.path, tc.body)
+		msg, _ := body["message"].(string)
+		if status != tc.status || hdr.Get("x-amzn-errortype") != tc.typ || !strings.Contains(msg, tc.msg) || body["Type"] != "User" {
+			t.Errorf("%s %s %s: %d %s %v; want %d %s containing %q", tc.method, tc.path, tc.body, status, hdr.Get("x-amzn-errortype"), body, tc.status, tc.typ, tc.msg)
+		}
+	}
+
+	// A registered function is a target by name or ARN.
+	if _, err := svc.PutFunction(t.Context(), pipe.Function{Name: "billing", URL: "http://127.0.0.1:9100/"}); err != nil {
+		t.Fatal(err)
+	}
+	status, _, c = lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, "http://127.0.0.1:9000/", "arn:aws:lambda:us-east-1:123456789012:function:billing", 1))
+	if status != 202 || c["FunctionArn"] != "arn:aws:lambda:sluice:000000000000:function:billing" {
+		t.Fatalf("create with a function ARN: %d %v", status, c)
+	}
+
+	status, _, c = lambdaCall(t, srv.URL, "DELETE", "/2015-03-31/event-source-mappings/"+id, "")
+	if status != 202 || c["State"] != "Deleting" {
+		t.Fatalf("delete: %d %v", status, c)
+	}
+}
+
+// TestLambdaListPages: at most MaxItems and never more than 100 a page,
+// NextMarker until the last page, every mapping exactly once, and the
+// FunctionName filter.
+func TestLambdaListPages(t *testing.T) {
+	srv, svc := apitest.NewServer(t)
+	if _, err := svc.PutFunction(t.Context(), pipe.Function{Name: "billing", URL: "http://127.0.0.1:9100/"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 130; i++ {
+		fn := "http://127.0.0.1:9000/"
+		if i%10 == 0 {
+			fn = "billing"
+		}
+		body := strings.Replace(esmCreate, "http://127.0.0.1:9000/", fn, 1)
+		if status, _, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", body); status != 202 {
+			t.Fatalf("create %d: %d %v", i, status, c)
+		}
+	}
+	seen := map[string]bool{}
+	marker := ""
+	pages := 0
+	for {
+		path := "/2015-03-31/event-source-mappings/?MaxItems=1000"
+		if marker != "" {
+			path += "&Marker=" + marker
+		}
+		status, _, body := lambdaCall(t, srv.URL, "GET", path, "")
+		if status != 200 {
+			t.Fatalf("list: %d %v", status, body)
+		}
+		page := body["EventSourceMappings"].([]any)
+		if len(page) > 100 {
+			t.Fatalf("a page of %d", len(page))
+		}
+		for _, m := range page {
+			id := m.(map[string]any)["UUID"].(string)
+			if seen[id] {
+				t.Fatalf("%s listed twice", id)
+			}
+			seen[id] = true
+		}
+		pages++
+		next, _ := body["NextMarker"].(string)
+		if next == "" {
+			break
+		}
+		marker = next
+	}
+	if len(seen) != 130 || pages != 2 {
+		t.Fatalf("%d mappings over %d pages, want 130 over 2", len(seen), pages)
+	}
+	status, _, body := lambdaCall(t, srv.URL, "GET", "/2015-03-31/event-source-mappings/?FunctionName=billing&MaxItems=5", "")
+	if n := len(body["EventSourceMappings"].([]any)); status != 200 || n != 5 || body["NextMarker"] == nil {
+		t.Fatalf("filtered page: %d, %d items, marker %v", status, n, body["NextMarker"])
+	}
+	status, _, body = lambdaCall(t, srv.URL, "GET", fmt.Sprintf("/2015-03-31/event-source-mappings/?FunctionName=%s", "arn:aws:lambda:x:1:function:billing"), "")
+	if n := len(body["EventSourceMappings"].([]any)); status != 200 || n != 13 {
+		t.Fatalf("filter by ARN: %d, %d items, want 13", status, n)
+	}
+}
