@@ -52,8 +52,10 @@ type EngineOptions struct {
 // Env is the outside world of one run of the command.
 type Env struct {
 	Stdout, Stderr io.Writer
-	Getenv         func(string) string
-	NewEngine      EngineFunc
+	// Stdin is what `apply -f -` and `produce` read; nil means os.Stdin.
+	Stdin     io.Reader
+	Getenv    func(string) string
+	NewEngine EngineFunc
 }
 
 // Main runs the command with the process's streams and environment and
@@ -74,6 +76,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	root.SetArgs(args)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
+	if env.Stdin != nil {
+		root.SetIn(env.Stdin)
+	}
 	if err := root.ExecuteContext(ctx); err != nil {
 		printError(env.Stderr, err)
 		return 1
@@ -122,11 +127,12 @@ process, nothing else to install.`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.apiURL, "api", apiDefault, "URL of the Sluice API (env SLUICE_API)")
-	pf.StringVarP(&a.output, "output", "o", outputTable, "output format: table or json")
+	pf.StringVarP(&a.output, "output", "o", outputTable, "output format: table, json or yaml (yaml: 'pipes get' and 'pipes list' print the file 'apply' reads)")
 	pf.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
-	root.AddCommand(a.pipesCmd(), a.devCmd(), a.serveCmd(), a.sinkCmd(), a.produceCmd(), a.benchCmd(), a.versionCmd())
+	root.AddCommand(a.pipesCmd(), a.functionsCmd(), a.devCmd(), a.serveCmd(), a.sinkCmd(), a.produceCmd(), a.benchCmd(), a.versionCmd())
+	root.AddCommand(a.applyCmd()) // apply.go
 	return root
 }
 
@@ -151,8 +157,12 @@ func flagError(err error) error {
 func (a *app) setup(cmd *cobra.Command, _ []string) error {
 	switch a.output {
 	case outputTable, outputJSON:
+	case outputYAML:
+		if !yamlOutput[cmd.CommandPath()] {
+			return fmt.Errorf("--output yaml: only 'sluice pipes get' and 'sluice pipes list' print YAML (the file 'sluice apply' reads): use table or json with '%s'", cmd.CommandPath())
+		}
 	default:
-		return fmt.Errorf("--output %q: use table or json", a.output)
+		return fmt.Errorf("--output %q: use table, json or yaml", a.output)
 	}
 	log, err := newLogger(a.env.Stderr, a.logFormat, a.logLevel)
 	if err != nil {

@@ -228,7 +228,8 @@ func TestErrors(t *testing.T) {
 		{"bad timestamp", sluice(append(createDemo[:3:3], "--starting-position-timestamp", "yesterday")...), []string{`Error: --starting-position-timestamp "yesterday": not an RFC 3339 time`}},
 		{"zero batch", sluice(append(createDemo[:3:3], "--batch-size", "0")...), []string{"Error: --batch-size 0: use 1–10000"}},
 		{"bad int", sluice(append(createDemo[:3:3], "--batch-size", "many")...), []string{`Error: --batch-size "many": want a whole number`, "Run 'sluice pipes create --help' for usage"}},
-		{"bad output", sluice("-o", "yaml", "pipes", "list"), []string{`Error: --output "yaml": use table or json`}},
+		{"bad output", sluice("-o", "xml", "pipes", "list"), []string{`Error: --output "xml": use table, json or yaml`}},
+		{"yaml output of a write", sluice("-o", "yaml", "pipes", "delete", "demo"), []string{"Error: --output yaml: only 'sluice pipes get' and 'sluice pipes list' print YAML", "use table or json with 'sluice pipes delete'"}},
 		{"bad log level", sluice("--log-level", "loud", "pipes", "list"), []string{`Error: --log-level "loud": use debug, info, warn or error`}},
 		{"bad api", run(t, nil, "--api", "127.0.0.1:8080", "pipes", "list"), []string{`Error: --api "127.0.0.1:8080": use an http:// or https:// URL`}},
 		{"bad env api", run(t, map[string]string{"SLUICE_API": "localhost"}, "pipes", "list"), []string{`Error: SLUICE_API "localhost": use an http:// or https:// URL`}},
@@ -288,4 +289,20 @@ func TestClientCommandHonoursContext(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut.String(), "context canceled") {
 		t.Errorf("exit %d, stderr %q", code, errOut.String())
 	}
+}
+
+func TestFunctions(t *testing.T) {
+	sluice, _ := server(t)
+	mustOK(t, sluice("functions", "set", "billing", "--url", "http://127.0.0.1:9100/"))
+	if r := mustOK(t, sluice("functions", "list")); !strings.Contains(r.stdout, "billing") || !strings.Contains(r.stdout, "http://127.0.0.1:9100/") {
+		t.Fatalf("list printed %q", r.stdout)
+	}
+	mustOK(t, sluice("pipes", "create", "p", "--bootstrap-servers", "127.0.0.1:9092", "--topic", "t", "--target", "http://127.0.0.1:9000/"))
+	if r := sluice("functions", "set", "bad", "--url", "ftp://x"); r.code == 0 || !strings.Contains(r.stderr, "url") {
+		t.Fatalf("bad url: %d %q", r.code, r.stderr)
+	}
+	if r := sluice("functions", "get", "nope"); r.code == 0 || !strings.Contains(r.stderr, "sluice functions set nope") {
+		t.Fatalf("missing: %d %q", r.code, r.stderr)
+	}
+	mustOK(t, sluice("functions", "delete", "billing"))
 }

@@ -31,7 +31,9 @@ func (a *app) pipesCmd() *cobra.Command {
 			return cmd.Help()
 		},
 	}
+	cmd.AddCommand(a.pipesUpdateCmd(), a.pipesEnableCmd(), a.pipesDisableCmd()) // update.go
 	cmd.AddCommand(a.pipesCreateCmd(), a.pipesGetCmd(), a.pipesListCmd(), a.pipesDeleteCmd())
+	cmd.AddCommand(a.pipesDescribeCmd()) // describe.go
 	return cmd
 }
 
@@ -289,6 +291,9 @@ func (a *app) pipesGetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if a.output == outputYAML {
+				return writeSpecYAML(a.env.Stdout, p)
+			}
 			if a.output == outputJSON {
 				return writeJSON(a.env.Stdout, p)
 			}
@@ -311,6 +316,9 @@ func (a *app) pipesListCmd() *cobra.Command {
 			ps, err := c.ListPipes(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if a.output == outputYAML {
+				return writeSpecsYAML(a.env.Stdout, ps)
 			}
 			if a.output == outputJSON {
 				return writeJSON(a.env.Stdout, struct {

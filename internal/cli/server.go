@@ -54,7 +54,7 @@ func runServer(ctx context.Context, log *slog.Logger, eng Engine, ln net.Listene
 	go func() { engDone <- eng.Run(engCtx) }()
 
 	srv := &http.Server{
-		Handler:           api.NewHandler(eng, log),
+		Handler:           api.NewHandler(eng, log, apiOptions(eng)...),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,

@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/observe"
+)
+
+// apiOptions gives the API what eng offers besides pipe.Service: metrics,
+// readiness and describe. They are optional so that stand-in engines (tests,
+// apitest) need not implement them.
+func apiOptions(eng Engine) []api.Option {
+	var opts []api.Option
+	if m, ok := eng.(interface{ MetricsHandler() http.Handler }); ok {
+		opts = append(opts, api.WithMetrics(m.MetricsHandler()))
+	}
+	if r, ok := eng.(interface{ Ready(context.Context) error }); ok {
+		opts = append(opts, api.WithReadiness(r.Ready))
+	}
+	if d, ok := eng.(api.Describer); ok {
+		opts = append(opts, api.WithDescriber(d))
+	}
+	return opts
+}
+
+func (a *app) pipesDescribeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show a pipe's state, last error, per-partition lag and throughput",
+		Long: `Show what the server knows about a running pipe beyond 'pipes get': whether
+this server runs it, the latest problem it saw, the consumer group's committed
+offset, the end offset and the lag of each partition (measured periodically,
+also for disabled pipes), and the records delivered per second over the last
+minute.`,
+		Args: nameArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			d, err := c.Describe(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.output == outputJSON {
+				return writeJSON(a.env.Stdout, d)
+			}
+			return writeDescription(a.env.Stdout, d)
+		},
+	}
+}
+
+// writeDescription writes the summary as "Key: value" lines, then one row
+// per partition.
+func writeDescription(w io.Writer, d observe.Description) error {
+	running := "no"
+	if d.Running {
+		running = "yes"
+	}
+	lastErr := "-"
+	if d.LastError != nil {
+		lastErr = d.LastError.Message + " (at " + formatTime(d.LastError.At) + ")"
+	}
+	tp := d.Throughput
+	rows := [][2]string{
+		{"Name", d.Name},
+		{"UUID", d.UUID},
+		{"Consumer group", orDash(d.ConsumerGroupID)},
+		{"Topic", strings.Join(d.Topics, ",")},
+		{"State", d.State},
+		{"State reason", orDash(d.StateTransitionReason)},
+		{"Running on this server", running},
+		{"Last processing result", orDash(d.LastProcessingResult)},
+		{"Last error", lastErr},
+		{"Throughput", fmt.Sprintf("%.1f records/s over the last %ds (%d records)", tp.RecordsPerSecond, tp.WindowSeconds, tp.Records)},
+	}
+	if d.Lag == nil {
+		rows = append(rows, [2]string{"Lag", "not measured yet"})
+	} else {
+		rows = append(rows, [2]string{"Lag", fmt.Sprintf("%d total, %d max", d.Lag.Total, d.Lag.Max)},
+			[2]string{"Lag measured", formatTime(d.Lag.MeasuredAt)})
+		if d.Lag.Error != "" {
+			rows = append(rows, [2]string{"Lag error", d.Lag.Error + " (the figures are from the time above)"})
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", r[0], clean(r[1]))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if d.Lag == nil || len(d.Lag.Partitions) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tEND\tLAG")
+	for _, p := range d.Lag.Partitions {
+		committed := "-"
+		if p.CommittedOffset != nil {
+			committed = strconv.FormatInt(*p.CommittedOffset, 10)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\n", clean(p.Topic), p.Partition, committed, p.EndOffset, p.Lag)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-dev/sluice/internal/pipe"
+)
+
+const flagEnabled = "enabled"
+
+// updateFlags are the flags of `pipes update`, in the order its error
+// messages list them. They set the fields a pipe may change after create.
+var updateFlags = []string{flagTarget, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled}
+
+// createOnlyFlags set fields that can be set only on create. `pipes
+// update` accepts them (hidden) only to refuse them with the reason and the
+// fix, rather than with pflag's bare "unknown flag".
+var createOnlyFlags = map[string]string{
+	flagBootstrap: "the consumer group's offsets belong to that cluster",
+	flagTopic:     "the consumer group's offsets belong to that topic",
+	flagPosition:  "it applied when the consumer group first read each partition",
+	flagTimestamp: "it applied when the consumer group first read each partition",
+	flagGroup:     "the committed offsets are the group's",
+}
+
+func (a *app) pipesUpdateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "update NAME [flags]",
+		Short: "Change some settings of a pipe",
+		Long: `Change the settings of a pipe that are given as flags; the others keep their
+current values. The pipe restarts with the new settings after its in-flight
+batches finish, so nothing is lost or delivered twice by the change.
+
+The cluster, topic, starting position and consumer group can be set only
+when a pipe is created: to change them, delete the pipe and create it again.
+
+The update is based on the pipe as this command read it: if someone else
+changes the pipe in between, nothing is updated and the command says so;
+run it again.`,
+		Example: `  sluice pipes update orders --batch-size 500 --batching-window 2s
+  sluice pipes update orders --target https://hooks.example.com/v2/orders --target-timeout 1m
+  sluice pipes update orders --maximum-retry-attempts -1`,
+		Args: nameArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := cmd.Flags()
+			var refused []string
+			for _, name := range []string{flagBootstrap, flagTopic, flagPosition, flagTimestamp, flagGroup} {
+				if f.Changed(name) {
+					refused = append(refused, fmt.Sprintf("--%s can be set only when the pipe is created (%s): delete the pipe and create it again to change it", name, createOnlyFlags[name]))
+				}
+			}
+			if len(refused) > 0 {
+				return errors.New(strings.Join(refused, "\n"))
+			}
+			given := false
+			for _, name := range updateFlags {
+				given = given || f.Changed(name)
+			}
+			if !given {
+				return fmt.Errorf("nothing to update: give at least one of --%s (see 'sluice pipes update --help')", strings.Join(updateFlags, ", --"))
+			}
+			// specFromFlags reads only the flags given and refuses values
+			// the server would misread (--batch-size 0 meaning "default").
+			patch, err := specFromFlags(args[0], f)
+			if err != nil {
+				return err
+			}
+			return a.patchPipe(cmd, args[0], func(s *pipe.Spec) {
+				if f.Changed(flagTarget) {
+					s.Target.URL = patch.Target.URL
+				}
+				if f.Changed(flagBatchSize) {
+					s.BatchSize = patch.BatchSize
+				}
+				if f.Changed(flagWindow) {
+					s.MaximumBatchingWindowInSeconds = patch.MaximumBatchingWindowInSeconds
+				}
+				if f.Changed(flagTimeout) {
+					s.Target.TimeoutSeconds = patch.Target.TimeoutSeconds
+				}
+				if f.Changed(flagPayload) {
+					s.PayloadLimitBytes = patch.PayloadLimitBytes
+				}
+				if f.Changed(flagRetries) {
+					s.Retry.MaximumRetryAttempts = patch.Retry.MaximumRetryAttempts
+				}
+				if f.Changed(flagRecordAge) {
+					s.Retry.MaximumRecordAgeInSeconds = patch.Retry.MaximumRecordAgeInSeconds
+				}
+				if f.Changed(flagEnabled) {
+					e, _ := f.GetBool(flagEnabled)
+					s.Enabled = &e
+				}
+			}, a.printUpdated)
+		},
+	}
+	f := cmd.Flags()
+	// The same names and value syntax as `pipes create`; no defaults are
+	// shown, as a flag left out keeps the pipe's current value.
+	f.String(flagTarget, "", "new http:// or https:// URL that receives each batch as a POST")
+	f.Int(flagBatchSize, 0, fmt.Sprintf("most records per delivery, %d–%d", pipe.MinBatchSize, pipe.MaxBatchSize))
+	f.String(flagWindow, "", "longest a batch waits for more records after its first, a duration such as 500ms or 2s, at most 5m")
+	f.String(flagTimeout, "", "timeout of one delivery attempt, a duration such as 10s, at most 14m")
+	f.Int(flagPayload, 0, fmt.Sprintf("largest body of one delivery in bytes, %d–%d", pipe.MinPayloadLimitBytes, pipe.MaxPayloadLimitBytes))
+	f.Int(flagRetries, 0, fmt.Sprintf("retries of a failed batch before giving up on it: -1 (unlimited) or 0–%d", pipe.MaxRetryAttempts))
+	f.Int(flagRecordAge, 0, fmt.Sprintf("age in seconds after which a failing record is given up: -1 (unlimited) or %d–%d", pipe.MinRecordAgeSeconds, pipe.MaxRecordAgeSeconds))
+	f.Bool(flagEnabled, false, "--enabled=false stops the pipe, --enabled starts it (as 'pipes disable' and 'pipes enable' do)")
+	f.StringSlice(flagBootstrap, nil, "")
+	for _, name := range []string{flagTopic, flagPosition, flagTimestamp, flagGroup} {
+		f.String(name, "", "")
+	}
+	for name := range createOnlyFlags {
+		_ = f.MarkHidden(name) // cannot fail: the flag was just defined
+	}
+	return cmd
+}
+
+func (a *app) pipesEnableCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "enable NAME",
+		Short: "Start a disabled pipe",
+		Long: `Enable a pipe: it moves to Enabling and starts consuming in a moment, from
+its consumer group's committed offsets, so it resumes where it stopped.`,
+		Args: nameArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.setEnabled(cmd, args[0], true)
+		},
+	}
+}
+
+func (a *app) pipesDisableCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "disable NAME",
+		Short: "Stop a pipe, keeping its settings and offsets",
+		Long: `Disable a pipe: it moves to Disabling, finishes and commits its in-flight
+batches, and stops consuming in a moment. Its settings stay, and its consumer
+group keeps its committed offsets in Kafka, so 'sluice pipes enable NAME'
+resumes where it stopped. Records produced meanwhile wait in the topic
+(within the topic's retention).`,
+		Args: nameArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.setEnabled(cmd, args[0], false)
+		},
+	}
+}
+
+func (a *app) setEnabled(cmd *cobra.Command, name string, enabled bool) error {
+	return a.patchPipe(cmd, name, func(s *pipe.Spec) { s.Enabled = &enabled }, func(w io.Writer, before, after pipe.Pipe) error {
+		word := map[bool]string{true: "enabled", false: "disabled"}[enabled]
+		if after.Revision == before.Revision {
+			_, err := fmt.Fprintf(w, "Pipe %q is already %s (state %s).\n", name, word, after.Status.State)
+			return err
+		}
+		_, err := fmt.Fprintf(w, "Pipe %q is %s: %s\n", name, after.Status.State, settleNote(after.Status.State, name))
+		return err
+	})
+}
+
+// patchPipe reads the pipe, applies edit to its spec and writes it back,
+// conditional on the revision it read: sending the whole spec unconditioned
+// would silently undo a change someone made in between.
+func (a *app) patchPipe(cmd *cobra.Command, name string, edit func(*pipe.Spec), show func(w io.Writer, before, after pipe.Pipe) error) error {
+	c, err := a.client(cmd)
+	if err != nil {
+		return err
+	}
+	cur, err := c.GetPipe(cmd.Context(), name)
+	if err != nil {
+		return err
+	}
+	next := cur.Spec
+	edit(&next)
+	p, err := updateIfRevision(cmd.Context(), c, next, cur.Revision)
+	if err != nil {
+		return asFlagErrors(err)
+	}
+	if a.output == outputJSON {
+		return writeJSON(a.env.Stdout, p)
+	}
+	return show(a.env.Stdout, cur, p)
+}
+
+// updateIfRevision updates with If-Match and turns a lost race into what
+// the user should do about it.
+func updateIfRevision(ctx context.Context, svc pipe.Service, spec pipe.Spec, rev int64) (pipe.Pipe, error) {
+	p, err := svc.UpdatePipe(ctx, spec, rev)
+	switch {
+	case errors.Is(err, pipe.ErrConflict):
+		return p, fmt.Errorf("pipe %q was changed by someone else after it was read (at revision %d), so nothing was updated: run the command again to apply the change to the current pipe", spec.Name, rev)
+	case errors.Is(err, pipe.ErrDeleting):
+		return p, fmt.Errorf("pipe %q is being deleted, so it cannot be changed: wait until it is gone and create it again", spec.Name)
+	}
+	return p, err
+}
+
+func (a *app) printUpdated(w io.Writer, before, after pipe.Pipe) error {
+	if after.Revision == before.Revision {
+		fmt.Fprintf(w, "Pipe %q unchanged: it already has these settings.\n", after.Name)
+		return nil
+	}
+	fmt.Fprintf(w, "Updated pipe %q (%s).\n", after.Name, formatChanges(specDiff(before.Spec, after.Spec)))
+	fmt.Fprintf(w, "It is %s: %s\n\n", after.Status.State, settleNote(after.Status.State, after.Name))
+	return writePipeTable(w, after)
+}
+
+// settleNote says what a state reached by a write means and that it is not
+// final yet: the engine acts on the write at its next reconcile.
+func settleNote(s pipe.State, name string) string {
+	var what string
+	switch s {
+	case pipe.StateEnabling:
+		what = "it starts consuming in a moment, from its consumer group's committed offsets."
+	case pipe.StateDisabling:
+		what = "it stops consuming in a moment, after its in-flight batches; its consumer group keeps its committed offsets."
+	case pipe.StateUpdating:
+		what = "it restarts with the new settings in a moment, after its in-flight batches."
+	case pipe.StateDisabled:
+		return "it stays disabled; the new settings apply once it is enabled."
+	default:
+		what = "the change takes effect in a moment."
+	}
+	return what + " Check with 'sluice pipes get " + name + "'."
+}
