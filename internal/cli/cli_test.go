@@ -306,3 +306,28 @@ func TestFunctions(t *testing.T) {
 	}
 	mustOK(t, sluice("functions", "delete", "billing"))
 }
+
+func TestPipesTargetAFunction(t *testing.T) {
+	sluice, _ := server(t)
+	mustOK(t, sluice("functions", "set", "billing", "--url", "http://127.0.0.1:9100/"))
+	r := mustOK(t, sluice("pipes", "create", "p", "--bootstrap-servers", "127.0.0.1:9092", "--topic", "t", "--function", "billing"))
+	if !strings.Contains(r.stdout, "function billing") {
+		t.Fatalf("create printed %q", r.stdout)
+	}
+	if r := sluice("functions", "delete", "billing"); r.code == 0 || !strings.Contains(r.stderr, `"p"`) && !strings.Contains(r.stderr, "[p]") {
+		t.Fatalf("deleting a function in use: %d %q", r.code, r.stderr)
+	}
+	r = mustOK(t, sluice("pipes", "update", "p", "--target", "http://127.0.0.1:9000/", "-o", "json"))
+	var p pipe.Pipe
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || p.Target.URL != "http://127.0.0.1:9000/" || p.Target.Function != "" {
+		t.Fatalf("after --target: %+v %v", p.Target, err)
+	}
+	r = mustOK(t, sluice("pipes", "update", "p", "--function", "billing", "-o", "json"))
+	p = pipe.Pipe{}
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || p.Target.URL != "" || p.Target.Function != "billing" {
+		t.Fatalf("after --function: %+v %v", p.Target, err)
+	}
+	if r := sluice("pipes", "create", "q", "--bootstrap-servers", "127.0.0.1:9092", "--topic", "t", "--function", "billing", "--target", "http://x/"); r.code == 0 || !strings.Contains(r.stderr, "--function") {
+		t.Fatalf("both --target and --function: %d %q", r.code, r.stderr)
+	}
+}

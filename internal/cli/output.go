@@ -43,7 +43,7 @@ func writePipeTable(w io.Writer, p pipe.Pipe) error {
 		{"Batch size", strconv.Itoa(s.BatchSize)},
 		{"Batching window", s.BatchingWindow().String()},
 		{"Payload limit", formatBytes(s.PayloadLimitBytes)},
-		{"Target", s.Target.URL},
+		{"Target", targetText(s.Target)},
 		{"Target timeout", s.TargetTimeout().String()},
 		{"Maximum retry attempts", limit(s.Retry.MaximumRetryAttempts, "")},
 		{"Maximum record age", limit(s.Retry.MaximumRecordAgeInSeconds, "s")},
@@ -62,7 +62,7 @@ func writePipeList(w io.Writer, ps []pipe.Pipe) error {
 	fmt.Fprintln(tw, "NAME\tSTATE\tTOPICS\tTARGET\tBATCH\tLAST RESULT")
 	for _, p := range ps {
 		batch := fmt.Sprintf("%d/%s", p.BatchSize, p.BatchingWindow())
-		cols := []string{p.Name, string(p.Status.State), strings.Join(p.Topics, ","), p.Target.URL, batch, orDash(p.Status.LastProcessingResult)}
+		cols := []string{p.Name, string(p.Status.State), strings.Join(p.Topics, ","), targetText(p.Target), batch, orDash(p.Status.LastProcessingResult)}
 		for i, c := range cols {
 			cols[i] = clean(c)
 		}
@@ -126,4 +126,12 @@ func clean(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// targetText shows a URL target as the URL and a function target by name.
+func targetText(t pipe.Target) string {
+	if t.Function != "" {
+		return "function " + t.Function
+	}
+	return t.URL
 }

@@ -56,6 +56,7 @@ const (
 	flagBootstrap = "bootstrap-servers"
 	flagTopic     = "topic"
 	flagTarget    = "target"
+	flagFunction  = "function"
 	flagBatchSize = "batch-size"
 	flagWindow    = "batching-window"
 	flagPosition  = "starting-position"
@@ -76,6 +77,7 @@ var specFlags = map[string]string{
 	"bootstrapServers":                "--" + flagBootstrap,
 	"topics":                          "--" + flagTopic,
 	"target.url":                      "--" + flagTarget,
+	"target.function":                 "--" + flagFunction,
 	"batchSize":                       "--" + flagBatchSize,
 	"maximumBatchingWindowInSeconds":  "--" + flagWindow,
 	"startingPosition":                "--" + flagPosition,
@@ -121,7 +123,8 @@ the server's defaults, shown by 'sluice pipes get NAME'.`,
 	f := cmd.Flags()
 	f.StringSlice(flagBootstrap, nil, "Kafka brokers to start from, as host:port, comma-separated (required)")
 	f.String(flagTopic, "", "topic to read (required)")
-	f.String(flagTarget, "", "http:// or https:// URL that receives each batch as a POST (required)")
+	f.String(flagTarget, "", "http:// or https:// URL that receives each batch as a POST (this or --function is required)")
+	f.String(flagFunction, "", "a function registered with 'sluice functions set' to target instead of --target: the pipe follows its URL")
 	f.Int(flagBatchSize, 0, fmt.Sprintf("most records per delivery, %d–%d (default %d)", pipe.MinBatchSize, pipe.MaxBatchSize, pipe.DefaultBatchSize))
 	f.String(flagWindow, "", "longest a batch waits for more records after its first, a duration such as 500ms or 2s, at most 5m (default 500ms)")
 	f.String(flagPosition, "", "where to start in partitions the consumer group has no offset for: TRIM_HORIZON, LATEST or AT_TIMESTAMP (default TRIM_HORIZON)")
@@ -155,6 +158,9 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 	if changed(flagTopic) {
 		t, _ := f.GetString(flagTopic)
 		s.Topics = []string{t}
+	}
+	if changed(flagFunction) {
+		s.Target.Function, _ = f.GetString(flagFunction)
 	}
 	if changed(flagTarget) {
 		s.Target.URL, _ = f.GetString(flagTarget)

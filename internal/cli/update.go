@@ -16,7 +16,7 @@ const flagEnabled = "enabled"
 
 // updateFlags are the flags of `pipes update`, in the order its error
 // messages list them. They set the fields a pipe may change after create.
-var updateFlags = []string{flagTarget, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled}
+var updateFlags = []string{flagTarget, flagFunction, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled}
 
 // createOnlyFlags set fields that can be set only on create. `pipes
 // update` accepts them (hidden) only to refuse them with the reason and the
@@ -72,8 +72,13 @@ run it again.`,
 				return err
 			}
 			return a.patchPipe(cmd, args[0], func(s *pipe.Spec) {
+				// A target is a URL or a function: giving one replaces
+				// the other.
 				if f.Changed(flagTarget) {
-					s.Target.URL = patch.Target.URL
+					s.Target.URL, s.Target.Function = patch.Target.URL, ""
+				}
+				if f.Changed(flagFunction) {
+					s.Target.URL, s.Target.Function = "", patch.Target.Function
 				}
 				if f.Changed(flagBatchSize) {
 					s.BatchSize = patch.BatchSize
@@ -104,6 +109,7 @@ run it again.`,
 	// The same names and value syntax as `pipes create`; no defaults are
 	// shown, as a flag left out keeps the pipe's current value.
 	f.String(flagTarget, "", "new http:// or https:// URL that receives each batch as a POST")
+	f.String(flagFunction, "", "target a function registered with 'sluice functions set' instead of a URL")
 	f.Int(flagBatchSize, 0, fmt.Sprintf("most records per delivery, %d–%d", pipe.MinBatchSize, pipe.MaxBatchSize))
 	f.String(flagWindow, "", "longest a batch waits for more records after its first, a duration such as 500ms or 2s, at most 5m")
 	f.String(flagTimeout, "", "timeout of one delivery attempt, a duration such as 10s, at most 14m")
