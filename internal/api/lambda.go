@@ -232,13 +232,9 @@ func (l *lambdaHandler) target(r *http.Request, name string) (pipe.Target, error
 	if u, err := url.Parse(name); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
 		return pipe.Target{URL: name}, nil
 	}
-	fn := name
-	if strings.HasPrefix(name, "arn:") {
-		i := strings.Index(name, ":function:")
-		if i < 0 {
-			return pipe.Target{}, invalid("FunctionName %s: use a function name, a function ARN, or an http(s) URL.", name)
-		}
-		fn, _, _ = strings.Cut(name[i+len(":function:"):], ":")
+	fn, ok := functionName(name)
+	if !ok {
+		return pipe.Target{}, invalid("FunctionName %s: use a function name, a function ARN, or an http(s) URL.", name)
 	}
 	if l.funcs == nil {
 		return pipe.Target{}, invalid("FunctionName %s: this server has no function registry; give an http(s) URL.", name)
@@ -251,6 +247,21 @@ func (l *lambdaHandler) target(r *http.Request, name string) (pipe.Target, error
 		return pipe.Target{}, err
 	}
 	return pipe.Target{Function: fn}, nil
+}
+
+// functionName is the function a FunctionName names: the name itself, or
+// the name in a function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME,
+// with an optional :QUALIFIER). ok is false for an ARN of anything else.
+func functionName(s string) (name string, ok bool) {
+	if !strings.HasPrefix(s, "arn:") {
+		return s, true
+	}
+	_, rest, found := strings.Cut(s, ":function:")
+	if !found {
+		return "", false
+	}
+	name, _, _ = strings.Cut(rest, ":")
+	return name, true
 }
 
 func (l *lambdaHandler) create(w http.ResponseWriter, r *http.Request) {
@@ -423,10 +434,8 @@ func (l *lambdaHandler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fn := q.Get("FunctionName")
-	if strings.HasPrefix(fn, "arn:") {
-		if i := strings.Index(fn, ":function:"); i >= 0 {
-			fn, _, _ = strings.Cut(fn[i+len(":function:"):], ":")
-		}
+	if name, ok := functionName(fn); ok {
+		fn = name
 	}
 	// Pages are in UUID order and the marker is the last UUID returned, so
 	// paging stays consistent while mappings are created and deleted.

@@ -387,6 +387,21 @@ func (b *bench) engine(ctx context.Context) (*engine.Engine, func(), error) {
 	}, nil
 }
 
+// rig serves sink and starts an engine: what every pipe phase needs. stop
+// stops the engine before the sink, so no delivery meets a closed port.
+func (b *bench) rig(ctx context.Context, sink *countSink) (url string, eng *engine.Engine, stop func(), err error) {
+	url, stopSink, err := serve(sink)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	eng, stopEngine, err := b.engine(ctx)
+	if err != nil {
+		stopSink()
+		return "", nil, nil, err
+	}
+	return url, eng, func() { stopEngine(); stopSink() }, nil
+}
+
 // runPipe creates a pipe over topic to url and waits until the endpoint has
 // want records.
 func (b *bench) runPipe(ctx context.Context, eng *engine.Engine, name, topic, url string, batchSize int, window *float64, sink *countSink, want int64) error {

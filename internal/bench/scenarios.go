@@ -39,16 +39,11 @@ func (b *bench) throughput(ctx context.Context) error {
 	b.res.BareConsumer = &bc
 
 	sink := &countSink{delay: o.TargetDelay}
-	url, stopSink, err := serve(sink)
+	url, eng, stop, err := b.rig(ctx, sink)
 	if err != nil {
 		return err
 	}
-	defer stopSink()
-	eng, stopEngine, err := b.engine(ctx)
-	if err != nil {
-		return err
-	}
-	defer stopEngine()
+	defer stop()
 
 	for _, bs := range o.BatchSizes {
 		run := Pass{BatchSize: bs}
@@ -272,16 +267,11 @@ func (b *bench) manyPipes(ctx context.Context) error {
 		}
 	}
 	sink := &countSink{}
-	url, stopSink, err := serve(sink)
+	url, eng, stop, err := b.rig(ctx, sink)
 	if err != nil {
 		return err
 	}
-	defer stopSink()
-	eng, stopEngine, err := b.engine(ctx)
-	if err != nil {
-		return err
-	}
-	defer stopEngine()
+	defer stop()
 
 	idle := &Idle{Pipes: o.Pipes}
 	runtime.GC()

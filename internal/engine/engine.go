@@ -162,15 +162,22 @@ func (e *Engine) ListPipes(ctx context.Context) ([]pipe.Pipe, error) {
 // nor repeats finished work. An update that changes nothing is a no-op, so
 // declarative tools can re-apply a spec freely.
 func (e *Engine) UpdatePipe(ctx context.Context, spec pipe.Spec, ifRevision int64) (pipe.Pipe, error) {
+	if ifRevision != 0 {
+		// The caller's revision is the condition: a conflict is theirs.
+		return e.updateOnce(ctx, spec, ifRevision)
+	}
+	return retryOnConflict(func() (pipe.Pipe, error) { return e.updateOnce(ctx, spec, 0) })
+}
+
+// retryOnConflict runs a read-modify-write again when another writer got
+// in between its read and its write, a few times: unconditional writes
+// should not fail because of a concurrent one.
+func retryOnConflict[T any](write func() (T, error)) (T, error) {
 	for attempt := 0; ; attempt++ {
-		p, err := e.updateOnce(ctx, spec, ifRevision)
-		// Without a revision from the caller, a conflict only means the
-		// engine's own status write or another writer got in between
-		// the read and the write: read again and retry.
-		if errors.Is(err, pipe.ErrConflict) && ifRevision == 0 && attempt < 3 {
-			continue
+		v, err := write()
+		if !errors.Is(err, pipe.ErrConflict) || attempt == 3 {
+			return v, err
 		}
-		return p, err
 	}
 }
 
@@ -223,13 +230,10 @@ func (e *Engine) updateOnce(ctx context.Context, spec pipe.Spec, ifRevision int6
 // re-created with the same consumer group id resumes where this one
 // stopped. Deleting a pipe already being deleted is not an error.
 func (e *Engine) DeletePipe(ctx context.Context, name string) error {
-	for attempt := 0; ; attempt++ {
+	_, err := retryOnConflict(func() (struct{}, error) {
 		cur, err := e.store.GetPipe(ctx, name)
-		if err != nil {
-			return err
-		}
-		if cur.Status.State == pipe.StateDeleting {
-			return nil
+		if err != nil || cur.Status.State == pipe.StateDeleting {
+			return struct{}{}, err
 		}
 		st := cur.Status
 		st.State = pipe.StateDeleting
@@ -238,15 +242,12 @@ func (e *Engine) DeletePipe(ctx context.Context, name string) error {
 		// A new revision, so a runner still writing status cannot undo
 		// the state.
 		_, err = e.store.UpdatePipe(ctx, pipe.Pipe{Spec: cur.Spec, Status: st}, cur.Revision)
-		if errors.Is(err, pipe.ErrConflict) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return err
-		}
+		return struct{}{}, err
+	})
+	if err == nil {
 		e.poke()
-		return nil
 	}
+	return err
 }
 
 // Run reconciles until ctx is done, then stops every pipe (in-flight

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -239,17 +240,15 @@ func (m *lagMonitor) measure(ctx context.Context, ac *adminClient, ps []pipe.Pip
 // readOffsets reads the end and start offsets of the pipes' topics and the
 // committed offsets of their groups.
 func readOffsets(ctx context.Context, adm *kadm.Client, ps []pipe.Pipe) clusterOffsets {
-	var topics, groups []string
+	// Sets: a cluster can hold a thousand pipes, each on its own topic.
+	topicSet, groupSet := map[string]bool{}, map[string]bool{}
 	for _, p := range ps {
 		for _, t := range p.Topics {
-			if !slices.Contains(topics, t) {
-				topics = append(topics, t)
-			}
+			topicSet[t] = true
 		}
-		if g := p.GroupID(); !slices.Contains(groups, g) {
-			groups = append(groups, g)
-		}
+		groupSet[p.GroupID()] = true
 	}
+	topics, groups := slices.Collect(maps.Keys(topicSet)), slices.Collect(maps.Keys(groupSet))
 	var o clusterOffsets
 	o.ends, o.err = adm.ListEndOffsets(ctx, topics...)
 	if o.err == nil {
