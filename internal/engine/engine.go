@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/secret"
 	"github.com/sluice-dev/sluice/internal/store"
 )
 
@@ -38,6 +39,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock, for validation of starting timestamps.
 	Now func() time.Time
+	// Keyring seals and opens secrets; nil refuses secret writes and
+	// fails pipes whose cluster needs one.
+	Keyring *secret.Keyring
 }
 
 // Tuning holds process-wide knobs that are not part of a pipe's spec.
@@ -283,6 +287,10 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list functions: %w", err)
 	}
+	conns, err := e.loadConnections(ctx)
+	if err != nil {
+		return err
+	}
 	urls := make(map[string]string, len(funcs))
 	for _, f := range funcs {
 		urls[f.Name] = f.URL
@@ -303,9 +311,9 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	var stop []*runner
 	for name, r := range e.runners {
 		p, ok := want[name]
-		// A function whose URL changed restarts its pipes, as a spec
-		// change does.
-		if !ok || p.UUID != r.uuid || p.Revision != r.revision || targetURL(p) != r.url {
+		// A function whose URL changed, or a cluster or secret that
+		// changed, restarts its pipes, as a spec change does.
+		if !ok || p.UUID != r.uuid || p.Revision != r.revision || targetURL(p) != r.url || conns.key(p.Spec) != r.connKey {
 			stop = append(stop, r)
 			delete(e.runners, name)
 		}
@@ -342,7 +350,16 @@ func (e *Engine) reconcile(ctx context.Context) error {
 			}
 			continue
 		}
-		r, err := e.startRunner(ctx, p, url)
+		conn, err := conns.resolve(ctx, p.Spec)
+		if err != nil {
+			problem := pipe.ProblemPrefix + err.Error()
+			if p.Status.LastProcessingResult != problem {
+				e.log.Error("cannot start pipe: its cluster cannot be used", "pipe", p.Name, "cluster", p.Cluster, "err", err)
+				e.setStatus(ctx, p, p.Status.State, problem)
+			}
+			continue
+		}
+		r, err := e.startRunner(ctx, p, url, conn, conns.key(p.Spec))
 		if err != nil {
 			e.log.Error("cannot start pipe", "pipe", p.Name, "err", err)
 			e.setStatus(ctx, p, p.Status.State, pipe.ProblemPrefix+err.Error())

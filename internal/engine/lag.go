@@ -102,7 +102,7 @@ func (m *lagMonitor) run(ctx context.Context) {
 	}
 }
 
-// clusterKey identifies a cluster by its bootstrap servers, in any order.
+// clusterKey identifies brokers given inline, in any order.
 func clusterKey(servers []string) string {
 	s := slices.Clone(servers)
 	slices.Sort(s)
@@ -122,23 +122,44 @@ func (m *lagMonitor) round(ctx context.Context) {
 	}
 	e.obs.sync(pipes, e.healthyRunners())
 
+	lctx, cancel = context.WithTimeout(ctx, m.timeout)
+	conns, err := e.loadConnections(lctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("lag monitor cannot read clusters; retrying at the next tick", "err", err)
+		}
+		return
+	}
+	// Pipes sharing a connection (the same brokers, or the same cluster
+	// with the same credentials) share one admin client.
 	byCluster := map[string][]pipe.Pipe{}
 	for _, p := range pipes {
 		if p.Status.State == pipe.StateDeleting {
 			continue
 		}
-		k := clusterKey(p.BootstrapServers)
+		k := conns.key(p.Spec)
 		byCluster[k] = append(byCluster[k], p)
 	}
 	for k, ps := range byCluster {
 		ac := m.clients[k]
 		if ac == nil {
-			cl, err := kgo.NewClient(kgo.SeedBrokers(ps[0].BootstrapServers...), kgo.DisableClientMetrics(),
+			rctx, cancel := context.WithTimeout(ctx, m.timeout)
+			conn, err := conns.resolve(rctx, ps[0].Spec)
+			cancel()
+			if err != nil {
+				for _, p := range ps {
+					e.obs.setLagError(p, err)
+				}
+				continue
+			}
+			opts := append([]kgo.Opt{kgo.SeedBrokers(conn.brokers...), kgo.DisableClientMetrics(),
 				// A broker that accepts a connection and never answers
 				// holds a request this long past the context's end
 				// (default 10 s); measure does not wait for it, but the
 				// cluster stays busy, and so skipped, until it returns.
-				kgo.RequestTimeoutOverhead(m.timeout))
+				kgo.RequestTimeoutOverhead(m.timeout)}, conn.opts...)
+			cl, err := kgo.NewClient(opts...)
 			if err != nil {
 				// Only malformed seeds fail here, which validation
 				// refuses; nothing to retry until the spec changes.

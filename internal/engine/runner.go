@@ -12,7 +12,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/event"
+	"github.com/sluice-dev/sluice/internal/kafkaauth"
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/source"
 	"github.com/sluice-dev/sluice/internal/target"
@@ -24,6 +26,7 @@ type runner struct {
 	uuid     string
 	revision int64
 	url      string // the target URL it posts to, resolved from a function name
+	connKey  string // what its Kafka connection was made of; see connections.key
 	cancel   context.CancelFunc
 	done     chan struct{}
 
@@ -42,11 +45,11 @@ type runner struct {
 	obs *pipeObs // metrics, throughput and last problem; see observe.go
 }
 
-func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string) (*runner, error) {
+func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, conn connection, connKey string) (*runner, error) {
 	spec := p.Spec
 	log := e.log.With("pipe", spec.Name)
 	r := &runner{
-		name: spec.Name, uuid: spec.UUID, revision: p.Revision, url: url,
+		name: spec.Name, uuid: spec.UUID, revision: p.Revision, url: url, connKey: connKey,
 		done: make(chan struct{}), eng: e, log: log,
 		state: pipe.StateEnabled, reason: p.Status.StateTransitionReason,
 		lastReported: p.Status.LastProcessingResult,
@@ -58,7 +61,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string) (*run
 		r.delivered = true
 	}
 
-	enc := event.NewEncoder(event.Source{EventSource: event.SourceSelfManaged, BootstrapServers: spec.BootstrapServers})
+	enc := event.NewEncoder(conn.source)
 	client := e.cfg.HTTPClient
 	tgt, err := target.NewHTTP(target.HTTPConfig{
 		URL: url, Timeout: spec.TargetTimeout(), PayloadLimit: spec.PayloadLimitBytes,
@@ -81,8 +84,9 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string) (*run
 			Delivered: r.deliveredBatch,
 		},
 	}
-	src, err := source.New(source.Config{
-		Brokers:           spec.BootstrapServers,
+	watch := &kafkaauth.ConnWatch{ClientCert: conn.auth == cluster.AuthMTLS}
+	srcCfg := source.Config{
+		Brokers:           conn.brokers,
 		Topics:            spec.Topics,
 		Group:             spec.GroupID(),
 		StartOffset:       startOffset(spec),
@@ -98,15 +102,12 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string) (*run
 		CommitInterval:    tun.CommitInterval,
 		StopGrace:         tun.StopGrace,
 		MetadataMaxAge:    tun.MetadataMaxAge,
-		ClientOpts:        []kgo.Opt{kgo.WithHooks(connHook{r})},
+		ClientOpts:        append([]kgo.Opt{kgo.WithHooks(connHook{r, watch})}, conn.opts...),
 		OnPollError:       r.pollError,
 		OnPolled:          r.polled,
 		OnCommitted:       r.committedRecords,
 		OnCommitError:     r.commitError,
 		Logger:            log,
-	}, retrying.Handle)
-	if err != nil {
-		return nil, err
 	}
 
 	e.obs.attach(r.obs)
@@ -120,9 +121,17 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string) (*run
 	}()
 	go func() {
 		defer close(r.done)
-		log.Info("pipe started", "topics", spec.Topics, "group", spec.GroupID(), "target", url)
-		if err := src.Run(rctx); err != nil {
-			log.Error("pipe stopped with an error", "err", err)
+		log.Info("pipe started", "topics", spec.Topics, "group", spec.GroupID(), "target", url, "brokers", conn.brokers, "auth", conn.auth)
+		// The consumer starts only once the cluster lets it in and every
+		// permission it needs is there: a group consumer retries auth
+		// failures silently, and would join the group meanwhile.
+		if r.preflight(rctx, conn, spec) {
+			if src, err := source.New(srcCfg, retrying.Handle); err != nil {
+				log.Error("cannot start the Kafka consumer", "err", err)
+				r.update(func() { r.kafkaIssue = err.Error() })
+			} else if err := src.Run(rctx); err != nil {
+				log.Error("pipe stopped with an error", "err", err)
+			}
 		}
 		wg.Wait()
 		e.obs.detach(r.obs)
@@ -134,6 +143,87 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string) (*run
 	r.markDirty()
 	return r, nil
 }
+
+// preflight checks, before the pipe consumes, that the cluster accepts its
+// credentials and grants every permission the reference requires (see
+// kafkaauth.CheckAccess), showing what is missing as the pipe's problem and
+// checking again with backoff until it is there. It returns false when ctx
+// ends first.
+func (r *runner) preflight(ctx context.Context, conn connection, spec pipe.Spec) bool {
+	tun := r.eng.cfg.Tuning
+	watch := &kafkaauth.ConnWatch{ClientCert: conn.auth == cluster.AuthMTLS}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(conn.brokers...), kgo.DisableClientMetrics(),
+		kgo.WithHooks(preflightHook{r, watch})}, conn.opts...)...)
+	if err != nil {
+		r.update(func() { r.kafkaIssue = err.Error() })
+		return false
+	}
+	defer cl.Close()
+	backoff := max(tun.InitialBackoff, 100*time.Millisecond)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+		err := kafkaauth.CheckAccess(cctx, cl, conn.principal, spec.Topics, spec.GroupID())
+		cancel()
+		if ctx.Err() != nil {
+			return false
+		}
+		if err == nil {
+			r.update(func() { r.kafkaIssue = "" })
+			return true
+		}
+		wait := backoff
+		var ae *kafkaauth.AccessError
+		var problem string
+		switch {
+		case errors.As(err, &ae):
+			problem = ae.Error()
+		case errors.Is(err, kafkaauth.ErrTopicNotFound):
+			problem = fmt.Sprintf("%s: create it, or check the pipe's topic name. The pipe starts when it exists.", err)
+			wait = min(backoff, time.Second) // a topic being created should not wait long
+		default:
+			problem = watch.Problem(err)
+		}
+		r.update(func() { r.kafkaIssue = problem })
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		backoff = min(2*backoff, max(tun.MaxBackoff, time.Second))
+	}
+}
+
+// preflightHook shows a connection failure (dial, TLS, SASL) as soon as
+// the preflight's client meets it, rather than when the check times out;
+// unlike connHook it never clears the problem: the check's result does.
+type preflightHook struct {
+	r     *runner
+	watch *kafkaauth.ConnWatch
+}
+
+func (h preflightHook) OnBrokerConnect(meta kgo.BrokerMetadata, d time.Duration, c net.Conn, err error) {
+	h.watch.OnBrokerConnect(meta, d, c, err)
+	h.show()
+}
+
+func (h preflightHook) OnBrokerRead(meta kgo.BrokerMetadata, key int16, n int, wait, read time.Duration, err error) {
+	h.watch.OnBrokerRead(meta, key, n, wait, read, err)
+	if err != nil {
+		h.show()
+	}
+}
+
+func (h preflightHook) show() {
+	if h.watch.Err() != nil {
+		h.r.update(func() { h.r.kafkaIssue = h.watch.Problem(nil) })
+	}
+}
+
+// preflightTimeout bounds one access check; a broker that does not answer
+// in this long is reported as a connection problem and tried again.
+const preflightTimeout = 10 * time.Second
 
 func startOffset(s pipe.Spec) kgo.Offset {
 	switch s.StartingPosition {
@@ -216,35 +306,50 @@ func (r *runner) deliveredBatch(*source.Batch, int) {
 
 func (r *runner) pollError(err error) {
 	r.obs.m.PollingErrors.Inc()
-	r.update(func() { r.kafkaIssue = kafkaProblem(err) })
+	r.update(func() { r.kafkaIssue = kafkaauth.Problem(err) })
 }
 
-// kafkaProblem phrases a Kafka-side error as the reference does.
-func kafkaProblem(err error) string {
-	var ne net.Error
-	var oe *net.OpError
-	if errors.As(err, &oe) || errors.As(err, &ne) {
-		return fmt.Sprintf("Connection error. Please check your event source connection configuration. (%v)", err)
-	}
-	return err.Error()
+// connHook reports broker connection failures (dial, TLS, SASL), which
+// the group consumer otherwise retries silently, phrased as the reference
+// does, and clears them once a broker answers again.
+type connHook struct {
+	r     *runner
+	watch *kafkaauth.ConnWatch
 }
 
-// connHook reports broker connection failures, which the group consumer
-// otherwise retries silently, and clears them once a connection succeeds.
-type connHook struct{ r *runner }
+var (
+	_ kgo.HookBrokerConnect = connHook{}
+	_ kgo.HookBrokerRead    = connHook{}
+)
 
-func (h connHook) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+func (h connHook) OnBrokerConnect(meta kgo.BrokerMetadata, d time.Duration, c net.Conn, err error) {
+	h.watch.OnBrokerConnect(meta, d, c, err)
 	if err != nil {
 		h.r.obs.m.PollingErrors.Inc()
-		h.r.update(func() {
-			h.r.kafkaIssue = fmt.Sprintf("Connection error. Please check your event source connection configuration. (broker %s:%d: %v)", meta.Host, meta.Port, err)
-		})
+		h.r.update(func() { h.r.kafkaIssue = h.watch.Problem(err) })
 		return
 	}
+	h.clearIfHealthy()
+}
+
+func (h connHook) OnBrokerRead(meta kgo.BrokerMetadata, key int16, n int, wait, read time.Duration, err error) {
+	h.watch.OnBrokerRead(meta, key, n, wait, read, err)
+	if err != nil {
+		if we := h.watch.Err(); we != nil {
+			h.r.update(func() { h.r.kafkaIssue = h.watch.Problem(nil) })
+		}
+		return
+	}
+	h.clearIfHealthy()
+}
+
+// clearIfHealthy clears a connection problem once the watch has seen a
+// broker answer after authenticating; the hot path takes one lock.
+func (h connHook) clearIfHealthy() {
 	h.r.mu.Lock()
 	had := h.r.kafkaIssue != ""
 	h.r.mu.Unlock()
-	if had {
+	if had && h.watch.Err() == nil {
 		h.r.update(func() { h.r.kafkaIssue = "" })
 	}
 }

@@ -70,7 +70,10 @@ type Spec struct {
 	// group. Assigned on create; never changes.
 	UUID string `json:"uuid,omitempty"`
 	// BootstrapServers are the Kafka brokers to start from, as host:port.
-	BootstrapServers []string `json:"bootstrapServers"`
+	BootstrapServers []string `json:"bootstrapServers,omitempty"`
+	// Cluster names a registered cluster (brokers, auth and credentials)
+	// instead of BootstrapServers; exactly one of the two is given.
+	Cluster string `json:"cluster,omitempty"`
 	// Topics to read. The reference allows exactly one.
 	Topics []string `json:"topics"`
 	// StartingPosition applies only to partitions without a committed offset.

@@ -63,9 +63,16 @@ func (s Spec) Validate(now time.Time) error {
 		v.add("name", strconv.Quote(s.Name), fmt.Sprintf("use 1–%d letters, digits, '-' and '_'", MaxNameLength))
 	}
 
-	if len(s.BootstrapServers) == 0 {
-		v.add("bootstrapServers", "", "required: give at least one broker as host:port")
-	} else if len(s.BootstrapServers) > MaxBootstrapServers {
+	switch {
+	case s.Cluster != "" && len(s.BootstrapServers) > 0:
+		v.add("cluster", s.Cluster, "give either a cluster or bootstrapServers, not both: the cluster holds its brokers")
+	case s.Cluster != "":
+		if len(s.Cluster) > MaxNameLength || !nameRE.MatchString(s.Cluster) {
+			v.add("cluster", strconv.Quote(s.Cluster), "name a cluster registered with `sluice clusters set`")
+		}
+	case len(s.BootstrapServers) == 0:
+		v.add("bootstrapServers", "", "required: give at least one broker as host:port, or a cluster registered with `sluice clusters set`")
+	case len(s.BootstrapServers) > MaxBootstrapServers:
 		v.add("bootstrapServers", strconv.Itoa(len(s.BootstrapServers))+" servers", fmt.Sprintf("give 1–%d brokers", MaxBootstrapServers))
 	}
 	for i, hp := range s.BootstrapServers {
@@ -161,8 +168,8 @@ func InheritCreateOnly(prev, next Spec) Spec {
 	if next.UUID == "" {
 		next.UUID = prev.UUID
 	}
-	if len(next.BootstrapServers) == 0 {
-		next.BootstrapServers = prev.BootstrapServers
+	if len(next.BootstrapServers) == 0 && next.Cluster == "" {
+		next.BootstrapServers, next.Cluster = prev.BootstrapServers, prev.Cluster
 	}
 	if len(next.Topics) == 0 {
 		next.Topics = prev.Topics
@@ -193,6 +200,9 @@ func CreateOnlyChanges(prev, next Spec) *ValidationError {
 	}
 	if !slices.Equal(next.BootstrapServers, prev.BootstrapServers) {
 		add("bootstrapServers", strings.Join(next.BootstrapServers, ","), "the consumer group's offsets belong to that cluster")
+	}
+	if next.Cluster != prev.Cluster {
+		add("cluster", next.Cluster, "the consumer group's offsets belong to that cluster")
 	}
 	if !slices.Equal(next.Topics, prev.Topics) {
 		add("topics", strings.Join(next.Topics, ","), "the consumer group's offsets belong to those topics")

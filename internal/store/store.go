@@ -5,9 +5,14 @@ package store
 
 import (
 	"context"
+	"errors"
 
+	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/pipe"
 )
+
+// ErrTokenNotFound is returned, wrapped, for an unknown API token.
+var ErrTokenNotFound = errors.New("token not found")
 
 // Store persists pipes. Names are unique. Implementations return
 // pipe.ErrNotFound and pipe.ErrExists (wrapped) so callers can branch with
@@ -43,6 +48,32 @@ type Store interface {
 	// DeleteFunction removes the named function or returns
 	// pipe.ErrFunctionNotFound.
 	DeleteFunction(ctx context.Context, name string) error
+	// PutCluster creates or replaces a cluster.
+	PutCluster(ctx context.Context, c cluster.Cluster) (cluster.Cluster, error)
+	// GetCluster returns the named cluster or cluster.ErrNotFound.
+	GetCluster(ctx context.Context, name string) (cluster.Cluster, error)
+	// ListClusters returns every cluster ordered by name.
+	ListClusters(ctx context.Context) ([]cluster.Cluster, error)
+	// DeleteCluster removes the named cluster or returns
+	// cluster.ErrNotFound.
+	DeleteCluster(ctx context.Context, name string) error
+	// PutSecret creates or replaces a sealed secret, keeping Created of
+	// an existing one.
+	PutSecret(ctx context.Context, s SealedSecret) (SealedSecret, error)
+	// GetSecret returns the named secret or secret.ErrNotFound.
+	GetSecret(ctx context.Context, name string) (SealedSecret, error)
+	// ListSecrets returns every secret ordered by name.
+	ListSecrets(ctx context.Context) ([]SealedSecret, error)
+	// DeleteSecret removes the named secret or returns secret.ErrNotFound.
+	DeleteSecret(ctx context.Context, name string) error
+	// CreateToken stores a token; pipe.ErrExists if the name is taken.
+	CreateToken(ctx context.Context, t Token) (Token, error)
+	// TokenByHash returns the token with that hash or ErrTokenNotFound.
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// ListTokens returns every token ordered by name.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// DeleteToken removes the named token or returns ErrTokenNotFound.
+	DeleteToken(ctx context.Context, name string) error
 	// Close releases the store.
 	Close() error
 }

@@ -64,16 +64,5 @@ func (s *DB) ListFunctions(ctx context.Context) ([]pipe.Function, error) {
 // DeleteFunction removes the named function, or returns an error wrapping
 // pipe.ErrFunctionNotFound.
 func (s *DB) DeleteFunction(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM functions WHERE name = $1`, name)
-	if err != nil {
-		return fmt.Errorf("delete function %q: %w", name, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("delete function %q: %w", name, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("delete function %q: %w", name, pipe.ErrFunctionNotFound)
-	}
-	return nil
+	return s.deleteRow(ctx, "functions", name, pipe.ErrFunctionNotFound)
 }

@@ -18,3 +18,30 @@ CREATE TABLE IF NOT EXISTS functions (
     url        TEXT      NOT NULL,
     updated_at TIMESTAMP NOT NULL
 );
+
+-- Clusters are named Kafka connections; spec is the JSON of cluster.Cluster,
+-- which holds secret names, never secret values.
+CREATE TABLE IF NOT EXISTS clusters (
+    name       TEXT      PRIMARY KEY,
+    spec       TEXT      NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+
+-- Secrets are sealed with AES-256-GCM by the process before they reach the
+-- store (see package secret): sealed is the base64 of the sealed blob, and the key
+-- names are kept in the clear so listing needs no master key.
+CREATE TABLE IF NOT EXISTS secrets (
+    name       TEXT      PRIMARY KEY,
+    type       TEXT      NOT NULL,
+    keys       TEXT      NOT NULL,
+    sealed     TEXT      NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+
+-- API tokens are stored as the SHA-256 of the token, never the token.
+CREATE TABLE IF NOT EXISTS tokens (
+    name       TEXT      PRIMARY KEY,
+    hash       TEXT      NOT NULL UNIQUE,
+    created_at TIMESTAMP NOT NULL
+);

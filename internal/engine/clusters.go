@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/sluice-dev/sluice/internal/cluster"
+	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/secret"
+	"github.com/sluice-dev/sluice/internal/store"
+)
+
+// errNoKeyring is returned for secret writes in a process started without
+// a master key, which cannot seal them.
+var errNoKeyring = errors.New("this process has no master key to seal secrets with: start it with SLUICE_MASTER_KEY or a key file")
+
+// PutCluster creates or replaces a cluster after checking that the
+// secrets it names exist and have the right type. Pipes using it restart
+// with the new connection on the next reconcile, which this triggers.
+func (e *Engine) PutCluster(ctx context.Context, c cluster.Cluster) (cluster.Cluster, error) {
+	if err := c.Validate(); err != nil {
+		return cluster.Cluster{}, err
+	}
+	var errs []cluster.FieldError
+	check := func(field, name string, want secret.Type, key string) {
+		if name == "" {
+			return
+		}
+		s, err := e.store.GetSecret(ctx, name)
+		switch {
+		case errors.Is(err, secret.ErrNotFound):
+			errs = append(errs, cluster.FieldError{Field: field, Reason: fmt.Sprintf("secret %q does not exist: create it with `sluice secrets create %s %s …`", name, want, name)})
+		case err != nil:
+			errs = append(errs, cluster.FieldError{Field: field, Reason: err.Error()})
+		case want != "" && secret.Type(s.Type) != want:
+			errs = append(errs, cluster.FieldError{Field: field, Reason: fmt.Sprintf("secret %q is of type %s; this needs a %s secret", name, s.Type, want)})
+		case key != "" && !slices.Contains(s.Keys, key):
+			errs = append(errs, cluster.FieldError{Field: field, Reason: fmt.Sprintf("secret %q has no key %q (it has %v)", name, key, s.Keys)})
+		}
+	}
+	if c.PasswordSecret != "" {
+		ref, err := secret.ParseRef(c.PasswordSecret)
+		if err != nil {
+			return cluster.Cluster{}, &cluster.ValidationError{Fields: []cluster.FieldError{{Field: "passwordSecret", Reason: err.Error()}}}
+		}
+		check("passwordSecret", ref.Secret, "", ref.Key)
+	}
+	check("caCertSecret", c.CACertSecret, secret.TLSCA, "")
+	check("clientCertSecret", c.ClientCertSecret, secret.TLSClient, "")
+	if len(errs) > 0 {
+		return cluster.Cluster{}, &cluster.ValidationError{Fields: errs}
+	}
+	c, err := e.store.PutCluster(ctx, c)
+	if err != nil {
+		return cluster.Cluster{}, err
+	}
+	e.poke()
+	return c, nil
+}
+
+// GetCluster returns the named cluster.
+func (e *Engine) GetCluster(ctx context.Context, name string) (cluster.Cluster, error) {
+	return e.store.GetCluster(ctx, name)
+}
+
+// ListClusters returns every cluster.
+func (e *Engine) ListClusters(ctx context.Context) ([]cluster.Cluster, error) {
+	return e.store.ListClusters(ctx)
+}
+
+// DeleteCluster removes a cluster no pipe uses; while pipes do, it fails
+// with cluster.ErrInUse naming them.
+func (e *Engine) DeleteCluster(ctx context.Context, name string) error {
+	if _, err := e.store.GetCluster(ctx, name); err != nil {
+		return err
+	}
+	pipes, err := e.store.ListPipes(ctx)
+	if err != nil {
+		return err
+	}
+	var users []string
+	for _, p := range pipes {
+		if p.Cluster == name {
+			users = append(users, p.Name)
+		}
+	}
+	if len(users) > 0 {
+		return fmt.Errorf("cluster %q is used by pipes %v: delete them first: %w", name, users, cluster.ErrInUse)
+	}
+	return e.store.DeleteCluster(ctx, name)
+}
+
+// PutSecret validates, seals and stores a secret, and returns what may be
+// shown of it: never its values. Clusters using it reconnect on the next
+// reconcile, which this triggers.
+func (e *Engine) PutSecret(ctx context.Context, s secret.Secret) (secret.Meta, error) {
+	if err := s.Validate(); err != nil {
+		return secret.Meta{}, err
+	}
+	if e.cfg.Keyring == nil {
+		return secret.Meta{}, errNoKeyring
+	}
+	if cur, err := e.store.GetSecret(ctx, s.Name); err == nil && cur.Type != string(s.Type) {
+		users, err := e.secretUsers(ctx, s.Name)
+		if err != nil {
+			return secret.Meta{}, err
+		}
+		if len(users) > 0 {
+			return secret.Meta{}, fmt.Errorf("secret %q is a %s secret used by clusters %v; it cannot become %s: %w", s.Name, cur.Type, users, s.Type, secret.ErrInUse)
+		}
+	}
+	blob, err := e.cfg.Keyring.Seal(s)
+	if err != nil {
+		return secret.Meta{}, fmt.Errorf("seal secret %q: %w", s.Name, err)
+	}
+	stored, err := e.store.PutSecret(ctx, store.SealedSecret{Name: s.Name, Type: string(s.Type), Keys: s.Keys(), Sealed: blob})
+	if err != nil {
+		return secret.Meta{}, err
+	}
+	e.poke()
+	return metaOf(stored), nil
+}
+
+func metaOf(s store.SealedSecret) secret.Meta {
+	return secret.Meta{Name: s.Name, Type: secret.Type(s.Type), Keys: s.Keys, Created: s.Created, Updated: s.Updated}
+}
+
+// GetSecret returns a secret's metadata: name, type, key names, times.
+func (e *Engine) GetSecret(ctx context.Context, name string) (secret.Meta, error) {
+	s, err := e.store.GetSecret(ctx, name)
+	if err != nil {
+		return secret.Meta{}, err
+	}
+	return metaOf(s), nil
+}
+
+// ListSecrets returns every secret's metadata.
+func (e *Engine) ListSecrets(ctx context.Context) ([]secret.Meta, error) {
+	all, err := e.store.ListSecrets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]secret.Meta, len(all))
+	for i, s := range all {
+		out[i] = metaOf(s)
+	}
+	return out, nil
+}
+
+// DeleteSecret removes a secret no cluster uses; while clusters do, it
+// fails with secret.ErrInUse naming them.
+func (e *Engine) DeleteSecret(ctx context.Context, name string) error {
+	if _, err := e.store.GetSecret(ctx, name); err != nil {
+		return err
+	}
+	users, err := e.secretUsers(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return fmt.Errorf("secret %q is used by clusters %v: point them elsewhere first: %w", name, users, secret.ErrInUse)
+	}
+	return e.store.DeleteSecret(ctx, name)
+}
+
+// secretUsers names the clusters that refer to the secret.
+func (e *Engine) secretUsers(ctx context.Context, name string) ([]string, error) {
+	clusters, err := e.store.ListClusters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var users []string
+	for _, c := range clusters {
+		if slices.Contains(c.Secrets(), name) {
+			users = append(users, c.Name)
+		}
+	}
+	return users, nil
+}
+
+// openSecret is the unsealed data of a stored secret.
+func (e *Engine) openSecret(s store.SealedSecret) (map[string][]byte, error) {
+	if e.cfg.Keyring == nil {
+		return nil, errNoKeyring
+	}
+	return e.cfg.Keyring.Open(s.Name, secret.Type(s.Type), s.Sealed)
+}
+
+var _ pipe.Service = (*Engine)(nil)

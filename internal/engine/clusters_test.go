@@ -1,0 +1,464 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-dev/sluice/internal/cluster"
+	"github.com/sluice-dev/sluice/internal/engine"
+	"github.com/sluice-dev/sluice/internal/kafkaauth"
+	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/secret"
+	"github.com/sluice-dev/sluice/internal/sink"
+	"github.com/sluice-dev/sluice/internal/store/sqlite"
+)
+
+// testCA is a CA made in the test, with a server certificate for
+// 127.0.0.1 and localhost.
+type testCA struct {
+	caCert  *x509.Certificate
+	caKey   *ecdsa.PrivateKey
+	certPEM []byte
+	pool    *x509.CertPool
+	server  tls.Certificate
+}
+
+func newTestCA(t *testing.T) testCA {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "broker"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	return testCA{
+		caCert:  caCert,
+		caKey:   caKey,
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pool:    pool,
+		server:  tls.Certificate{Certificate: [][]byte{srvDER}, PrivateKey: srvKey},
+	}
+}
+
+// fixture reads a certificate fixture of package certs, made with openssl.
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "certs", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+const fixturePassword = "sluice-test-password" // see certs/testdata/gen.sh
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// authEngine runs an engine with a keyring and a JSON log in a buffer.
+func authEngine(t *testing.T) (*engine.Engine, *syncBuffer) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := secret.NewKeyring(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	eng, err := engine.New(engine.Config{Store: st, ReconcileInterval: 100 * time.Millisecond, Tuning: fast, Keyring: kr, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = eng.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	return eng, logs
+}
+
+// authCase is one auth mode: a kfake cluster configured for it, what Sluice
+// is told, and how a test client produces to it.
+type authCase struct {
+	name     string
+	kopts    []kfake.Opt
+	secrets  []secret.Secret
+	cluster  cluster.Cluster
+	producer kafkaauth.Config
+}
+
+func authCases(t *testing.T, ca testCA) []authCase {
+	const user, password = "alice", "pl4nted-s3cret-7c1e"
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.server}, MinVersion: tls.VersionTLS12}
+	clientCAs := x509.NewCertPool()
+	clientCAs.AppendCertsFromPEM(fixture(t, "ca.pem"))
+	mtlsServer := serverTLS.Clone()
+	mtlsServer.ClientAuth, mtlsServer.ClientCAs = tls.RequireAndVerifyClientCert, clientCAs
+	pw := secret.Secret{Name: "kafka-creds", Type: secret.Generic, Data: map[string][]byte{"password": []byte(password)}}
+	ca1 := secret.Secret{Name: "kafka-ca", Type: secret.TLSCA, Data: map[string][]byte{"certificate": ca.certPEM}}
+	client := secret.Secret{Name: "kafka-client", Type: secret.TLSClient, Data: map[string][]byte{
+		"certificate": fixture(t, "rsa-chain.pem"), "privateKey": fixture(t, "rsa-key-pbes1-sha1-3des.pem"),
+		"privateKeyPassword": []byte(fixturePassword)}}
+	clientCert, err := tls.X509KeyPair(fixture(t, "rsa-chain.pem"), fixture(t, "rsa-key-pkcs8.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	return []authCase{
+		{name: "none", cluster: cluster.Cluster{}, producer: kafkaauth.Config{Mode: kafkaauth.None}},
+		{name: "tls", kopts: []kfake.Opt{kfake.TLS(serverTLS)}, secrets: []secret.Secret{ca1},
+			cluster:  cluster.Cluster{CACertSecret: "kafka-ca"},
+			producer: kafkaauth.Config{Mode: kafkaauth.TLS, TLS: true, RootCAs: ca.pool}},
+		{name: "plain", kopts: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", user, password)}, secrets: []secret.Secret{pw},
+			cluster:  cluster.Cluster{Auth: cluster.AuthPlain, TLS: &no, User: user, PasswordSecret: "kafka-creds/password"},
+			producer: kafkaauth.Config{Mode: kafkaauth.Plain, User: user, Password: password}},
+		{name: "scram-sha-256", kopts: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", user, password)}, secrets: []secret.Secret{pw},
+			cluster:  cluster.Cluster{Auth: cluster.AuthScramSHA256, TLS: &no, User: user, PasswordSecret: "kafka-creds/password"},
+			producer: kafkaauth.Config{Mode: kafkaauth.ScramSHA256, User: user, Password: password}},
+		{name: "scram-sha-512-tls", kopts: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", user, password), kfake.TLS(serverTLS)},
+			secrets:  []secret.Secret{pw, ca1},
+			cluster:  cluster.Cluster{User: user, PasswordSecret: "kafka-creds/password", CACertSecret: "kafka-ca"}, // auto
+			producer: kafkaauth.Config{Mode: kafkaauth.ScramSHA512, TLS: true, RootCAs: ca.pool, User: user, Password: password}},
+		{name: "mtls-pbes1-key", kopts: []kfake.Opt{kfake.TLS(mtlsServer)}, secrets: []secret.Secret{ca1, client},
+			cluster:  cluster.Cluster{ClientCertSecret: "kafka-client", CACertSecret: "kafka-ca"}, // auto picks mtls
+			producer: kafkaauth.Config{Mode: kafkaauth.MTLS, TLS: true, RootCAs: ca.pool, ClientCert: &clientCert}},
+	}
+}
+
+func produceWith(t *testing.T, addrs []string, auth kafkaauth.Config, topic string, n int) {
+	t.Helper()
+	opts, err := auth.Opts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(addrs...), kgo.ProducerLinger(0))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "v%d", i)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEveryAuthModeDelivers runs one pipe per auth mode, each on a kfake
+// cluster configured for that mode, through clusters and secrets as a user
+// sets them up, and checks that every record arrives and no secret value
+// shows in the logs.
+func TestEveryAuthModeDelivers(t *testing.T) {
+	const topic, n = "orders", 20
+	ca := newTestCA(t)
+	eng, logs := authEngine(t)
+	ctx := context.Background()
+	for _, tc := range authCases(t, ca) {
+		t.Run(tc.name, func(t *testing.T) {
+			kc, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(2, topic),
+				kfake.GroupMinSessionTimeout(500 * time.Millisecond)}, tc.kopts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kc.Close()
+			produceWith(t, kc.ListenAddrs(), tc.producer, topic, n)
+			for _, s := range tc.secrets {
+				if _, err := eng.PutSecret(ctx, s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := tc.cluster
+			c.Name, c.BootstrapServers = tc.name, kc.ListenAddrs()
+			if c, err = eng.PutCluster(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.EffectiveAuth(); got != string(tc.producer.Mode) {
+				t.Fatalf("effective auth %s (%s), want %s", got, c.AuthReason(), tc.producer.Mode)
+			}
+			s := sink.New()
+			srv := httptest.NewServer(s)
+			defer srv.Close()
+			if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: tc.name, Cluster: tc.name, Topics: []string{topic},
+				Target: pipe.Target{URL: srv.URL}, MaximumBatchingWindowInSeconds: ptr(0.0)}); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 30*time.Second, "every record over "+tc.name, func() bool { return s.Stats().Accepted >= n })
+			waitFor(t, 10*time.Second, "status OK", func() bool {
+				p, err := eng.GetPipe(ctx, tc.name)
+				return err == nil && p.Status.LastProcessingResult == pipe.ResultOK
+			})
+			if err := eng.DeletePipe(ctx, tc.name); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "the pipe gone", func() bool {
+				_, err := eng.GetPipe(ctx, tc.name)
+				return err != nil
+			})
+		})
+	}
+	for _, planted := range []string{"pl4nted-s3cret-7c1e", fixturePassword, "PRIVATE KEY"} {
+		if strings.Contains(logs.String(), planted) {
+			t.Errorf("the log holds a secret value (%q)", planted)
+		}
+	}
+	if !strings.Contains(logs.String(), `"auth":"mtls"`) {
+		t.Errorf("the log does not say which auth mode a pipe uses")
+	}
+}
+
+// TestAuthProblemsShowAndRecover misconfigures a cluster in each way the
+// reference names, checks the pipe shows the reference's problem, then
+// fixes it and checks the records arrive and the problem clears.
+func TestAuthProblemsShowAndRecover(t *testing.T) {
+	const topic, n = "orders", 5
+	ca := newTestCA(t)
+	eng, logs := authEngine(t)
+	ctx := context.Background()
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.server}, MinVersion: tls.VersionTLS12}
+	const admin, adminPW = "admin", "admin-pw"
+
+	result := func(name string) string {
+		p, err := eng.GetPipe(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Status.LastProcessingResult
+	}
+	run := func(t *testing.T, name string, kc *kfake.Cluster, producer kafkaauth.Config, c cluster.Cluster, wantProblem string, fix func()) {
+		produceWith(t, kc.ListenAddrs(), producer, topic, n)
+		c.Name, c.BootstrapServers = name, kc.ListenAddrs()
+		if _, err := eng.PutCluster(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		s := sink.New()
+		srv := httptest.NewServer(s)
+		defer srv.Close()
+		if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: name, Cluster: name, Topics: []string{topic},
+			Target: pipe.Target{URL: srv.URL}, MaximumBatchingWindowInSeconds: ptr(0.0)}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the problem "+wantProblem, func() bool { return strings.HasPrefix(result(name), "PROBLEM: "+wantProblem) })
+		t.Logf("%s: %s", name, result(name))
+		if s.Stats().Accepted != 0 {
+			t.Fatalf("records were delivered despite %s", result(name))
+		}
+		fix()
+		waitFor(t, 30*time.Second, "delivery after the fix", func() bool { return s.Stats().Accepted >= n })
+		waitFor(t, 10*time.Second, "the problem to clear", func() bool { return result(name) == pipe.ResultOK })
+	}
+
+	t.Run("wrong SCRAM password", func(t *testing.T) {
+		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic), kfake.EnableSASL(),
+			kfake.Superuser("SCRAM-SHA-512", "alice", "right-pw"), kfake.GroupMinSessionTimeout(500*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kc.Close()
+		if _, err := eng.PutSecret(ctx, secret.Secret{Name: "scram", Type: secret.Generic, Data: map[string][]byte{"password": []byte("wr0ng-pw-5e3a")}}); err != nil {
+			t.Fatal(err)
+		}
+		no := false
+		run(t, "scram", kc, kafkaauth.Config{Mode: kafkaauth.ScramSHA512, User: "alice", Password: "right-pw"},
+			cluster.Cluster{User: "alice", PasswordSecret: "scram/password", TLS: &no}, "SASL authentication failed", func() {
+				if _, err := eng.PutSecret(ctx, secret.Secret{Name: "scram", Type: secret.Generic, Data: map[string][]byte{"password": []byte("right-pw")}}); err != nil {
+					t.Fatal(err)
+				}
+			})
+	})
+
+	t.Run("missing ACL", func(t *testing.T) {
+		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic), kfake.EnableSASL(), kfake.EnableACLs(),
+			kfake.Superuser("SCRAM-SHA-512", admin, adminPW), kfake.GroupMinSessionTimeout(500*time.Millisecond),
+			kfake.User("SCRAM-SHA-512", "bob", "bob-pw",
+				kfake.ACL{Resource: kmsg.ACLResourceTypeTopic, Name: topic, Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationRead, Allow: true},
+				kfake.ACL{Resource: kmsg.ACLResourceTypeTopic, Name: topic, Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationDescribe, Allow: true},
+				kfake.ACL{Resource: kmsg.ACLResourceTypeGroup, Name: "*", Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationRead, Allow: true},
+				kfake.ACL{Resource: kmsg.ACLResourceTypeGroup, Name: "*", Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationDescribe, Allow: true},
+			))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kc.Close()
+		if _, err := eng.PutSecret(ctx, secret.Secret{Name: "bob", Type: secret.Generic, Data: map[string][]byte{"password": []byte("bob-pw")}}); err != nil {
+			t.Fatal(err)
+		}
+		no := false
+		adminCfg := kafkaauth.Config{Mode: kafkaauth.ScramSHA512, User: admin, Password: adminPW}
+		run(t, "acl", kc, adminCfg, cluster.Cluster{User: "bob", PasswordSecret: "bob/password", TLS: &no},
+			"Cluster failed to authorize Sluice", func() {
+				if !strings.Contains(result("acl"), "DescribeConfigs") {
+					t.Errorf("the problem does not name the missing permission: %s", result("acl"))
+				}
+				opts, err := adminCfg.Opts(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(kc.ListenAddrs()...))...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer cl.Close()
+				b := kadm.NewACLs().Allow("User:bob").AllowHosts().Clusters().Operations(kadm.OpDescribeConfigs).ResourcePatternType(kadm.ACLPatternLiteral)
+				res, err := kadm.NewClient(cl).CreateACLs(ctx, b)
+				if err == nil {
+					for _, r := range res {
+						err = errors.Join(err, r.Err)
+					}
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			})
+	})
+
+	t.Run("mTLS with an untrusted certificate", func(t *testing.T) {
+		// The brokers trust ca's certificates only, not the fixtures' CA,
+		// until the fix swaps the pool; the listener reads it per handshake.
+		var clientCAs atomic.Pointer[x509.CertPool]
+		clientCAs.Store(ca.pool)
+		mtlsServer := serverTLS.Clone()
+		mtlsServer.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c := serverTLS.Clone()
+			c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, clientCAs.Load()
+			return c, nil
+		}
+		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic), kfake.TLS(mtlsServer),
+			kfake.GroupMinSessionTimeout(500*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kc.Close()
+		for _, s := range []secret.Secret{
+			{Name: "mtls-ca", Type: secret.TLSCA, Data: map[string][]byte{"certificate": ca.certPEM}},
+			{Name: "mtls-client", Type: secret.TLSClient, Data: map[string][]byte{"certificate": fixture(t, "ec-chain.pem"),
+				"privateKey": fixture(t, "ec-key-pbes2-aes256.pem"), "privateKeyPassword": []byte(fixturePassword)}},
+		} {
+			if _, err := eng.PutSecret(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The test producer uses a certificate the brokers trust.
+		producerCert := clientCertFrom(t, ca)
+		run(t, "mtls", kc, kafkaauth.Config{Mode: kafkaauth.MTLS, TLS: true, RootCAs: ca.pool, ClientCert: &producerCert},
+			cluster.Cluster{ClientCertSecret: "mtls-client", CACertSecret: "mtls-ca"}, "Server failed to authenticate Sluice", func() {
+				// Trust the fixtures' CA as well: the brokers now accept it.
+				pool := ca.pool.Clone()
+				pool.AppendCertsFromPEM(fixture(t, "ca.pem"))
+				clientCAs.Store(pool)
+			})
+	})
+
+	t.Run("wrong key password", func(t *testing.T) {
+		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic), kfake.TLS(serverTLS),
+			kfake.GroupMinSessionTimeout(500*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kc.Close()
+		client := secret.Secret{Name: "bad-key", Type: secret.TLSClient, Data: map[string][]byte{"certificate": fixture(t, "rsa-chain.pem"),
+			"privateKey": fixture(t, "rsa-key-pbes1-sha1-3des.pem"), "privateKeyPassword": []byte("n0t-the-pw-8d1f")}}
+		for _, s := range []secret.Secret{{Name: "tls-ca", Type: secret.TLSCA, Data: map[string][]byte{"certificate": ca.certPEM}}, client} {
+			if _, err := eng.PutSecret(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run(t, "badkey", kc, kafkaauth.Config{Mode: kafkaauth.TLS, TLS: true, RootCAs: ca.pool},
+			cluster.Cluster{ClientCertSecret: "bad-key", CACertSecret: "tls-ca"}, "Provided certificate or private key is invalid", func() {
+				client.Data["privateKeyPassword"] = []byte(fixturePassword)
+				if _, err := eng.PutSecret(ctx, client); err != nil {
+					t.Fatal(err)
+				}
+			})
+	})
+
+	for _, planted := range []string{"wr0ng-pw-5e3a", "n0t-the-pw-8d1f", "bob-pw", fixturePassword} {
+		if strings.Contains(logs.String(), planted) {
+			t.Errorf("the log holds a secret value (%q)", planted)
+		}
+	}
+	if n := strings.Count(logs.String(), "SASL authentication failed"); n > 3 {
+		t.Errorf("the SASL problem was logged %d times; once per change is the rule", n)
+	}
+}
+
+// clientCertFrom issues a client certificate signed by ca.
+func clientCertFrom(t *testing.T, ca testCA) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "producer"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.caCert, &key.PublicKey, ca.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}

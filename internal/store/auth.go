@@ -1,0 +1,22 @@
+package store
+
+import "time"
+
+// SealedSecret is a secret as stored: its value sealed by package secret's
+// Keyring, its key names in the clear so listing needs no master key.
+type SealedSecret struct {
+	Name    string
+	Type    string
+	Keys    []string
+	Sealed  []byte
+	Created time.Time
+	Updated time.Time
+}
+
+// Token is an API token as stored: the SHA-256 of the token, hex, never
+// the token itself.
+type Token struct {
+	Name    string
+	Hash    string
+	Created time.Time
+}
