@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,8 +29,9 @@ const defaultTimeout = 30 * time.Second
 // *pipe.ValidationError; a server that cannot be reached gives an
 // *UnreachableError.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string // sent as a bearer token when not empty
 }
 
 var _ pipe.Service = (*Client)(nil)
@@ -41,6 +43,14 @@ func NewClient(baseURL string, httpClient *http.Client) *Client {
 		httpClient = &http.Client{Timeout: defaultTimeout}
 	}
 	return &Client{base: strings.TrimRight(baseURL, "/"), hc: httpClient}
+}
+
+// WithToken returns a copy of c that sends token (from `sluice tokens
+// create`) as Authorization: Bearer on every request; "" sends none.
+func (c *Client) WithToken(token string) *Client {
+	cp := *c
+	cp.token = token
+	return &cp
 }
 
 // CreatePipe creates a pipe from spec and returns it as stored, defaults
@@ -122,6 +132,9 @@ func (c *Client) doHeader(ctx context.Context, method, path string, hdr http.Hea
 		req.Header[k] = v
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -133,12 +146,15 @@ func (c *Client) doHeader(ctx context.Context, method, path string, hdr http.Hea
 		if isDialError(err) {
 			return &UnreachableError{URL: c.base, Err: err}
 		}
-		return fmt.Errorf("%s %s: %w", method, u, err)
+		return fmt.Errorf("%s %s: %w%s", method, u, err, tlsHint(err))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
 		return fmt.Errorf("%s %s: read response: %w", method, u, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return &UnauthorizedError{URL: c.base, TokenSent: c.token != ""}
 	}
 	if resp.StatusCode != want {
 		return responseError(method, u, resp, b)
@@ -163,6 +179,10 @@ func responseError(method, u string, resp *http.Response, b []byte) error {
 		if len(snippet) > 200 {
 			snippet = snippet[:200] + "…"
 		}
+		if strings.Contains(snippet, "HTTP request to an HTTPS server") {
+			// Go's HTTP server answers so to plain HTTP on a TLS port.
+			return fmt.Errorf("%s %s: the API serves HTTPS: use an https:// URL", method, u)
+		}
 		return fmt.Errorf("%s %s: unexpected response %s (not a Sluice API error; is --api pointing at Sluice?): %q", method, u, resp.Status, snippet)
 	}
 	e := &Error{StatusCode: resp.StatusCode, Code: eb.Code, Message: eb.Message}
@@ -170,4 +190,34 @@ func responseError(method, u string, resp *http.Response, b []byte) error {
 		e.Fields = append(e.Fields, pipe.FieldError(f))
 	}
 	return e
+}
+
+// UnauthorizedError is a 401: the API requires a token and none was sent,
+// or the one sent is not valid.
+type UnauthorizedError struct {
+	URL       string // the API's base URL
+	TokenSent bool
+}
+
+func (e *UnauthorizedError) Error() string {
+	if !e.TokenSent {
+		return "the Sluice API at " + e.URL + " requires a token: create one on the server with 'sluice tokens create NAME', " +
+			"then pass it with --token or export SLUICE_TOKEN=<token>"
+	}
+	return "the Sluice API at " + e.URL + " refused the token (unknown, deleted or mistyped): check --token or SLUICE_TOKEN, " +
+		"or create a new one on the server with 'sluice tokens create NAME'"
+}
+
+// tlsHint says what to do about a certificate the client does not trust;
+// the x509 errors name the problem but not the remedy.
+func tlsHint(err error) string {
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	switch {
+	case errors.As(err, &unknownCA):
+		return ": the API's certificate is not signed by a CA this machine trusts; pass the CA's certificate with --api-ca-cert FILE or SLUICE_API_CA_CERT"
+	case errors.As(err, &badHost):
+		return ": the API's certificate does not name the host in the URL; use a name or address the certificate lists"
+	}
+	return ""
 }

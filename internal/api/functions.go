@@ -2,10 +2,8 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 
@@ -23,14 +21,7 @@ func (h *handler) registerFunctions(mux *http.ServeMux, funcs pipe.FunctionServi
 		var body struct {
 			URL string `json:"url"`
 		}
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
-			eb, status := decodeError(err)
-			if errors.Is(err, io.EOF) {
-				eb = badRequest(`the body is empty: send {"url": "http://…"}`)
-			}
-			writeError(w, status, eb)
+		if !decodeBody(w, r, &body, `send {"url": "http://…"}`) {
 			return
 		}
 		f, err := funcs.PutFunction(r.Context(), pipe.Function{Name: r.PathValue("name"), URL: body.URL})
@@ -113,18 +104,7 @@ func (c *Client) DeleteFunction(ctx context.Context, name string) error {
 	return functionErr(c.do(ctx, http.MethodDelete, "/v1/functions/"+url.PathEscape(name), nil, http.StatusNoContent, nil))
 }
 
-// functionErr maps the API's codes to the function errors, as Error.Unwrap
-// does for pipes.
+// functionErr maps the API's codes to the function errors.
 func functionErr(err error) error {
-	var e *Error
-	if !errors.As(err, &e) {
-		return err
-	}
-	switch e.Code {
-	case CodeNotFound:
-		return fmt.Errorf("%w: %w", pipe.ErrFunctionNotFound, e)
-	case CodeInUse:
-		return fmt.Errorf("%w: %w", pipe.ErrFunctionInUse, e)
-	}
-	return err
+	return mapCode(err, pipe.ErrFunctionNotFound, pipe.ErrFunctionInUse)
 }

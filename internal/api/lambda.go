@@ -14,6 +14,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/pipe"
 )
 
@@ -85,22 +87,24 @@ type esmRequest struct {
 
 // esmConfiguration is EventSourceMappingConfiguration.
 type esmConfiguration struct {
-	UUID                              string             `json:"UUID"`
-	StartingPosition                  string             `json:"StartingPosition,omitempty"`
-	StartingPositionTimestamp         *float64           `json:"StartingPositionTimestamp,omitempty"`
-	BatchSize                         int                `json:"BatchSize"`
-	MaximumBatchingWindowInSeconds    int                `json:"MaximumBatchingWindowInSeconds"`
-	FunctionArn                       string             `json:"FunctionArn"`
-	LastModified                      float64            `json:"LastModified"`
-	LastProcessingResult              string             `json:"LastProcessingResult"`
-	State                             string             `json:"State"`
-	StateTransitionReason             string             `json:"StateTransitionReason"`
-	Topics                            []string           `json:"Topics"`
-	SelfManagedEventSource            *selfManagedSource `json:"SelfManagedEventSource,omitempty"`
-	SelfManagedKafkaEventSourceConfig *kafkaSourceConfig `json:"SelfManagedKafkaEventSourceConfig,omitempty"`
-	MaximumRetryAttempts              int                `json:"MaximumRetryAttempts"`
-	MaximumRecordAgeInSeconds         int                `json:"MaximumRecordAgeInSeconds"`
-	BisectBatchOnFunctionError        bool               `json:"BisectBatchOnFunctionError"`
+	UUID                                string             `json:"UUID"`
+	StartingPosition                    string             `json:"StartingPosition,omitempty"`
+	StartingPositionTimestamp           *float64           `json:"StartingPositionTimestamp,omitempty"`
+	BatchSize                           int                `json:"BatchSize"`
+	MaximumBatchingWindowInSeconds      int                `json:"MaximumBatchingWindowInSeconds"`
+	FunctionArn                         string             `json:"FunctionArn"`
+	LastModified                        float64            `json:"LastModified"`
+	LastProcessingResult                string             `json:"LastProcessingResult"`
+	State                               string             `json:"State"`
+	StateTransitionReason               string             `json:"StateTransitionReason"`
+	Topics                              []string           `json:"Topics"`
+	SelfManagedEventSource              *selfManagedSource `json:"SelfManagedEventSource,omitempty"`
+	SelfManagedKafkaEventSourceConfig   *kafkaSourceConfig `json:"SelfManagedKafkaEventSourceConfig,omitempty"`
+	EventSourceArn                      string             `json:"EventSourceArn,omitempty"`
+	AmazonManagedKafkaEventSourceConfig *kafkaSourceConfig `json:"AmazonManagedKafkaEventSourceConfig,omitempty"`
+	MaximumRetryAttempts                int                `json:"MaximumRetryAttempts"`
+	MaximumRecordAgeInSeconds           int                `json:"MaximumRecordAgeInSeconds"`
+	BisectBatchOnFunctionError          bool               `json:"BisectBatchOnFunctionError"`
 }
 
 type lambdaError struct {
@@ -118,8 +122,9 @@ func invalid(format string, args ...any) *lambdaError {
 // lambdaHandler serves the Lambda-compatible routes over the same services
 // as the native API.
 type lambdaHandler struct {
-	h     *handler
-	funcs pipe.FunctionService // nil: FunctionName must be a URL
+	h        *handler
+	funcs    pipe.FunctionService // nil: FunctionName must be a URL
+	clusters cluster.Service      // nil: EventSourceArn is refused
 }
 
 func (l *lambdaHandler) register(mux *http.ServeMux) {
@@ -217,12 +222,6 @@ func (l *lambdaHandler) decode(w http.ResponseWriter, r *http.Request) (esmReque
 	if req.BisectBatchOnFunctionError != nil && *req.BisectBatchOnFunctionError {
 		return req, invalid("BisectBatchOnFunctionError is not supported by Sluice yet; leave it out or set it to false.")
 	}
-	if req.EventSourceArn != nil {
-		return req, invalid("EventSourceArn %s: Sluice does not yet know MSK clusters by ARN; give the cluster's brokers with SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS instead.", *req.EventSourceArn)
-	}
-	if req.AmazonManagedKafkaEventSourceConfig != nil {
-		return req, invalid("AmazonManagedKafkaEventSourceConfig goes with EventSourceArn, which Sluice does not support yet; use SelfManagedKafkaEventSourceConfig.")
-	}
 	return req, nil
 }
 
@@ -274,22 +273,15 @@ func (l *lambdaHandler) create(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, invalid("FunctionName is required."))
 		return
 	}
-	if req.SelfManagedEventSource == nil {
-		l.fail(w, r, invalid("SelfManagedEventSource is required: give the brokers as SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS."))
-		return
-	}
 	tgt, err := l.target(r, *req.FunctionName)
 	if err != nil {
 		l.fail(w, r, err)
 		return
 	}
 	spec := pipe.Spec{Name: "esm-" + shortID(), Topics: req.Topics, Target: tgt, Enabled: req.Enabled}
-	for k, v := range req.SelfManagedEventSource.Endpoints {
-		if k != "KAFKA_BOOTSTRAP_SERVERS" {
-			l.fail(w, r, invalid("SelfManagedEventSource.Endpoints.%s: the only endpoint type is KAFKA_BOOTSTRAP_SERVERS.", k))
-			return
-		}
-		spec.BootstrapServers = v
+	if err := l.source(r, req, &spec); err != nil {
+		l.fail(w, r, err)
+		return
 	}
 	if req.StartingPosition != nil {
 		spec.StartingPosition = pipe.StartingPosition(*req.StartingPosition)
@@ -299,16 +291,68 @@ func (l *lambdaHandler) create(w http.ResponseWriter, r *http.Request) {
 		ts := time.Unix(int64(sec), int64(frac*1e9)).UTC()
 		spec.StartingPositionTimestamp = &ts
 	}
-	if c := req.SelfManagedKafkaEventSourceConfig; c != nil {
-		spec.ConsumerGroupID = c.ConsumerGroupId
-	}
 	applyUpdatable(&spec, req)
 	p, err := l.h.svc.CreatePipe(r.Context(), spec)
 	if err != nil {
 		l.fail(w, r, err)
 		return
 	}
-	l.h.writeJSON(w, r, http.StatusAccepted, configuration(p))
+	l.h.writeJSON(w, r, http.StatusAccepted, l.configuration(r.Context(), p))
+}
+
+// source sets where a new mapping reads from: an MSK cluster registered in
+// Sluice, named by EventSourceArn, or brokers given inline with
+// SelfManagedEventSource. Each goes with its own kafka config, as on Lambda.
+func (l *lambdaHandler) source(r *http.Request, req esmRequest, spec *pipe.Spec) error {
+	switch {
+	case req.EventSourceArn != nil && req.SelfManagedEventSource != nil:
+		return invalid("Give either EventSourceArn (an MSK cluster) or SelfManagedEventSource (brokers), not both.")
+	case req.EventSourceArn != nil:
+		if req.SelfManagedKafkaEventSourceConfig != nil {
+			return invalid("SelfManagedKafkaEventSourceConfig goes with SelfManagedEventSource; with EventSourceArn use AmazonManagedKafkaEventSourceConfig.")
+		}
+		arn := *req.EventSourceArn
+		_, name, err := cluster.ParseARN(arn)
+		if err != nil {
+			return invalid("EventSourceArn %s: Sluice reads Kafka only; expected an MSK cluster ARN, arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/ID.", arn)
+		}
+		if l.clusters == nil {
+			return invalid("EventSourceArn %s: this server has no cluster registry; give the brokers with SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS.", arn)
+		}
+		c, err := l.clusters.GetCluster(r.Context(), name)
+		if errors.Is(err, cluster.ErrNotFound) {
+			return invalid("EventSourceArn %s: no cluster %q is registered in Sluice; register it with `sluice clusters set %s --msk --arn %s --bootstrap-servers HOST:PORT …`.", arn, name, name, arn)
+		}
+		if err != nil {
+			return err
+		}
+		if !c.MSK {
+			return invalid("EventSourceArn %s: cluster %q is not marked as MSK; mark it with `sluice clusters set %s --msk …`, or use SelfManagedEventSource.", arn, name, name)
+		}
+		if c.ARN != "" && c.ARN != arn {
+			return invalid("EventSourceArn %s: cluster %q is registered with ARN %s; use that ARN.", arn, name, c.ARN)
+		}
+		spec.Cluster = c.Name
+		if k := req.AmazonManagedKafkaEventSourceConfig; k != nil {
+			spec.ConsumerGroupID = k.ConsumerGroupId
+		}
+	case req.SelfManagedEventSource != nil:
+		if req.AmazonManagedKafkaEventSourceConfig != nil {
+			return invalid("AmazonManagedKafkaEventSourceConfig goes with EventSourceArn; with SelfManagedEventSource use SelfManagedKafkaEventSourceConfig.")
+		}
+		for k, v := range req.SelfManagedEventSource.Endpoints {
+			if k != "KAFKA_BOOTSTRAP_SERVERS" {
+				return invalid("SelfManagedEventSource.Endpoints.%s: the only endpoint type is KAFKA_BOOTSTRAP_SERVERS.", k)
+			}
+			spec.BootstrapServers = v
+		}
+		if k := req.SelfManagedKafkaEventSourceConfig; k != nil {
+			spec.ConsumerGroupID = k.ConsumerGroupId
+		}
+	default:
+		return invalid("Give EventSourceArn (an MSK cluster registered in Sluice) or SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS (brokers).")
+	}
+	return nil
 }
 
 // applyUpdatable sets the fields both create and update take.
@@ -351,7 +395,7 @@ func (l *lambdaHandler) get(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, err)
 		return
 	}
-	l.h.writeJSON(w, r, http.StatusOK, configuration(p))
+	l.h.writeJSON(w, r, http.StatusOK, l.configuration(r.Context(), p))
 }
 
 func (l *lambdaHandler) update(w http.ResponseWriter, r *http.Request) {
@@ -363,7 +407,9 @@ func (l *lambdaHandler) update(w http.ResponseWriter, r *http.Request) {
 	for name, set := range map[string]bool{
 		"Topics": req.Topics != nil, "StartingPosition": req.StartingPosition != nil,
 		"StartingPositionTimestamp": req.StartingPositionTimestamp != nil, "SelfManagedEventSource": req.SelfManagedEventSource != nil,
-		"SelfManagedKafkaEventSourceConfig": req.SelfManagedKafkaEventSourceConfig != nil,
+		"SelfManagedKafkaEventSourceConfig":   req.SelfManagedKafkaEventSourceConfig != nil,
+		"EventSourceArn":                      req.EventSourceArn != nil,
+		"AmazonManagedKafkaEventSourceConfig": req.AmazonManagedKafkaEventSourceConfig != nil,
 	} {
 		if set {
 			l.fail(w, r, invalid("%s can be set only when the event source mapping is created; delete it and create a new one to change it.", name))
@@ -391,7 +437,7 @@ func (l *lambdaHandler) update(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, err)
 		return
 	}
-	l.h.writeJSON(w, r, http.StatusAccepted, configuration(up))
+	l.h.writeJSON(w, r, http.StatusAccepted, l.configuration(r.Context(), up))
 }
 
 func (l *lambdaHandler) delete(w http.ResponseWriter, r *http.Request) {
@@ -406,7 +452,7 @@ func (l *lambdaHandler) delete(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Status.State = pipe.StateDeleting
 	p.Status.StateTransitionReason = "USER_INITIATED"
-	l.h.writeJSON(w, r, http.StatusAccepted, configuration(p))
+	l.h.writeJSON(w, r, http.StatusAccepted, l.configuration(r.Context(), p))
 }
 
 // maxListPage is the most mappings one list response holds, as on Lambda.
@@ -423,10 +469,15 @@ func (l *lambdaHandler) list(w http.ResponseWriter, r *http.Request) {
 		}
 		max = min(n, maxListPage)
 	}
-	if q.Get("EventSourceArn") != "" {
-		// No mapping has an EventSourceArn yet (see decode).
-		l.h.writeJSON(w, r, http.StatusOK, map[string]any{"EventSourceMappings": []esmConfiguration{}})
-		return
+	arnCluster := ""
+	if arn := q.Get("EventSourceArn"); arn != "" {
+		_, name, err := cluster.ParseARN(arn)
+		if err != nil {
+			// No mapping reads anything but an MSK cluster.
+			l.h.writeJSON(w, r, http.StatusOK, map[string]any{"EventSourceMappings": []esmConfiguration{}})
+			return
+		}
+		arnCluster = name
 	}
 	ps, err := l.h.svc.ListPipes(r.Context())
 	if err != nil {
@@ -444,14 +495,14 @@ func (l *lambdaHandler) list(w http.ResponseWriter, r *http.Request) {
 	out := []esmConfiguration{}
 	next := ""
 	for _, p := range ps {
-		if p.UUID <= marker || (fn != "" && p.Target.Function != fn && p.Target.URL != fn) {
+		if p.UUID <= marker || (fn != "" && p.Target.Function != fn && p.Target.URL != fn) || (arnCluster != "" && p.Cluster != arnCluster) {
 			continue
 		}
 		if len(out) == max {
 			next = out[len(out)-1].UUID
 			break
 		}
-		out = append(out, configuration(p))
+		out = append(out, l.configuration(r.Context(), p))
 	}
 	resp := map[string]any{"EventSourceMappings": out}
 	if next != "" {
@@ -460,7 +511,32 @@ func (l *lambdaHandler) list(w http.ResponseWriter, r *http.Request) {
 	l.h.writeJSON(w, r, http.StatusOK, resp)
 }
 
-// configuration is a pipe as EventSourceMappingConfiguration.
+// configuration is a pipe as EventSourceMappingConfiguration. A pipe on an
+// MSK cluster shows the cluster's ARN, as a mapping with EventSourceArn
+// does; a pipe on another registered cluster shows its brokers.
+func (l *lambdaHandler) configuration(ctx context.Context, p pipe.Pipe) esmConfiguration {
+	c := configuration(p)
+	if p.Cluster == "" || l.clusters == nil {
+		return c
+	}
+	cl, err := l.clusters.GetCluster(ctx, p.Cluster)
+	if err != nil {
+		// Deleting a cluster in use is refused; show what is known.
+		c.SelfManagedEventSource = nil
+		return c
+	}
+	if cl.MSK {
+		c.EventSourceArn = cl.EventSourceARN()
+		c.SelfManagedEventSource, c.SelfManagedKafkaEventSourceConfig = nil, nil
+		c.AmazonManagedKafkaEventSourceConfig = &kafkaSourceConfig{ConsumerGroupId: p.GroupID()}
+		return c
+	}
+	c.SelfManagedEventSource = &selfManagedSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": cl.BootstrapServers}}
+	return c
+}
+
+// configuration is a pipe as EventSourceMappingConfiguration, from the
+// pipe alone.
 func configuration(p pipe.Pipe) esmConfiguration {
 	c := esmConfiguration{
 		UUID:                              p.UUID,

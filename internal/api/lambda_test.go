@@ -2,12 +2,14 @@ package api_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/sluice-dev/sluice/internal/api/apitest"
+	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/pipe"
 )
 
@@ -70,7 +72,8 @@ func TestLambdaShapes(t *testing.T) {
 		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50,"FilterCriteria":{"Filters":[]}`, 1), 400, "InvalidParameterValueException", "FilterCriteria is not supported"},
 		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50000`, 1), 400, "InvalidParameterValueException", "BatchSize"},
 		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, "http://127.0.0.1:9000/", "billing", 1), 404, "ResourceNotFoundException", "Function not found: billing"},
-		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"f","EventSourceArn":"arn:aws:kafka:us-east-1:1:cluster/c/1"}`, 400, "InvalidParameterValueException", "EventSourceArn"},
+		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"http://x/","EventSourceArn":"arn:aws:kafka:us-east-1:123456789012:cluster/c/1","Topics":["t"]}`, 400, "InvalidParameterValueException", "no cluster \"c\" is registered"},
+		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"http://x/","EventSourceArn":"arn:aws:sqs:us-east-1:123456789012:q","Topics":["t"]}`, 400, "InvalidParameterValueException", "MSK cluster ARN"},
 		{"PUT", "/2015-03-31/event-source-mappings/" + id, `{"Topics":["other"]}`, 400, "InvalidParameterValueException", "Topics can be set only when"},
 	} {
 		status, hdr, body := lambdaCall(t, srv.URL, tc.method, tc.path, tc.body)
@@ -153,5 +156,60 @@ func TestLambdaListPages(t *testing.T) {
 	status, _, body = lambdaCall(t, srv.URL, "GET", fmt.Sprintf("/2015-03-31/event-source-mappings/?FunctionName=%s", "arn:aws:lambda:x:1:function:billing"), "")
 	if n := len(body["EventSourceMappings"].([]any)); status != 200 || n != 13 {
 		t.Fatalf("filter by ARN: %d, %d items, want 13", status, n)
+	}
+}
+
+// TestLambdaEventSourceArn creates a mapping on an MSK cluster registered
+// in Sluice by its ARN, and lists mappings by that ARN.
+func TestLambdaEventSourceArn(t *testing.T) {
+	srv, svc := apitest.NewServer(t)
+	const arn = "arn:aws:kafka:eu-west-1:123456789012:cluster/prod/6f1c2b3a-1"
+	if _, err := svc.PutCluster(t.Context(), cluster.Cluster{Name: "prod", MSK: true, ARN: arn, Auth: cluster.AuthNone,
+		BootstrapServers: []string{"b-1.prod.kafka.eu-west-1.amazonaws.com:9092"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.PutCluster(t.Context(), cluster.Cluster{Name: "onprem", BootstrapServers: []string{"kafka:9092"}}); err != nil {
+		t.Fatal(err)
+	}
+	status, _, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"http://127.0.0.1:9000/",
+		"EventSourceArn":"`+arn+`","Topics":["orders"],"AmazonManagedKafkaEventSourceConfig":{"ConsumerGroupId":"billing"}}`)
+	if status != 202 || c["EventSourceArn"] != arn || c["SelfManagedEventSource"] != nil {
+		t.Fatalf("create: %d %v", status, c)
+	}
+	if g := c["AmazonManagedKafkaEventSourceConfig"].(map[string]any)["ConsumerGroupId"]; g != "billing" {
+		t.Fatalf("ConsumerGroupId %v", g)
+	}
+	id := c["UUID"].(string)
+	p, err := svc.ListPipes(t.Context())
+	if err != nil || len(p) != 1 || p[0].Cluster != "prod" || len(p[0].BootstrapServers) != 0 {
+		t.Fatalf("stored as %+v, %v", p, err)
+	}
+	// Another mapping on brokers given inline.
+	if status, _, c = lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", esmCreate); status != 202 {
+		t.Fatalf("create inline: %d %v", status, c)
+	}
+	for filter, want := range map[string]int{arn: 1, "arn:aws:kafka:eu-west-1:123456789012:cluster/other/1": 0, "": 2} {
+		status, _, c = lambdaCall(t, srv.URL, "GET", "/2015-03-31/event-source-mappings/?EventSourceArn="+filter, "")
+		if got := c["EventSourceMappings"].([]any); status != 200 || len(got) != want {
+			t.Fatalf("list EventSourceArn=%q: %d %v", filter, status, c)
+		}
+	}
+	for _, body := range []string{
+		`{"FunctionName":"http://x/","EventSourceArn":"arn:aws:kafka:eu-west-1:123456789012:cluster/prod/other-id","Topics":["t"]}`,
+		`{"FunctionName":"http://x/","EventSourceArn":"arn:aws:kafka:eu-west-1:123456789012:cluster/onprem/1","Topics":["t"]}`,
+		`{"FunctionName":"http://x/","EventSourceArn":"` + arn + `","Topics":["t"],"SelfManagedEventSource":{"Endpoints":{"KAFKA_BOOTSTRAP_SERVERS":["a:1"]}}}`,
+		`{"FunctionName":"http://x/","EventSourceArn":"` + arn + `","Topics":["t"],"SelfManagedKafkaEventSourceConfig":{"ConsumerGroupId":"g"}}`,
+	} {
+		if status, _, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", body); status != 400 || c["Type"] != "User" {
+			t.Errorf("%s: %d %v, want 400 InvalidParameterValueException", body, status, c)
+		}
+	}
+	if status, _, c := lambdaCall(t, srv.URL, "PUT", "/2015-03-31/event-source-mappings/"+id, `{"EventSourceArn":"`+arn+`"}`); status != 400 ||
+		!strings.Contains(fmt.Sprint(c["message"]), "only when the event source mapping is created") {
+		t.Fatalf("update of EventSourceArn: %d %v", status, c)
+	}
+	// A cluster in use cannot be deleted.
+	if err := svc.DeleteCluster(t.Context(), "prod"); !errors.Is(err, cluster.ErrInUse) {
+		t.Fatalf("delete cluster in use: %v", err)
 	}
 }

@@ -35,6 +35,9 @@ type observeOptions struct {
 	metrics   http.Handler
 	ready     func(context.Context) error
 	describer Describer
+	// auth is set by WithAuth (auth.go); it lives here because Option
+	// configures this struct. nil: no authentication.
+	auth *authenticator
 }
 
 // WithMetrics serves h at GET /metrics.

@@ -18,6 +18,9 @@
 //
 // Every error is JSON {"code","message"} with a code from the Code
 // constants; a rejected spec adds "fields": [{"field","value","reason"}].
+//
+// With WithAuth, every route but GET /healthz and /readyz needs a token
+// (auth.go).
 package api
 
 import (
@@ -35,7 +38,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/secret"
 )
 
 // MaxBodyBytes bounds a request body. A pipe spec is well under a kilobyte;
@@ -50,7 +55,8 @@ type handler struct {
 }
 
 // NewHandler returns the API's handler over svc. A nil log discards logs.
-// Options add the observability routes' sources (observe.go).
+// Options add the observability routes' sources (observe.go) and token
+// authentication (WithAuth, auth.go).
 func NewHandler(svc pipe.Service, log *slog.Logger, opts ...Option) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -71,7 +77,12 @@ func NewHandler(svc pipe.Service, log *slog.Logger, opts ...Option) http.Handler
 	if funcs != nil {
 		h.registerFunctions(mux, funcs)
 	}
-	(&lambdaHandler{h: h, funcs: funcs}).register(mux)
+	clusters, _ := svc.(cluster.Service)
+	secrets, _ := svc.(secret.Service)
+	if clusters != nil && secrets != nil {
+		h.registerClusters(mux, clusters, secrets)
+	}
+	(&lambdaHandler{h: h, funcs: funcs, clusters: clusters}).register(mux)
 	// The method-less patterns are less specific than the ones above, so
 	// they only catch other methods and unknown paths. Without them
 	// ServeMux would answer in plain text, and clients expect JSON errors.
@@ -81,7 +92,9 @@ func NewHandler(svc pipe.Service, log *slog.Logger, opts ...Option) http.Handler
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errorBody{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s: the API serves /v1/pipes", r.Method, r.URL.Path)})
 	})
-	return h.middleware(mux)
+	// Authentication sits inside middleware, so refused requests are
+	// logged like any other and a panic in the token lookup is a 500.
+	return h.middleware(h.obs.auth.wrap(h.log, mux))
 }
 
 // middleware logs each request and turns a panicking handler into a 500 the

@@ -5,10 +5,13 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/api"
 	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/secret"
 	"github.com/sluice-dev/sluice/internal/store"
 )
 
@@ -47,6 +51,9 @@ type EngineOptions struct {
 	// (SIGKILL) the restarted process gets its partitions back in seconds
 	// rather than after Kafka's 45 s default.
 	SessionTimeout time.Duration
+	// Keyring seals and opens secrets, under the master key from
+	// SLUICE_MASTER_KEY or the data directory's master.key.
+	Keyring *secret.Keyring
 }
 
 // Env is the outside world of one run of the command.
@@ -91,6 +98,8 @@ type app struct {
 	env Env
 
 	apiURL    string
+	token     string // --token; SLUICE_TOKEN when not given
+	apiCACert string // --api-ca-cert; SLUICE_API_CA_CERT when not given
 	output    string
 	logFormat string
 	logLevel  string
@@ -127,11 +136,15 @@ process, nothing else to install.`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.apiURL, "api", apiDefault, "URL of the Sluice API (env SLUICE_API)")
+	// Their env values are read in client(), not shown as flag defaults:
+	// --help must not print a token.
+	pf.StringVar(&a.token, "token", "", "API token from 'sluice tokens create' (env SLUICE_TOKEN)")
+	pf.StringVar(&a.apiCACert, "api-ca-cert", "", "PEM file of the CA to trust for an https:// API URL, instead of the system's CAs (env SLUICE_API_CA_CERT)")
 	pf.StringVarP(&a.output, "output", "o", outputTable, "output format: table, json or yaml (yaml: 'pipes get' and 'pipes list' print the file 'apply' reads)")
 	pf.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
-	root.AddCommand(a.pipesCmd(), a.functionsCmd(), a.devCmd(), a.serveCmd(), a.sinkCmd(), a.produceCmd(), a.benchCmd(), a.versionCmd())
+	root.AddCommand(a.pipesCmd(), a.functionsCmd(), a.clustersCmd(), a.secretsCmd(), a.tokensCmd(), a.devCmd(), a.serveCmd(), a.sinkCmd(), a.produceCmd(), a.benchCmd(), a.versionCmd())
 	root.AddCommand(a.applyCmd()) // apply.go
 	return root
 }
@@ -189,7 +202,9 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 }
 
 // client returns the API client, after checking the URL so that a typo
-// gets a precise message instead of a dial error.
+// gets a precise message instead of a dial error. It sends the token of
+// --token or SLUICE_TOKEN, and trusts the CA of --api-ca-cert or
+// SLUICE_API_CA_CERT for an https:// URL.
 func (a *app) client(cmd *cobra.Command) (*api.Client, error) {
 	source := "--api"
 	if !cmd.Flags().Changed("api") && a.env.Getenv("SLUICE_API") != "" {
@@ -199,7 +214,55 @@ func (a *app) client(cmd *cobra.Command) (*api.Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%s %q: use an http:// or https:// URL, e.g. %s", source, a.apiURL, DefaultAPIURL)
 	}
-	return api.NewClient(a.apiURL, nil), nil
+	hc := &http.Client{Timeout: apiTimeout}
+	if u.Scheme == "http" && cmd.Flags().Changed("api-ca-cert") {
+		return nil, fmt.Errorf("--api-ca-cert: the API URL %s is http://, which uses no certificates: use its https:// URL", a.apiURL)
+	}
+	if u.Scheme == "https" {
+		tr, err := a.apiTransport(cmd)
+		if err != nil {
+			return nil, err
+		}
+		hc.Transport = tr
+	}
+	token := a.token
+	if !cmd.Flags().Changed("token") {
+		token = a.env.Getenv("SLUICE_TOKEN")
+	}
+	token = strings.TrimSpace(token) // a pasted token often brings a newline
+	if strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		// Not printed: it is a credential, and likely a mangled one.
+		return nil, errors.New("--token or SLUICE_TOKEN: the token contains spaces or non-ASCII characters; copy it again from 'sluice tokens create'")
+	}
+	return api.NewClient(a.apiURL, hc).WithToken(token), nil
+}
+
+// apiTimeout bounds one API request, as api.NewClient's default does.
+const apiTimeout = 30 * time.Second
+
+// apiTransport is the transport for an https:// API: the system's CAs, or
+// only the CA of --api-ca-cert (as curl's --cacert), for a server whose
+// certificate a private CA signed.
+func (a *app) apiTransport(cmd *cobra.Command) (http.RoundTripper, error) {
+	path, source := a.apiCACert, "--api-ca-cert"
+	if !cmd.Flags().Changed("api-ca-cert") {
+		path, source = a.env.Getenv("SLUICE_API_CA_CERT"), "SLUICE_API_CA_CERT"
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if path == "" {
+		return tr, nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s: no PEM certificate in the file: give the CA's certificate (-----BEGIN CERTIFICATE-----)", source, path)
+	}
+	tr.TLSClientConfig.RootCAs = pool
+	return tr, nil
 }
 
 // printError prints err as "Error: <message>". A rejected spec gets one

@@ -111,6 +111,7 @@ func (e *stopCheckEngine) Run(ctx context.Context) error {
 
 type started struct {
 	engine *stopCheckEngine
+	token  string // sent by inFlight; `serve` needs one
 	cancel context.CancelFunc
 	done   chan int
 	stdout *syncBuffer
@@ -180,7 +181,7 @@ func (s *started) inFlight(t *testing.T, apiURL string) chan error {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {
-		_, err := api.NewClient(apiURL, nil).GetPipe(context.Background(), "slow")
+		_, err := api.NewClient(apiURL, nil).WithToken(s.token).GetPipe(context.Background(), "slow")
 		done <- err
 	}()
 	select {
@@ -349,12 +350,14 @@ func TestServeConfigErrors(t *testing.T) {
 func TestServeRunsAndStops(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	path := writeConfig(t, fmt.Sprintf("apiAddr: 127.0.0.1:0\ndataDir: %s\nlogFormat: json\n", dataDir))
+	token := createToken(t, "ci", "--config", path)
 	s := startCmd(t, "serve", "--config", path)
+	s.token = token
 	re := regexp.MustCompile(`Serving the Sluice API at (http://\S+) `)
 	waitFor(t, "the serving line", func() bool { return re.MatchString(s.stdout.String()) })
 	apiURL := re.FindStringSubmatch(s.stdout.String())[1]
 
-	c := api.NewClient(apiURL, nil)
+	c := api.NewClient(apiURL, nil).WithToken(token)
 	if _, err := c.CreatePipe(t.Context(), pipe.Spec{Name: "p", BootstrapServers: []string{"127.0.0.1:9092"}, Topics: []string{"t"}, Target: pipe.Target{URL: "http://127.0.0.1:9000/"}}); err != nil {
 		t.Fatal(err)
 	}

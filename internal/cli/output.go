@@ -36,7 +36,7 @@ func writePipeTable(w io.Writer, p pipe.Pipe) error {
 		{"Last processing result", orDash(p.Status.LastProcessingResult)},
 		{"Last modified", formatTime(p.Status.LastModified)},
 		{"Enabled", strconv.FormatBool(s.IsEnabled())},
-		{"Bootstrap servers", strings.Join(s.BootstrapServers, ",")},
+		source(s),
 		{"Topic", strings.Join(s.Topics, ",")},
 		{"Consumer group", orDash(s.GroupID())},
 		{"Starting position", startingPosition(s)},
@@ -134,4 +134,12 @@ func targetText(t pipe.Target) string {
 		return "function " + t.Function
 	}
 	return t.URL
+}
+
+// source is the table row saying where a pipe reads from.
+func source(s pipe.Spec) [2]string {
+	if s.Cluster != "" {
+		return [2]string{"Cluster", s.Cluster}
+	}
+	return [2]string{"Bootstrap servers", strings.Join(s.BootstrapServers, ",")}
 }

@@ -54,6 +54,7 @@ func nameArg(cmd *cobra.Command, args []string) error {
 // apply to the rest.
 const (
 	flagBootstrap = "bootstrap-servers"
+	flagCluster   = "cluster"
 	flagTopic     = "topic"
 	flagTarget    = "target"
 	flagFunction  = "function"
@@ -75,6 +76,7 @@ const (
 var specFlags = map[string]string{
 	"name":                            argName,
 	"bootstrapServers":                "--" + flagBootstrap,
+	"cluster":                         "--" + flagCluster,
 	"topics":                          "--" + flagTopic,
 	"target.url":                      "--" + flagTarget,
 	"target.function":                 "--" + flagFunction,
@@ -97,6 +99,7 @@ func (a *app) pipesCreateCmd() *cobra.Command {
 and POSTs batches of its records to the target URL. Flags not given take
 the server's defaults, shown by 'sluice pipes get NAME'.`,
 		Example: `  sluice pipes create demo --bootstrap-servers 127.0.0.1:9092 --topic demo --target http://127.0.0.1:9000/
+  sluice pipes create orders --cluster msk --topic orders --function billing
   sluice pipes create orders --bootstrap-servers b-1:9092,b-2:9092 --topic orders \
     --target https://hooks.example.com/orders --batch-size 500 --batching-window 2s`,
 		Args: nameArg,
@@ -121,7 +124,8 @@ the server's defaults, shown by 'sluice pipes get NAME'.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSlice(flagBootstrap, nil, "Kafka brokers to start from, as host:port, comma-separated (required)")
+	f.StringSlice(flagBootstrap, nil, "Kafka brokers to start from, as host:port, comma-separated, for a plaintext cluster (this or --cluster is required)")
+	f.String(flagCluster, "", "a cluster registered with 'sluice clusters set' (brokers, auth, credentials) instead of --bootstrap-servers")
 	f.String(flagTopic, "", "topic to read (required)")
 	f.String(flagTarget, "", "http:// or https:// URL that receives each batch as a POST (this or --function is required)")
 	f.String(flagFunction, "", "a function registered with 'sluice functions set' to target instead of --target: the pipe follows its URL")
@@ -154,6 +158,9 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 				s.BootstrapServers = append(s.BootstrapServers, hp)
 			}
 		}
+	}
+	if changed(flagCluster) {
+		s.Cluster, _ = f.GetString(flagCluster)
 	}
 	if changed(flagTopic) {
 		t, _ := f.GetString(flagTopic)

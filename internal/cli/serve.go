@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
+
+	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
 
 const defaultServeDataDir = ".sluice"
@@ -29,11 +33,15 @@ type serveConfig struct {
 	// Go duration (default 45s, Kafka's): how long a crashed process's
 	// partitions wait before another member takes them over.
 	GroupSessionTimeout string `json:"groupSessionTimeout"`
+	// TLSCertFile and TLSKeyFile, both or neither, are the PEM
+	// certificate (chain) and private key the API serves HTTPS with.
+	TLSCertFile string `json:"tlsCertFile"`
+	TLSKeyFile  string `json:"tlsKeyFile"`
 
 	sessionTimeout time.Duration
 }
 
-var serveConfigFields = "apiAddr, dataDir, logFormat, groupSessionTimeout"
+var serveConfigFields = "apiAddr, dataDir, logFormat, groupSessionTimeout, tlsCertFile, tlsKeyFile"
 
 func (a *app) serveCmd() *cobra.Command {
 	var configPath string
@@ -48,9 +56,22 @@ cluster each pipe names. The config file is YAML:
   logFormat: json           # text or json (default text; --log-format wins)
   groupSessionTimeout: 45s  # consumer group session timeout, 1s–30m (default 45s;
                             # brokers refuse below group.min.session.timeout.ms, 6s by default)
+  tlsCertFile: /etc/sluice/tls.crt  # PEM certificate (chain) and key: with both,
+  tlsKeyFile: /etc/sluice/tls.key   # the API serves HTTPS only (TLS 1.2 or later)
 
-The API has no authentication yet: on a non-loopback address, put an
-authenticating proxy in front of it.`,
+Every API request but GET /healthz and /readyz needs a token, created on
+this machine with 'sluice tokens create NAME' (same --data-dir or
+--config). Until one exists, serve starts but refuses every request.
+Clients send 'Authorization: Bearer <token>'; the CLI sends --token or
+SLUICE_TOKEN. The AWS CLI and SDKs cannot send a bearer token: on the
+Lambda-compatible routes they send the token as their access key id
+(AWS_ACCESS_KEY_ID=<token>, any AWS_SECRET_ACCESS_KEY). Sluice checks only
+the access key id, not the SigV4 signature, which it cannot verify (it
+keeps only the token's hash). A deleted token stops working within ` + api.DefaultTokenCacheTTL.String() + `.
+
+Tokens are sent in clear text over http://: beyond this machine, set
+tlsCertFile and tlsKeyFile (clients trust a private CA with --api-ca-cert
+or SLUICE_API_CA_CERT), or put a TLS-terminating proxy in front.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadServeConfig(configPath)
@@ -114,6 +135,12 @@ func loadServeConfig(path string) (serveConfig, error) {
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("logFormat: %q: use text or json", cfg.LogFormat))
 	}
+	switch {
+	case cfg.TLSCertFile != "" && cfg.TLSKeyFile == "":
+		errs = append(errs, errors.New("tlsCertFile is set but tlsKeyFile is not: give both (HTTPS) or neither (HTTP)"))
+	case cfg.TLSCertFile == "" && cfg.TLSKeyFile != "":
+		errs = append(errs, errors.New("tlsKeyFile is set but tlsCertFile is not: give both (HTTPS) or neither (HTTP)"))
+	}
 	if len(errs) > 0 {
 		where := "config"
 		if path != "" {
@@ -155,6 +182,15 @@ func (a *app) runServe(ctx context.Context, cfg serveConfig) (err error) {
 	ctx, stop := signalContext(ctx)
 	defer stop()
 
+	// The key pair first: a wrong path should fail before anything binds.
+	var tlsConfig *tls.Config
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("tlsCertFile %s, tlsKeyFile %s: %w", cfg.TLSCertFile, cfg.TLSKeyFile, err)
+		}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("dataDir: %w", err)
 	}
@@ -163,8 +199,8 @@ func (a *app) runServe(ctx context.Context, cfg serveConfig) (err error) {
 		return fmt.Errorf("apiAddr %s: %w%s", cfg.APIAddr, err, addrInUseHint(err, "apiAddr in the config"))
 	}
 	defer ln.Close() // after a failed start; runServer closes it otherwise
-	if host, _, _ := net.SplitHostPort(cfg.APIAddr); !isLoopback(host) {
-		a.log.Warn("the API has no authentication and listens beyond this machine; put an authenticating proxy in front of it", "addr", ln.Addr().String())
+	if host, _, _ := net.SplitHostPort(cfg.APIAddr); !isLoopback(host) && tlsConfig == nil {
+		a.log.Warn("the API listens beyond this machine over plain HTTP, so tokens cross the network readable; set tlsCertFile and tlsKeyFile, or put a TLS-terminating proxy in front", "addr", ln.Addr().String())
 	}
 
 	eng, storePath, closeStore, err := a.openEngine(ctx, cfg.DataDir, EngineOptions{SessionTimeout: cfg.sessionTimeout})
@@ -176,8 +212,32 @@ func (a *app) runServe(ctx context.Context, cfg serveConfig) (err error) {
 			err = errors.Join(err, cerr)
 		}
 	}()
-	apiURL := "http://" + ln.Addr().String()
+
+	// Token lookups get a store handle of their own: the engine's has a
+	// single connection, and authenticating a request should not queue
+	// behind the engine's status writes. It closes after runServer
+	// returned, when the API no longer serves.
+	tokens, err := sqlite.Open(ctx, storePath)
+	if err != nil {
+		return fmt.Errorf("open the store for API tokens: %w", err)
+	}
+	defer func() {
+		if cerr := tokens.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	if all, err := tokens.ListTokens(ctx); err != nil {
+		return err
+	} else if len(all) == 0 {
+		a.log.Warn("no API tokens exist, so every API request is refused: create one with 'sluice tokens create NAME' (with this --config or dataDir)", "dataDir", cfg.DataDir)
+	}
+
+	scheme := "http://"
+	if tlsConfig != nil {
+		scheme = "https://"
+	}
+	apiURL := scheme + ln.Addr().String()
 	a.log.Info("serving the Sluice API", "url", apiURL, "store", storePath)
 	fmt.Fprintf(a.env.Stdout, "Serving the Sluice API at %s (store %s).\n", apiURL, storePath)
-	return runServer(ctx, a.log, eng, ln)
+	return runServer(ctx, a.log, eng, ln, withTLS(tlsConfig), withAPIOptions(api.WithAuth(tokens, api.DefaultTokenCacheTTL)))
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/secret"
 	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
 
@@ -40,12 +42,34 @@ func signalContext(parent context.Context) (context.Context, context.CancelFunc)
 	return ctx, stop
 }
 
+// serverOption is what `serve` adds to the API server `dev` runs: TLS and
+// authentication.
+type serverOption func(*serverOptions)
+
+type serverOptions struct {
+	tls *tls.Config  // nil: plain HTTP
+	api []api.Option // after apiOptions(eng)
+}
+
+// withTLS serves HTTPS with c; nil keeps plain HTTP.
+func withTLS(c *tls.Config) serverOption { return func(o *serverOptions) { o.tls = c } }
+
+// withAPIOptions passes opts to api.NewHandler, e.g. api.WithAuth.
+func withAPIOptions(opts ...api.Option) serverOption {
+	return func(o *serverOptions) { o.api = append(o.api, opts...) }
+}
+
 // runServer runs eng and the API on ln until ctx is done or either of them
 // fails, then stops them in order: the API first, so no request reaches an
 // engine that is stopping; then the engine, waiting for Run to return after
 // it has finished its in-flight batches and committed. The caller closes
 // the store and the broker afterwards: the engine uses both until then.
-func runServer(ctx context.Context, log *slog.Logger, eng Engine, ln net.Listener) error {
+func runServer(ctx context.Context, log *slog.Logger, eng Engine, ln net.Listener, opts ...serverOption) error {
+	var o serverOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+
 	// The engine's context is not a child of ctx: a signal must stop the
 	// API before the engine, not both at once.
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
@@ -54,7 +78,8 @@ func runServer(ctx context.Context, log *slog.Logger, eng Engine, ln net.Listene
 	go func() { engDone <- eng.Run(engCtx) }()
 
 	srv := &http.Server{
-		Handler:           api.NewHandler(eng, log, apiOptions(eng)...),
+		Handler:           api.NewHandler(eng, log, append(apiOptions(eng), o.api...)...),
+		TLSConfig:         o.tls,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -63,7 +88,16 @@ func runServer(ctx context.Context, log *slog.Logger, eng Engine, ln net.Listene
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Serve(ln) }()
+	go func() {
+		if o.tls != nil {
+			// The certificate is in TLSConfig, hence no file names.
+			// ServeTLS, unlike Serve over a tls.NewListener, also offers
+			// HTTP/2.
+			srvDone <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		srvDone <- srv.Serve(ln)
+	}()
 
 	var err error
 	select {
@@ -125,6 +159,9 @@ func checkHostPort(name, addr, example string) (host string, err error) {
 // openEngine opens the store at dataDir/sluice.db and builds the engine over
 // it, for `dev` and `serve`. closeStore must run after the engine stopped.
 func (a *app) openEngine(ctx context.Context, dataDir string, o EngineOptions) (eng Engine, storePath string, closeStore func() error, err error) {
+	if o.Keyring, err = a.keyring(dataDir); err != nil {
+		return nil, "", nil, err
+	}
 	storePath = filepath.Join(dataDir, "sluice.db")
 	st, err := sqlite.Open(ctx, storePath)
 	if err != nil {
@@ -135,4 +172,22 @@ func (a *app) openEngine(ctx context.Context, dataDir string, o EngineOptions) (
 		return nil, "", nil, errors.Join(fmt.Errorf("start engine: %w", err), st.Close())
 	}
 	return eng, storePath, st.Close, nil
+}
+
+// keyring loads the master key that seals secrets: SLUICE_MASTER_KEY, else
+// dataDir/master.key, created on first start.
+func (a *app) keyring(dataDir string) (*secret.Keyring, error) {
+	path := filepath.Join(dataDir, "master.key")
+	key, created, err := secret.LoadMasterKey(a.env.Getenv(secret.EnvMasterKey), path)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	if created {
+		a.log.Warn("created a new master key for secrets; back it up: secrets sealed with it cannot be opened without it", "path", path)
+	}
+	kr, err := secret.NewKeyring(key)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	return kr, nil
 }

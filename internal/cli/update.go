@@ -23,6 +23,7 @@ var updateFlags = []string{flagTarget, flagFunction, flagBatchSize, flagWindow, 
 // fix, rather than with pflag's bare "unknown flag".
 var createOnlyFlags = map[string]string{
 	flagBootstrap: "the consumer group's offsets belong to that cluster",
+	flagCluster:   "the consumer group's offsets belong to that cluster",
 	flagTopic:     "the consumer group's offsets belong to that topic",
 	flagPosition:  "it applied when the consumer group first read each partition",
 	flagTimestamp: "it applied when the consumer group first read each partition",
@@ -50,7 +51,7 @@ run it again.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
 			var refused []string
-			for _, name := range []string{flagBootstrap, flagTopic, flagPosition, flagTimestamp, flagGroup} {
+			for _, name := range []string{flagBootstrap, flagCluster, flagTopic, flagPosition, flagTimestamp, flagGroup} {
 				if f.Changed(name) {
 					refused = append(refused, fmt.Sprintf("--%s can be set only when the pipe is created (%s): delete the pipe and create it again to change it", name, createOnlyFlags[name]))
 				}
@@ -118,7 +119,7 @@ run it again.`,
 	f.Int(flagRecordAge, 0, fmt.Sprintf("age in seconds after which a failing record is given up: -1 (unlimited) or %d–%d", pipe.MinRecordAgeSeconds, pipe.MaxRecordAgeSeconds))
 	f.Bool(flagEnabled, false, "--enabled=false stops the pipe, --enabled starts it (as 'pipes disable' and 'pipes enable' do)")
 	f.StringSlice(flagBootstrap, nil, "")
-	for _, name := range []string{flagTopic, flagPosition, flagTimestamp, flagGroup} {
+	for _, name := range []string{flagCluster, flagTopic, flagPosition, flagTimestamp, flagGroup} {
 		f.String(name, "", "")
 	}
 	for name := range createOnlyFlags {

@@ -6,6 +6,7 @@ package testproc
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -73,6 +74,9 @@ type Proc struct {
 	API string
 	// Out is its stdout and stderr.
 	Out *Buffer
+	// Token is what CLI sends as SLUICE_TOKEN: `serve` requires one, and
+	// Start makes one for it.
+	Token string
 
 	t      *testing.T
 	cmd    *exec.Cmd
@@ -85,6 +89,9 @@ type Proc struct {
 func Start(t *testing.T, binary, name, api string, args ...string) *Proc {
 	t.Helper()
 	p := &Proc{Name: name, Binary: binary, API: api, Out: &Buffer{}, t: t, exited: make(chan error, 1)}
+	if len(args) > 2 && args[0] == "serve" && args[1] == "--config" {
+		p.Token = CreateToken(t, binary, args[2])
+	}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.Out, p.Out
 	if err := p.cmd.Start(); err != nil {
@@ -136,12 +143,34 @@ func (p *Proc) Signal(sig syscall.Signal) {
 	}
 }
 
+// CreateToken runs `sluice tokens create` for the serve config at config
+// and returns the token, for Proc.Token: `serve` requires one.
+func CreateToken(t *testing.T, binary, config string) string {
+	t.Helper()
+	// A name per call: a restarted process of the same config needs one too.
+	name := fmt.Sprintf("test-%d", time.Now().UnixNano())
+	out, err := exec.Command(binary, "tokens", "create", name, "--config", config, "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("sluice tokens create: %v", err)
+	}
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(out, &tok); err != nil || tok.Token == "" {
+		t.Fatalf("sluice tokens create printed %q: %v", out, err)
+	}
+	return tok.Token
+}
+
 // CLI runs the sluice CLI against the process's API and returns its
 // stdout; a failure fails the test.
 func (p *Proc) CLI(args ...string) string {
 	p.t.Helper()
 	cmd := exec.Command(p.Binary, args...)
 	cmd.Env = append(os.Environ(), "SLUICE_API=http://"+p.API)
+	if p.Token != "" {
+		cmd.Env = append(cmd.Env, "SLUICE_TOKEN="+p.Token)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

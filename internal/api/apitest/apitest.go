@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/engine"
 	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/secret"
 	"github.com/sluice-dev/sluice/internal/store"
 	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
@@ -35,6 +37,8 @@ type Service struct {
 var (
 	_ pipe.Service         = (*Service)(nil)
 	_ pipe.FunctionService = (*Service)(nil)
+	_ cluster.Service      = (*Service)(nil)
+	_ secret.Service       = (*Service)(nil)
 )
 
 // NewService returns a Service over a new sqlite store in t.TempDir,
@@ -71,7 +75,12 @@ func (s *Service) now() time.Time {
 // consumes them.
 func (s *Service) engine() *engine.Engine {
 	s.once.Do(func() {
-		e, err := engine.New(engine.Config{Store: s.Store, Now: s.now})
+		// A fixed master key: tests need secrets sealed, not kept safe.
+		kr, err := secret.NewKeyring(make([]byte, secret.KeySize))
+		if err != nil {
+			panic(fmt.Sprintf("apitest: %v", err))
+		}
+		e, err := engine.New(engine.Config{Store: s.Store, Now: s.now, Keyring: kr})
 		if err != nil {
 			panic(fmt.Sprintf("apitest: %v", err)) // only a nil Store fails
 		}
@@ -138,4 +147,44 @@ func (s *Service) DeleteFunction(ctx context.Context, name string) error {
 func (s *Service) Run(ctx context.Context) error {
 	<-ctx.Done()
 	return nil
+}
+
+// PutCluster stores a cluster as the engine does.
+func (s *Service) PutCluster(ctx context.Context, c cluster.Cluster) (cluster.Cluster, error) {
+	return s.engine().PutCluster(ctx, c)
+}
+
+// GetCluster returns the named cluster.
+func (s *Service) GetCluster(ctx context.Context, name string) (cluster.Cluster, error) {
+	return s.engine().GetCluster(ctx, name)
+}
+
+// ListClusters returns every cluster.
+func (s *Service) ListClusters(ctx context.Context) ([]cluster.Cluster, error) {
+	return s.engine().ListClusters(ctx)
+}
+
+// DeleteCluster deletes a cluster no pipe uses.
+func (s *Service) DeleteCluster(ctx context.Context, name string) error {
+	return s.engine().DeleteCluster(ctx, name)
+}
+
+// PutSecret seals and stores a secret as the engine does.
+func (s *Service) PutSecret(ctx context.Context, sec secret.Secret) (secret.Meta, error) {
+	return s.engine().PutSecret(ctx, sec)
+}
+
+// GetSecret returns a secret's metadata.
+func (s *Service) GetSecret(ctx context.Context, name string) (secret.Meta, error) {
+	return s.engine().GetSecret(ctx, name)
+}
+
+// ListSecrets returns every secret's metadata.
+func (s *Service) ListSecrets(ctx context.Context) ([]secret.Meta, error) {
+	return s.engine().ListSecrets(ctx)
+}
+
+// DeleteSecret deletes a secret no cluster uses.
+func (s *Service) DeleteSecret(ctx context.Context, name string) error {
+	return s.engine().DeleteSecret(ctx, name)
 }

@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/store"
+	"github.com/sluice-dev/sluice/internal/store/sqlite"
+)
+
+// tokensFlags says where the server's store is. The tokens commands work
+// on the store file directly, not through the API: creating the first
+// token cannot require a token. SQLite's WAL mode lets them run while
+// `sluice serve` has the same store open.
+type tokensFlags struct {
+	dataDir string
+	config  string
+}
+
+var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+
+func (a *app) tokensCmd() *cobra.Command {
+	var o tokensFlags
+	cmd := &cobra.Command{
+		Use:   "tokens",
+		Short: "Create, list and delete the API tokens of 'sluice serve'",
+		Long: fmt.Sprintf(`Manage the tokens 'sluice serve' requires on every API request (all but
+GET /healthz and /readyz). Run these on the server: they open its store
+directly (--data-dir, or the dataDir of --config), so they work before any
+token exists, and while serve runs.
+
+A token is shown once, when created; the store keeps only its SHA-256.
+Clients send it as 'Authorization: Bearer <token>'; the CLI sends the one
+in --token or SLUICE_TOKEN. The AWS CLI and SDKs send it as their access
+key id (AWS_ACCESS_KEY_ID=<token>, any secret key) on the Lambda-compatible
+routes; Sluice does not verify SigV4 signatures, only the access key id.
+
+A running server trusts a token it has seen for up to %[1]s without asking
+the store again, so a deleted token stops working within %[1]s.`, api.DefaultTokenCacheTTL),
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.dataDir, "data-dir", defaultServeDataDir, "the server's data directory (dataDir), which holds sluice.db")
+	pf.StringVar(&o.config, "config", "", "the server's config file, to use its dataDir")
+	cmd.AddCommand(a.tokensCreateCmd(&o), a.tokensListCmd(&o), a.tokensDeleteCmd(&o))
+	return cmd
+}
+
+func tokenNameArg(cmd *cobra.Command, args []string) error {
+	switch {
+	case len(args) == 0:
+		return fmt.Errorf("missing the token's NAME: %s", cmd.UseLine())
+	case len(args) > 1:
+		return fmt.Errorf("want one token NAME, got %d arguments %q: %s", len(args), args, cmd.UseLine())
+	}
+	return nil
+}
+
+func (a *app) tokensCreateCmd(o *tokensFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a token and print it, this once",
+		Long: `Create a token named NAME (who or what uses it, e.g. ci or alice) and print
+it. It is shown only this once: Sluice keeps only its hash.`,
+		Args: tokenNameArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if !tokenNameRE.MatchString(name) {
+				return fmt.Errorf("token name %q: use 1–64 letters, digits and . _ @ -, starting with a letter or digit", name)
+			}
+			st, err := a.openTokenStore(cmd, o, true)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			token := api.NewToken()
+			t, err := st.CreateToken(cmd.Context(), store.Token{Name: name, Hash: api.HashToken(token)})
+			if errors.Is(err, pipe.ErrExists) {
+				return fmt.Errorf("token %q already exists: choose another name, or delete it first with 'sluice tokens delete %s'", name, name)
+			}
+			if err != nil {
+				return err
+			}
+			if a.output == outputJSON {
+				return writeJSON(a.env.Stdout, struct {
+					Name    string    `json:"name"`
+					Token   string    `json:"token"`
+					Created time.Time `json:"created"`
+				}{t.Name, token, t.Created})
+			}
+			// The token appears once, in a line ready to paste.
+			fmt.Fprintf(a.env.Stdout, `Created token %q. Keep it now: it is shown only this once, and Sluice stores only its hash.
+
+  export SLUICE_TOKEN=%s
+
+The CLI sends SLUICE_TOKEN (or --token) to the API. For the AWS CLI or SDKs,
+set AWS_ACCESS_KEY_ID to the token and AWS_SECRET_ACCESS_KEY to any value.
+Revoke it with 'sluice tokens delete %s'.
+`, name, token, name)
+			return nil
+		},
+	}
+}
+
+func (a *app) tokensListCmd(o *tokensFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List tokens (names and creation times; the tokens themselves are not stored)",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.openTokenStore(cmd, o, false)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			all, err := st.ListTokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			type tokenJSON struct {
+				Name    string    `json:"name"`
+				Created time.Time `json:"created"`
+			}
+			if a.output == outputJSON {
+				out := make([]tokenJSON, 0, len(all))
+				for _, t := range all {
+					out = append(out, tokenJSON{t.Name, t.Created})
+				}
+				return writeJSON(a.env.Stdout, struct {
+					Tokens []tokenJSON `json:"tokens"`
+				}{out})
+			}
+			if len(all) == 0 {
+				fmt.Fprintln(a.env.Stdout, "No tokens: 'sluice serve' refuses every API request until you create one with 'sluice tokens create NAME'.")
+				return nil
+			}
+			w := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tCREATED")
+			for _, t := range all {
+				fmt.Fprintf(w, "%s\t%s\n", clean(t.Name), formatTime(t.Created))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func (a *app) tokensDeleteCmd(o *tokensFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME",
+		Short: fmt.Sprintf("Delete a token: running servers refuse it within %s", api.DefaultTokenCacheTTL),
+		Args:  tokenNameArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.openTokenStore(cmd, o, false)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.DeleteToken(cmd.Context(), args[0]); err != nil {
+				if errors.Is(err, store.ErrTokenNotFound) {
+					return fmt.Errorf("token %q not found: 'sluice tokens list' shows the names", args[0])
+				}
+				return err
+			}
+			if a.output == outputTable {
+				fmt.Fprintf(a.env.Stdout, "Deleted token %q. A running server refuses it within %s (it trusts a token it has seen that long).\n",
+					args[0], api.DefaultTokenCacheTTL)
+			}
+			return nil
+		},
+	}
+}
+
+// openTokenStore opens the store of the server's data directory. Only
+// create makes it (and the directory) if missing: listing or deleting in a
+// directory without a store is a wrong --data-dir, not an empty store.
+func (a *app) openTokenStore(cmd *cobra.Command, o *tokensFlags, create bool) (*sqlite.DB, error) {
+	dataDir := o.dataDir
+	if o.config != "" {
+		if cmd.Flags().Changed("data-dir") {
+			return nil, errors.New("--config and --data-dir both name the data directory: give one")
+		}
+		cfg, err := loadServeConfig(o.config)
+		if err != nil {
+			return nil, err
+		}
+		dataDir = cfg.DataDir
+	}
+	if dataDir == "" {
+		return nil, errors.New("--data-dir is empty: give the server's data directory")
+	}
+	path := filepath.Join(dataDir, "sluice.db")
+	if create {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+	} else if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no Sluice store at %s: give the server's --data-dir or --config ('sluice serve' and 'sluice tokens create' create it)", path)
+	}
+	return sqlite.Open(cmd.Context(), path)
+}
