@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -137,6 +138,44 @@ func TestAWSCLIManagesEventSourceMappings(t *testing.T) {
 		"--self-managed-event-source", source, "--filter-criteria", `{"Filters":[{"Pattern":"{}"}]}`)
 	if err == nil || !strings.Contains(stderr, "(InvalidParameterValueException)") || !strings.Contains(stderr, "FilterCriteria") {
 		t.Fatalf("an unsupported field: %v\n%s", err, stderr)
+	}
+
+	// A mapping on an MSK cluster registered in Sluice, named by its ARN.
+	const arn = "arn:aws:kafka:us-east-1:123456789012:cluster/local-msk/0b1c2d3e-4"
+	d.CLI("clusters", "set", "local-msk", "--msk", "--arn", arn, "--auth", "none", "--bootstrap-servers", d.kafka)
+	msk := sink.New()
+	var sawARN atomic.Bool
+	msk.Decide = func(ev *sink.Event) sink.Decision {
+		if ev.EventSource == "aws:kafka" && ev.EventSourceArn == arn {
+			sawARN.Store(true)
+		}
+		return sink.Decision{}
+	}
+	mskSrv := httptest.NewServer(msk)
+	defer mskSrv.Close()
+	onMSK := aws.ok("create-event-source-mapping", "--function-name", mskSrv.URL+"/", "--topics", "msk-orders",
+		"--event-source-arn", arn, "--starting-position", "TRIM_HORIZON",
+		"--amazon-managed-kafka-event-source-config", `{"ConsumerGroupId":"msk-billing"}`, "--maximum-batching-window-in-seconds", "0")
+	if onMSK["EventSourceArn"] != arn || onMSK["SelfManagedEventSource"] != nil {
+		t.Fatalf("create on an MSK ARN printed %v", onMSK)
+	}
+	for i := 0; i < 5; i++ {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "msk-orders", Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "5 records from the MSK mapping", func() bool { return msk.Stats().Accepted >= 5 })
+	if !sawARN.Load() {
+		t.Fatal(`events of the MSK mapping lack "eventSource":"aws:kafka" with the cluster's ARN`)
+	}
+	byARN := aws.ok("list-event-source-mappings", "--event-source-arn", arn)
+	if got := byARN["EventSourceMappings"].([]any); len(got) != 1 || got[0].(map[string]any)["UUID"] != onMSK["UUID"] {
+		t.Fatalf("list --event-source-arn printed %v", byARN)
+	}
+	_, stderr, err = aws.run("create-event-source-mapping", "--function-name", mskSrv.URL+"/", "--topics", "x",
+		"--event-source-arn", "arn:aws:kafka:us-east-1:123456789012:cluster/unknown/1")
+	if err == nil || !strings.Contains(stderr, "(InvalidParameterValueException)") || !strings.Contains(stderr, "sluice clusters set unknown") {
+		t.Fatalf("an unknown cluster ARN: %v\n%s", err, stderr)
 	}
 
 	deleted := aws.ok("delete-event-source-mapping", "--uuid", id)
