@@ -128,7 +128,9 @@ func authEngine(t *testing.T) (*engine.Engine, *syncBuffer) {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	eng, err := engine.New(engine.Config{Store: st, ReconcileInterval: 100 * time.Millisecond, Tuning: fast, Keyring: kr, Logger: log})
+	tun := fast
+	tun.LagInterval = 200 * time.Millisecond
+	eng, err := engine.New(engine.Config{Store: st, ReconcileInterval: 100 * time.Millisecond, Tuning: tun, Keyring: kr, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +253,11 @@ func TestEveryAuthModeDelivers(t *testing.T) {
 			waitFor(t, 10*time.Second, "status OK", func() bool {
 				p, err := eng.GetPipe(ctx, tc.name)
 				return err == nil && p.Status.LastProcessingResult == pipe.ResultOK
+			})
+			// The lag monitor reaches the cluster with the same auth.
+			waitFor(t, 10*time.Second, "lag measured as 0 over "+tc.name, func() bool {
+				d, err := eng.Describe(ctx, tc.name)
+				return err == nil && d.Lag != nil && d.Lag.Error == "" && len(d.Lag.Partitions) == 2 && d.Lag.Total == 0
 			})
 			if err := eng.DeletePipe(ctx, tc.name); err != nil {
 				t.Fatal(err)
