@@ -52,6 +52,13 @@ type selfManagedSource struct {
 	Endpoints map[string][]string `json:"Endpoints"`
 }
 
+// sourceAccess is a SourceAccessConfiguration: how to authenticate to the
+// brokers of a SelfManagedEventSource, with a secret named by URI.
+type sourceAccess struct {
+	Type string `json:"Type"`
+	URI  string `json:"URI"`
+}
+
 type kafkaSourceConfig struct {
 	ConsumerGroupId string `json:"ConsumerGroupId,omitempty"`
 }
@@ -77,7 +84,7 @@ type esmRequest struct {
 
 	FilterCriteria             json.RawMessage `json:"FilterCriteria"`
 	DestinationConfig          json.RawMessage `json:"DestinationConfig"`
-	SourceAccessConfigurations json.RawMessage `json:"SourceAccessConfigurations"`
+	SourceAccessConfigurations []sourceAccess  `json:"SourceAccessConfigurations"`
 	FunctionResponseTypes      json.RawMessage `json:"FunctionResponseTypes"`
 	ParallelizationFactor      json.RawMessage `json:"ParallelizationFactor"`
 	TumblingWindowInSeconds    json.RawMessage `json:"TumblingWindowInSeconds"`
@@ -102,6 +109,7 @@ type esmConfiguration struct {
 	SelfManagedKafkaEventSourceConfig   *kafkaSourceConfig `json:"SelfManagedKafkaEventSourceConfig,omitempty"`
 	EventSourceArn                      string             `json:"EventSourceArn,omitempty"`
 	AmazonManagedKafkaEventSourceConfig *kafkaSourceConfig `json:"AmazonManagedKafkaEventSourceConfig,omitempty"`
+	SourceAccessConfigurations          []sourceAccess     `json:"SourceAccessConfigurations,omitempty"`
 	MaximumRetryAttempts                int                `json:"MaximumRetryAttempts"`
 	MaximumRecordAgeInSeconds           int                `json:"MaximumRecordAgeInSeconds"`
 	BisectBatchOnFunctionError          bool               `json:"BisectBatchOnFunctionError"`
@@ -211,7 +219,7 @@ func (l *lambdaHandler) decode(w http.ResponseWriter, r *http.Request) (esmReque
 	}
 	for name, raw := range map[string]json.RawMessage{
 		"FilterCriteria": req.FilterCriteria, "DestinationConfig": req.DestinationConfig,
-		"SourceAccessConfigurations": req.SourceAccessConfigurations, "FunctionResponseTypes": req.FunctionResponseTypes,
+		"FunctionResponseTypes": req.FunctionResponseTypes,
 		"ParallelizationFactor": req.ParallelizationFactor, "TumblingWindowInSeconds": req.TumblingWindowInSeconds,
 		"Queues": req.Queues, "ScalingConfig": req.ScalingConfig,
 	} {
@@ -292,12 +300,141 @@ func (l *lambdaHandler) create(w http.ResponseWriter, r *http.Request) {
 		spec.StartingPositionTimestamp = &ts
 	}
 	applyUpdatable(&spec, req)
+	if len(req.SourceAccessConfigurations) > 0 {
+		// The brokers and their auth become a cluster owned by the
+		// mapping, deleted with it.
+		if err := l.putAccessCluster(r, spec.Name, spec.BootstrapServers, req.SourceAccessConfigurations); err != nil {
+			l.fail(w, r, err)
+			return
+		}
+		spec.Cluster, spec.BootstrapServers = spec.Name, nil
+	}
 	p, err := l.h.svc.CreatePipe(r.Context(), spec)
 	if err != nil {
+		if spec.Cluster == spec.Name {
+			_ = l.clusters.DeleteCluster(context.WithoutCancel(r.Context()), spec.Name)
+		}
 		l.fail(w, r, err)
 		return
 	}
 	l.h.writeJSON(w, r, http.StatusAccepted, l.configuration(r.Context(), p))
+}
+
+// Source access types, as Lambda names them.
+const (
+	accessBasic     = "BASIC_AUTH"
+	accessScram256  = "SASL_SCRAM_256_AUTH"
+	accessScram512  = "SASL_SCRAM_512_AUTH"
+	accessClientTLS = "CLIENT_CERTIFICATE_TLS_AUTH"
+	accessRootCA    = "SERVER_ROOT_CA_CERTIFICATE"
+)
+
+// putAccessCluster stores the cluster a mapping's SourceAccessConfigurations
+// describe: each URI names a Sluice secret (a Secrets Manager ARN's secret
+// name works too), in the reference's secret formats: {"username",
+// "password"} for SASL, {"certificate", "privateKey", "privateKeyPassword"}
+// for the client certificate, {"certificate"} for the root CA. With a client
+// certificate and a SASL secret, mTLS wins, as on Lambda.
+func (l *lambdaHandler) putAccessCluster(r *http.Request, name string, brokers []string, access []sourceAccess) error {
+	if l.clusters == nil {
+		return invalid("SourceAccessConfigurations: this server has no cluster registry.")
+	}
+	c := cluster.Cluster{Name: name, Owner: name, BootstrapServers: brokers}
+	sasl := ""
+	for i, a := range access {
+		field := fmt.Sprintf("SourceAccessConfigurations[%d]", i)
+		secretName := secretFromURI(a.URI)
+		if secretName == "" {
+			return invalid("%s.URI %q: name a secret created with `sluice secrets create`, or a Secrets Manager ARN whose secret name is one.", field, a.URI)
+		}
+		switch a.Type {
+		case accessBasic, accessScram256, accessScram512:
+			if sasl != "" {
+				return invalid("%s: give one of BASIC_AUTH, SASL_SCRAM_256_AUTH and SASL_SCRAM_512_AUTH.", field)
+			}
+			sasl = a.Type
+			c.PasswordSecret = secretName + "/password"
+		case accessClientTLS:
+			c.ClientCertSecret = secretName
+		case accessRootCA:
+			c.CACertSecret = secretName
+		case "VPC_SUBNET", "VPC_SECURITY_GROUP":
+			return invalid("%s.Type %s: Sluice connects from where it runs; place it in the cluster's network and leave VPC settings out.", field, a.Type)
+		default:
+			return invalid("%s.Type %q: use BASIC_AUTH, SASL_SCRAM_256_AUTH, SASL_SCRAM_512_AUTH, CLIENT_CERTIFICATE_TLS_AUTH or SERVER_ROOT_CA_CERTIFICATE.", field, a.Type)
+		}
+	}
+	switch {
+	case c.ClientCertSecret != "":
+		c.Auth = cluster.AuthMTLS
+	case sasl == accessBasic:
+		c.Auth = cluster.AuthPlain
+	case sasl == accessScram256:
+		c.Auth = cluster.AuthScramSHA256
+	case sasl == accessScram512:
+		c.Auth = cluster.AuthScramSHA512
+	default:
+		c.Auth = cluster.AuthTLS
+	}
+	if _, err := l.clusters.PutCluster(r.Context(), c); err != nil {
+		var ve *cluster.ValidationError
+		if errors.As(err, &ve) {
+			return invalid("SourceAccessConfigurations: %s", ve.Error())
+		}
+		return err
+	}
+	return nil
+}
+
+// updateAccess replaces the auth of a mapping created with
+// SourceAccessConfigurations; its pipe reconnects with the new one.
+func (l *lambdaHandler) updateAccess(r *http.Request, p pipe.Pipe, access []sourceAccess) error {
+	var owned *cluster.Cluster
+	if p.Cluster != "" && l.clusters != nil {
+		if c, err := l.clusters.GetCluster(r.Context(), p.Cluster); err == nil && c.Owner == p.Name {
+			owned = &c
+		}
+	}
+	if owned == nil {
+		return invalid("SourceAccessConfigurations can be changed only on a mapping created with them; for a cluster named by EventSourceArn, change its auth with `sluice clusters set`.")
+	}
+	if len(access) == 0 {
+		return invalid("SourceAccessConfigurations: give at least one; to connect without auth, create a mapping without them.")
+	}
+	return l.putAccessCluster(r, p.Name, owned.BootstrapServers, access)
+}
+
+// secretFromURI is the Sluice secret a URI names: the name itself, or the
+// secret name of an arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME ARN.
+func secretFromURI(uri string) string {
+	if !strings.HasPrefix(uri, "arn:") {
+		return uri
+	}
+	_, name, ok := strings.Cut(uri, ":secret:")
+	if !ok {
+		return ""
+	}
+	return name
+}
+
+// sourceAccessOf is the SourceAccessConfigurations a cluster made by
+// putAccessCluster stands for; URIs are the secrets' names.
+func sourceAccessOf(c cluster.Cluster) []sourceAccess {
+	var out []sourceAccess
+	if c.PasswordSecret != "" {
+		typ := map[string]string{cluster.AuthPlain: accessBasic, cluster.AuthScramSHA256: accessScram256}[c.Auth]
+		if typ == "" {
+			typ = accessScram512
+		}
+		out = append(out, sourceAccess{Type: typ, URI: strings.TrimSuffix(c.PasswordSecret, "/password")})
+	}
+	if c.ClientCertSecret != "" {
+		out = append(out, sourceAccess{Type: accessClientTLS, URI: c.ClientCertSecret})
+	}
+	if c.CACertSecret != "" {
+		out = append(out, sourceAccess{Type: accessRootCA, URI: c.CACertSecret})
+	}
+	return out
 }
 
 // source sets where a new mapping reads from: an MSK cluster registered in
@@ -310,6 +447,9 @@ func (l *lambdaHandler) source(r *http.Request, req esmRequest, spec *pipe.Spec)
 	case req.EventSourceArn != nil:
 		if req.SelfManagedKafkaEventSourceConfig != nil {
 			return invalid("SelfManagedKafkaEventSourceConfig goes with SelfManagedEventSource; with EventSourceArn use AmazonManagedKafkaEventSourceConfig.")
+		}
+		if len(req.SourceAccessConfigurations) > 0 {
+			return invalid("SourceAccessConfigurations: a cluster named by EventSourceArn has its auth in Sluice (`sluice clusters set`); leave them out.")
 		}
 		arn := *req.EventSourceArn
 		_, name, err := cluster.ParseARN(arn)
@@ -420,6 +560,12 @@ func (l *lambdaHandler) update(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		l.fail(w, r, err)
 		return
+	}
+	if req.SourceAccessConfigurations != nil {
+		if err := l.updateAccess(r, p, req.SourceAccessConfigurations); err != nil {
+			l.fail(w, r, err)
+			return
+		}
 	}
 	spec := p.Spec
 	if req.FunctionName != nil {
@@ -532,6 +678,9 @@ func (l *lambdaHandler) configuration(ctx context.Context, p pipe.Pipe) esmConfi
 		return c
 	}
 	c.SelfManagedEventSource = &selfManagedSource{Endpoints: map[string][]string{"KAFKA_BOOTSTRAP_SERVERS": cl.BootstrapServers}}
+	if cl.Owner == p.Name {
+		c.SourceAccessConfigurations = sourceAccessOf(cl)
+	}
 	return c
 }
 

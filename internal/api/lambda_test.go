@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sluice-dev/sluice/internal/api/apitest"
 	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/secret"
 )
 
 func lambdaCall(t *testing.T, base, method, path, body string) (int, http.Header, map[string]any) {
@@ -211,5 +214,81 @@ func TestLambdaEventSourceArn(t *testing.T) {
 	// A cluster in use cannot be deleted.
 	if err := svc.DeleteCluster(t.Context(), "prod"); !errors.Is(err, cluster.ErrInUse) {
 		t.Fatalf("delete cluster in use: %v", err)
+	}
+}
+
+// TestLambdaSourceAccessConfigurations creates a mapping whose brokers'
+// auth comes from SourceAccessConfigurations naming Sluice secrets in the
+// reference's formats, changes it, and deletes it with its cluster.
+func TestLambdaSourceAccessConfigurations(t *testing.T) {
+	srv, svc := apitest.NewServer(t)
+	ctx := t.Context()
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "certs", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, s := range []secret.Secret{
+		{Name: "kafka-creds", Type: secret.Generic, Data: map[string][]byte{"username": []byte("alice"), "password": []byte("pw")}},
+		{Name: "kafka-ca", Type: secret.TLSCA, Data: map[string][]byte{"certificate": read("ca.pem")}},
+		{Name: "kafka-client", Type: secret.TLSClient, Data: map[string][]byte{"certificate": read("rsa-chain.pem"), "privateKey": read("rsa-key-pkcs8.pem")}},
+		{Name: "no-user", Type: secret.Generic, Data: map[string][]byte{"password": []byte("pw")}},
+	} {
+		if _, err := svc.PutSecret(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := func(access string) string {
+		return `{"FunctionName":"http://127.0.0.1:9000/","Topics":["orders"],
+		"SelfManagedEventSource":{"Endpoints":{"KAFKA_BOOTSTRAP_SERVERS":["b-1:9096"]}},"SourceAccessConfigurations":` + access + `}`
+	}
+	status, _, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", body(`[
+		{"Type":"SASL_SCRAM_512_AUTH","URI":"arn:aws:secretsmanager:us-east-1:123456789012:secret:kafka-creds"},
+		{"Type":"SERVER_ROOT_CA_CERTIFICATE","URI":"kafka-ca"}]`))
+	if status != 202 {
+		t.Fatalf("create: %d %v", status, c)
+	}
+	id := c["UUID"].(string)
+	if got := fmt.Sprint(c["SourceAccessConfigurations"]); !strings.Contains(got, "SASL_SCRAM_512_AUTH") || !strings.Contains(got, "SERVER_ROOT_CA_CERTIFICATE") {
+		t.Fatalf("create echoed SourceAccessConfigurations %v", got)
+	}
+	ps, _ := svc.ListPipes(ctx)
+	cl, err := svc.GetCluster(ctx, ps[0].Cluster)
+	if err != nil || cl.Owner != ps[0].Name || cl.EffectiveAuth() != cluster.AuthScramSHA512 || cl.CACertSecret != "kafka-ca" || cl.BootstrapServers[0] != "b-1:9096" {
+		t.Fatalf("the mapping's cluster: %+v %v", cl, err)
+	}
+
+	status, _, c = lambdaCall(t, srv.URL, "PUT", "/2015-03-31/event-source-mappings/"+id, `{"SourceAccessConfigurations":[
+		{"Type":"CLIENT_CERTIFICATE_TLS_AUTH","URI":"kafka-client"},{"Type":"SERVER_ROOT_CA_CERTIFICATE","URI":"kafka-ca"}]}`)
+	if status != 202 || !strings.Contains(fmt.Sprint(c["SourceAccessConfigurations"]), "CLIENT_CERTIFICATE_TLS_AUTH") {
+		t.Fatalf("update: %d %v", status, c)
+	}
+	if cl, _ = svc.GetCluster(ctx, ps[0].Cluster); cl.EffectiveAuth() != cluster.AuthMTLS {
+		t.Fatalf("after the update the cluster uses %s", cl.EffectiveAuth())
+	}
+
+	for access, want := range map[string]string{
+		`[{"Type":"BASIC_AUTH","URI":"missing"}]`:                                                        "does not exist",
+		`[{"Type":"BASIC_AUTH","URI":"no-user"}]`:                                                        `no key "username"`,
+		`[{"Type":"VPC_SUBNET","URI":"subnet:subnet-1"}]`:                                                "VPC",
+		`[{"Type":"BASIC_AUTH","URI":"kafka-creds"},{"Type":"SASL_SCRAM_256_AUTH","URI":"kafka-creds"}]`: "one of",
+		`[{"Type":"KERBEROS","URI":"x"}]`:                                                                "KERBEROS",
+	} {
+		status, _, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", body(access))
+		if status != 400 || !strings.Contains(fmt.Sprint(c["message"]), want) {
+			t.Errorf("%s: %d %v, want 400 saying %q", access, status, c, want)
+		}
+	}
+	if all, _ := svc.ListClusters(ctx); len(all) != 1 {
+		t.Fatalf("refused mappings left clusters behind: %+v", all)
+	}
+
+	if status, _, c := lambdaCall(t, srv.URL, "DELETE", "/2015-03-31/event-source-mappings/"+id, ""); status != 202 {
+		t.Fatalf("delete: %d %v", status, c)
+	}
+	if all, _ := svc.ListClusters(ctx); len(all) != 0 {
+		t.Fatalf("the mapping's cluster outlived it: %+v", all)
 	}
 }

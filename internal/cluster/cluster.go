@@ -44,7 +44,9 @@ type Cluster struct {
 	// every mode but none; false is allowed only for plain and SCRAM
 	// (SASL_PLAINTEXT, for self-managed clusters).
 	TLS *bool `json:"tls,omitempty"`
-	// User is the SASL user name (plain, SCRAM).
+	// User is the SASL user name (plain, SCRAM). Empty with a
+	// PasswordSecret means the user name is that secret's "username" key,
+	// as in the reference's SASL secrets ({"username", "password"}).
 	User string `json:"user,omitempty"`
 	// PasswordSecret is the SASL password as a SECRET/KEY reference.
 	PasswordSecret string `json:"passwordSecret,omitempty"`
@@ -65,6 +67,9 @@ type Cluster struct {
 	// Region is the AWS region for IAM; empty means from the ARN, else
 	// the AWS configuration chain.
 	Region string `json:"region,omitempty"`
+	// Owner is the pipe this cluster was made for by the Lambda-compatible
+	// API's SourceAccessConfigurations; it is deleted with that pipe.
+	Owner string `json:"owner,omitempty"`
 	// LastModified is set by the store.
 	LastModified time.Time `json:"lastModified,omitzero"`
 }
@@ -142,8 +147,8 @@ func (c Cluster) Validate() error {
 			add("passwordSecret", fmt.Sprintf("%q: give SECRET/KEY, the secret's name and the key holding the password", c.PasswordSecret))
 		}
 	}
-	if (c.User == "") != (c.PasswordSecret == "") {
-		add("user", "a SASL user and its password secret go together: set both --user and --password-secret, or neither")
+	if c.User != "" && c.PasswordSecret == "" {
+		add("passwordSecret", "a SASL user needs its password: set --password-secret SECRET/KEY")
 	}
 	if c.ARN != "" {
 		if _, _, err := ParseARN(c.ARN); err != nil {
@@ -161,7 +166,7 @@ func (c Cluster) Validate() error {
 		case AuthMTLS:
 			need(c.ClientCertSecret != "", "clientCertSecret", "mtls needs a tls-client secret: set --client-cert-secret")
 		case AuthPlain, AuthScramSHA256, AuthScramSHA512:
-			need(c.User != "", "user", eff+" needs a user and password: set --user and --password-secret")
+			need(c.PasswordSecret != "", "passwordSecret", eff+" needs a user and password: set --user and --password-secret (or a secret with username and password keys)")
 		}
 		// A credential the chosen mode does not use would be ignored, and
 		// the strongest credential must win: refuse rather than connect
@@ -172,7 +177,7 @@ func (c Cluster) Validate() error {
 		if eff == AuthNone && (c.CACertSecret != "" || c.InsecureSkipTLSVerify) {
 			add("auth", "none is plaintext, which has no certificate to check: set --auth tls, or remove --ca-cert-secret and --insecure-skip-tls-verify")
 		}
-		if c.User != "" && (eff == AuthIAM || eff == AuthTLS || eff == AuthNone) {
+		if c.PasswordSecret != "" && (eff == AuthIAM || eff == AuthTLS || eff == AuthNone) {
 			add("auth", fmt.Sprintf("%s ignores the user and password secret: set --auth scram-sha-512, scram-sha-256 or plain, or remove --user and --password-secret", eff))
 		}
 	}
@@ -198,7 +203,7 @@ func (c Cluster) Validate() error {
 func (c Cluster) credentials() kafkaauth.Credentials {
 	return kafkaauth.Credentials{
 		ClientCert: c.ClientCertSecret != "",
-		Scram512:   c.User != "",
+		Scram512:   c.PasswordSecret != "",
 		IAM:        c.MSK,
 		TLS:        c.CACertSecret != "" || c.InsecureSkipTLSVerify,
 	}

@@ -46,6 +46,9 @@ func (e *Engine) PutCluster(ctx context.Context, c cluster.Cluster) (cluster.Clu
 			return cluster.Cluster{}, &cluster.ValidationError{Fields: []cluster.FieldError{{Field: "passwordSecret", Reason: err.Error()}}}
 		}
 		check("passwordSecret", ref.Secret, "", ref.Key)
+		if c.User == "" {
+			check("passwordSecret", ref.Secret, "", "username")
+		}
 	}
 	check("caCertSecret", c.CACertSecret, secret.TLSCA, "")
 	check("clientCertSecret", c.ClientCertSecret, secret.TLSClient, "")
@@ -90,6 +93,27 @@ func (e *Engine) DeleteCluster(ctx context.Context, name string) error {
 		return fmt.Errorf("cluster %q is used by pipes %v: delete them first: %w", name, users, cluster.ErrInUse)
 	}
 	return e.store.DeleteCluster(ctx, name)
+}
+
+// RemovePipe removes a pipe from the store once its runner has stopped,
+// with the cluster the Lambda-compatible API made for it, if any: the last
+// step of a delete.
+func (e *Engine) RemovePipe(ctx context.Context, name string) error {
+	if err := e.store.DeletePipe(ctx, name); err != nil && !errors.Is(err, pipe.ErrNotFound) {
+		return err
+	}
+	clusters, err := e.store.ListClusters(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range clusters {
+		if c.Owner == name {
+			if err := e.store.DeleteCluster(ctx, c.Name); err != nil && !errors.Is(err, cluster.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // PutSecret validates, seals and stores a secret, and returns what may be

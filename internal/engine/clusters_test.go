@@ -183,6 +183,11 @@ func authCases(t *testing.T, ca testCA) []authCase {
 			secrets:  []secret.Secret{pw, ca1},
 			cluster:  cluster.Cluster{User: user, PasswordSecret: "kafka-creds/password", CACertSecret: "kafka-ca"}, // auto
 			producer: kafkaauth.Config{Mode: kafkaauth.ScramSHA512, TLS: true, RootCAs: ca.pool, User: user, Password: password}},
+		{name: "scram-user-in-secret", kopts: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", user, password)},
+			secrets: []secret.Secret{{Name: "reference-creds", Type: secret.Generic, Data: map[string][]byte{"username": []byte(user), "password": []byte(password)}}},
+			// The reference's SASL secret: the user name is in it too.
+			cluster:  cluster.Cluster{PasswordSecret: "reference-creds/password", TLS: &no},
+			producer: kafkaauth.Config{Mode: kafkaauth.ScramSHA512, User: user, Password: password}},
 		{name: "mtls-pbes1-key", kopts: []kfake.Opt{kfake.TLS(mtlsServer)}, secrets: []secret.Secret{ca1, client},
 			cluster:  cluster.Cluster{ClientCertSecret: "kafka-client", CACertSecret: "kafka-ca"}, // auto picks mtls
 			producer: kafkaauth.Config{Mode: kafkaauth.MTLS, TLS: true, RootCAs: ca.pool, ClientCert: &clientCert}},

@@ -154,6 +154,10 @@ func (cs *connections) authConfig(c cluster.Cluster) (kafkaauth.Config, error) {
 			return cfg, fmt.Errorf("Secret %q has no key %q for cluster %q's password.", ref.Secret, ref.Key, c.Name)
 		}
 		cfg.Password = string(pw)
+		if cfg.User == "" {
+			// The reference's SASL secrets hold the user name too.
+			cfg.User = string(data["username"])
+		}
 	}
 	if c.CACertSecret != "" {
 		data, err := open(c.CACertSecret)

@@ -324,7 +324,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	for _, p := range pipes {
 		if p.Status.State == pipe.StateDeleting {
 			// Its runner, if any, stopped above.
-			if err := e.store.DeletePipe(ctx, p.Name); err != nil && !errors.Is(err, pipe.ErrNotFound) {
+			if err := e.RemovePipe(ctx, p.Name); err != nil {
 				e.log.Error("cannot remove deleted pipe; retrying", "pipe", p.Name, "err", err)
 			}
 			continue

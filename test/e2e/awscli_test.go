@@ -178,6 +178,25 @@ func TestAWSCLIManagesEventSourceMappings(t *testing.T) {
 		t.Fatalf("an unknown cluster ARN: %v\n%s", err, stderr)
 	}
 
+	// Auth from SourceAccessConfigurations naming a Sluice secret in the
+	// reference's format. The dev broker has no SASL, so the mapping shows
+	// the reference's problem.
+	d.CLI("secrets", "create", "generic", "kafka-creds", "--literal", "username=alice", "--literal", "password=not-used-9a")
+	withAuth := aws.ok("create-event-source-mapping", "--function-name", srv.URL+"/", "--topics", "orders",
+		"--self-managed-event-source", source, "--source-access-configurations", "Type=SASL_SCRAM_512_AUTH,URI=kafka-creds")
+	if got := fmt.Sprint(withAuth["SourceAccessConfigurations"]); !strings.Contains(got, "SASL_SCRAM_512_AUTH") || !strings.Contains(got, "kafka-creds") {
+		t.Fatalf("create with SourceAccessConfigurations printed %v", withAuth)
+	}
+	waitFor(t, 30*time.Second, "a SASL problem on the mapping with SCRAM against a broker without SASL", func() bool {
+		r, _ := aws.ok("get-event-source-mapping", "--uuid", withAuth["UUID"].(string))["LastProcessingResult"].(string)
+		if strings.HasPrefix(r, "PROBLEM: ") {
+			t.Logf("SCRAM against a broker without SASL: %s", r)
+			return true
+		}
+		return false
+	})
+	aws.ok("delete-event-source-mapping", "--uuid", withAuth["UUID"].(string))
+
 	deleted := aws.ok("delete-event-source-mapping", "--uuid", id)
 	if deleted["State"] != "Deleting" {
 		t.Fatalf("delete printed %v", deleted)

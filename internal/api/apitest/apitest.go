@@ -6,7 +6,6 @@ package apitest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
@@ -116,10 +115,7 @@ func (s *Service) DeletePipe(ctx context.Context, name string) error {
 	if err := s.engine().DeletePipe(ctx, name); err != nil {
 		return err
 	}
-	if err := s.Store.DeletePipe(ctx, name); err != nil && !errors.Is(err, pipe.ErrNotFound) {
-		return err
-	}
-	return nil
+	return s.engine().RemovePipe(ctx, name)
 }
 
 // PutFunction registers a function as the engine does.
