@@ -634,6 +634,18 @@ func (l *lambdaHandler) list(w http.ResponseWriter, r *http.Request) {
 	if name, ok := functionName(fn); ok {
 		fn = name
 	}
+	// One read of the clusters for the page, not one per mapping.
+	clusters := map[string]cluster.Cluster{}
+	if l.clusters != nil {
+		all, err := l.clusters.ListClusters(r.Context())
+		if err != nil {
+			l.fail(w, r, err)
+			return
+		}
+		for _, c := range all {
+			clusters[c.Name] = c
+		}
+	}
 	// Pages are in UUID order and the marker is the last UUID returned, so
 	// paging stays consistent while mappings are created and deleted.
 	sort.Slice(ps, func(i, j int) bool { return ps[i].UUID < ps[j].UUID })
@@ -648,7 +660,16 @@ func (l *lambdaHandler) list(w http.ResponseWriter, r *http.Request) {
 			next = out[len(out)-1].UUID
 			break
 		}
-		out = append(out, l.configuration(r.Context(), p))
+		c := configuration(p)
+		if p.Cluster != "" {
+			cl, ok := clusters[p.Cluster]
+			var err error
+			if !ok {
+				err = cluster.ErrNotFound
+			}
+			c = withCluster(c, p, cl, err)
+		}
+		out = append(out, c)
 	}
 	resp := map[string]any{"EventSourceMappings": out}
 	if next != "" {
@@ -661,11 +682,16 @@ func (l *lambdaHandler) list(w http.ResponseWriter, r *http.Request) {
 // MSK cluster shows the cluster's ARN, as a mapping with EventSourceArn
 // does; a pipe on another registered cluster shows its brokers.
 func (l *lambdaHandler) configuration(ctx context.Context, p pipe.Pipe) esmConfiguration {
-	c := configuration(p)
 	if p.Cluster == "" || l.clusters == nil {
-		return c
+		return configuration(p)
 	}
 	cl, err := l.clusters.GetCluster(ctx, p.Cluster)
+	return withCluster(configuration(p), p, cl, err)
+}
+
+// withCluster completes c, the configuration of pipe p, with its cluster
+// cl (err if it could not be read).
+func withCluster(c esmConfiguration, p pipe.Pipe, cl cluster.Cluster, err error) esmConfiguration {
 	if err != nil {
 		// Deleting a cluster in use is refused; show what is known.
 		c.SelfManagedEventSource = nil

@@ -79,15 +79,9 @@ func (e *Engine) DeleteCluster(ctx context.Context, name string) error {
 	if _, err := e.store.GetCluster(ctx, name); err != nil {
 		return err
 	}
-	pipes, err := e.store.ListPipes(ctx)
+	users, err := e.pipesWhere(ctx, func(p pipe.Pipe) bool { return p.Cluster == name })
 	if err != nil {
 		return err
-	}
-	var users []string
-	for _, p := range pipes {
-		if p.Cluster == name {
-			users = append(users, p.Name)
-		}
 	}
 	if len(users) > 0 {
 		return fmt.Errorf("cluster %q is used by pipes %v: delete them first: %w", name, users, cluster.ErrInUse)
@@ -212,4 +206,7 @@ func (e *Engine) openSecret(s store.SealedSecret) (map[string][]byte, error) {
 	return e.cfg.Keyring.Open(s.Name, secret.Type(s.Type), s.Sealed)
 }
 
-var _ pipe.Service = (*Engine)(nil)
+var (
+	_ cluster.Service = (*Engine)(nil)
+	_ secret.Service  = (*Engine)(nil)
+)

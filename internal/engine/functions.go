@@ -38,18 +38,28 @@ func (e *Engine) DeleteFunction(ctx context.Context, name string) error {
 	if _, err := e.store.GetFunction(ctx, name); err != nil {
 		return err
 	}
-	pipes, err := e.store.ListPipes(ctx)
+	users, err := e.pipesWhere(ctx, func(p pipe.Pipe) bool { return p.Target.Function == name })
 	if err != nil {
 		return err
-	}
-	var users []string
-	for _, p := range pipes {
-		if p.Target.Function == name {
-			users = append(users, p.Name)
-		}
 	}
 	if len(users) > 0 {
 		return fmt.Errorf("function %q is the target of pipes %v: delete them or point them elsewhere first: %w", name, users, pipe.ErrFunctionInUse)
 	}
 	return e.store.DeleteFunction(ctx, name)
+}
+
+// pipesWhere names the pipes match accepts: the users of a function or a
+// cluster, which may not be deleted while there are any.
+func (e *Engine) pipesWhere(ctx context.Context, match func(pipe.Pipe) bool) ([]string, error) {
+	pipes, err := e.store.ListPipes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, p := range pipes {
+		if match(p) {
+			names = append(names, p.Name)
+		}
+	}
+	return names, nil
 }

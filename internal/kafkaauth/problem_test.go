@@ -3,16 +3,11 @@ package kafkaauth
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -127,92 +122,13 @@ type probAlert string
 
 func (a probAlert) Error() string { return string(a) }
 
-// probCA is a throwaway certificate authority (ECDSA P-256).
-type probCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func probSerial(t *testing.T) *big.Int {
-	t.Helper()
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func probNewCA(t *testing.T, name string) *probCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          probSerial(t),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &probCA{cert: cert, key: key, pool: pool}
-}
-
-// issue signs a leaf for 127.0.0.1 and localhost, for server or client use.
-func (ca *probCA) issue(t *testing.T, cn string, client bool) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	usage := x509.ExtKeyUsageServerAuth
-	if client {
-		usage = x509.ExtKeyUsageClientAuth
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: probSerial(t),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // probTLSCluster starts kfake behind TLS. Without SASL, kfake sees every
 // TLS client as the anonymous principal (User:ANONYMOUS); it does not map a
 // client certificate to a principal as Kafka's mTLS listener does
 // (User:CN=...), so these tests leave ACLs off.
-func probTLSCluster(t *testing.T, ca *probCA, clientCAs *x509.CertPool) *kfake.Cluster {
+func probTLSCluster(t *testing.T, ca *connCA, clientCAs *x509.CertPool) *kfake.Cluster {
 	t.Helper()
-	cfg := &tls.Config{
-		Certificates: []tls.Certificate{ca.issue(t, "broker", false)},
-		MinVersion:   tls.VersionTLS12,
-	}
-	if clientCAs != nil {
-		cfg.ClientCAs = clientCAs
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
-	}
+	cfg := connServerTLS(t, ca, clientCAs)
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(cfg), kfake.SeedTopics(1, "t"))
 	if err != nil {
 		t.Fatalf("starting kfake: %v", err)
@@ -245,8 +161,8 @@ func probRequest(t *testing.T, seeds []string, opts ...kgo.Opt) error {
 }
 
 func TestProblemTLS(t *testing.T) {
-	ca := probNewCA(t, "sluice-test-ca")
-	other := probNewCA(t, "someone-else")
+	ca := connNewCA(t, "sluice-test-ca")
+	other := connNewCA(t, "someone-else")
 
 	t.Run("trusted server works", func(t *testing.T) {
 		t.Parallel()
@@ -329,7 +245,7 @@ func TestProblemTLS(t *testing.T) {
 // certificate after the TLS handshake just closes the connection. Problem
 // cannot know a certificate was offered; ProblemMTLS can.
 func TestProblemEarlyCloseAfterHandshake(t *testing.T) {
-	ca := probNewCA(t, "sluice-test-ca")
+	ca := connNewCA(t, "sluice-test-ca")
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
 		Certificates: []tls.Certificate{ca.issue(t, "broker", false)},
 		ClientAuth:   tls.RequestClientCert,
@@ -517,8 +433,8 @@ func probWatchConsumer(t *testing.T, seeds []string, watch *ConnWatch, opts ...k
 // watch sees them at the dial (TLS 1.2, untrusted server) or at the first
 // read (TLS 1.3 client certificate refused).
 func TestProblemConnWatchTLS(t *testing.T) {
-	ca := probNewCA(t, "sluice-test-ca")
-	other := probNewCA(t, "someone-else")
+	ca := connNewCA(t, "sluice-test-ca")
+	other := connNewCA(t, "someone-else")
 	t.Run("untrusted server", func(t *testing.T) {
 		t.Parallel()
 		c := probTLSCluster(t, ca, nil)
