@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -102,11 +103,24 @@ type Config struct {
 	// budget from the others.
 	BufferBytes int
 
-	// Group timings. Defaults are franz-go's: session 45 s, rebalance
-	// 60 s, heartbeat 3 s, except that a session shorter than 9 s gets a
-	// heartbeat of a third of it (Kafka's guidance): franz-go refuses a
-	// heartbeat longer than the session, and one heartbeat per session
-	// would expire the member on a single late request. Tests shorten them.
+	// InstanceID, when set, makes the source a static member of its group
+	// (KIP-345, Kafka's group.instance.id): a process restarted with the
+	// same id takes its predecessor's place and partitions without a
+	// rebalance, instead of joining as a new member while the dead one
+	// lingers until its session or the rebalance times out. A static
+	// member does not leave the group when it stops (that is the point:
+	// its partitions wait for it), so its partitions move to others only
+	// after SessionTimeout. Two live sources with one id fence each other;
+	// the fenced one's Run returns ErrFenced. Kafka allows at most 249
+	// characters of [a-zA-Z0-9._-].
+	InstanceID string
+
+	// Group timings. Session 45 s and heartbeat 3 s are franz-go's
+	// defaults, except that a session shorter than 9 s gets a heartbeat
+	// of a third of it (Kafka's guidance): franz-go refuses a heartbeat
+	// longer than the session, and one heartbeat per session would expire
+	// the member on a single late request. RebalanceTimeout defaults to
+	// DefaultRebalanceTimeout(StopGrace), see there. Tests shorten them.
 	SessionTimeout    time.Duration
 	RebalanceTimeout  time.Duration
 	HeartbeatInterval time.Duration
@@ -140,8 +154,40 @@ type Config struct {
 	OnPolled      func(n int)
 	OnCommitted   func(n int)
 	OnCommitError func(error)
-	Logger        *slog.Logger
+	// OnAssignment is told the partitions the source holds after each
+	// change (assigned, revoked, lost, stopped), so the pipe's status can
+	// say when it holds none; nil ignores it. It runs inside the client's
+	// rebalance and must not block.
+	OnAssignment func(held map[string][]int32)
+	Logger       *slog.Logger
 }
+
+// DefaultStopGrace is Config.StopGrace's default.
+const DefaultStopGrace = 5 * time.Second
+
+// DefaultRebalanceTimeout is the rebalance timeout for a given stop grace.
+//
+// The rebalance timeout is how long the coordinator, once a rebalance
+// starts, waits for every member it knows to rejoin; all partitions of the
+// group wait with it. A live member rejoins after its revoke callback,
+// which here lets in-flight batches finish (at most the stop grace) and
+// commits (one request, which franz-go bounds at about 10 s). A member
+// that will never rejoin, a process killed while the group was joining,
+// holds the whole group for the full timeout, so franz-go's 60 s default
+// is a minute of no deliveries per such kill. The grace plus 10 s covers
+// the live case and bounds the dead one; a member that overstays it is
+// dropped from the generation and its partitions are redelivered by their
+// next owner, which costs duplicates, never records.
+func DefaultRebalanceTimeout(stopGrace time.Duration) time.Duration {
+	return stopGrace + 10*time.Second
+}
+
+// ErrFenced is what Run returns when the group coordinator fenced this
+// source (FENCED_INSTANCE_ID): another member joined with the same
+// Config.InstanceID and took over its partitions. Rejoining at once would
+// only fence the other in turn, so the source stops; the caller decides
+// when to try again and tells the user which setting collides.
+var ErrFenced = errors.New("fenced by another member with the same group instance id")
 
 // MinPartitionBuffer is the least buffer a partition gets, so a partition
 // always has room for at least a few fetch responses.
@@ -169,7 +215,10 @@ func (c *Config) validate() error {
 		c.CommitInterval = 100 * time.Millisecond
 	}
 	if c.StopGrace <= 0 {
-		c.StopGrace = 5 * time.Second
+		c.StopGrace = DefaultStopGrace
+	}
+	if c.RebalanceTimeout <= 0 {
+		c.RebalanceTimeout = DefaultRebalanceTimeout(c.StopGrace)
 	}
 	if c.HeartbeatInterval <= 0 && c.SessionTimeout > 0 && c.SessionTimeout < 9*time.Second {
 		c.HeartbeatInterval = c.SessionTimeout / 3
@@ -210,6 +259,16 @@ type Source struct {
 	// done tracks the batches marked but not yet committed, to count
 	// committed records.
 	done doneMarks
+
+	// held is the partitions the group assigned us; reported to
+	// OnAssignment on each change. heldMu is taken inside the client's
+	// rebalance callbacks only.
+	heldMu sync.Mutex
+	held   map[topicPartition]bool
+
+	// fence stops Run with ErrFenced; set by Run before the client runs
+	// its group loop, read by the group hook.
+	fence atomic.Pointer[context.CancelCauseFunc]
 }
 
 // New creates the Kafka client; it does not connect until Run.
@@ -235,8 +294,10 @@ func New(cfg Config, h Handler) (*Source, error) {
 		// Records handed to a worker must belong to a partition we still
 		// own; blocking rebalances while we distribute a poll ensures it.
 		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(s.assigned),
 		kgo.OnPartitionsRevoked(s.revoked),
 		kgo.OnPartitionsLost(s.lost),
+		kgo.WithHooks(groupHook{s}),
 		kgo.FetchMaxBytes(fetchMax),
 		// Kafka's own consumer default. franz-go's 5 s is cheaper when
 		// idle, but a partition resumed after backpressure waits for the
@@ -264,8 +325,9 @@ func New(cfg Config, h Handler) (*Source, error) {
 	if cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout))
 	}
-	if cfg.RebalanceTimeout > 0 {
-		opts = append(opts, kgo.RebalanceTimeout(cfg.RebalanceTimeout))
+	opts = append(opts, kgo.RebalanceTimeout(cfg.RebalanceTimeout))
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
 	if cfg.HeartbeatInterval > 0 {
 		opts = append(opts, kgo.HeartbeatInterval(cfg.HeartbeatInterval))
@@ -284,8 +346,18 @@ func (s *Source) Client() *kgo.Client { return s.cl }
 
 // Run consumes until ctx is done, then stops every partition (in-flight
 // attempts get Config.StopGrace to finish), commits finished work, leaves
-// the group and closes the client.
-func (s *Source) Run(ctx context.Context) error {
+// the group (a static member stays, see Config.InstanceID) and closes the
+// client. It returns nil, or ErrFenced when another member took over its
+// instance id.
+func (s *Source) Run(ctx context.Context) (err error) {
+	ctx, fence := context.WithCancelCause(ctx)
+	defer fence(nil)
+	s.fence.Store(&fence)
+	defer func() {
+		if errors.Is(context.Cause(ctx), ErrFenced) {
+			err = context.Cause(ctx)
+		}
+	}()
 	committerDone := make(chan struct{})
 	cctx, stopCommitter := context.WithCancel(ctx)
 	go func() {
@@ -316,6 +388,10 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 		fetches.EachError(func(topic string, partition int32, err error) {
 			if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+				return
+			}
+			if errors.Is(err, kerr.FencedInstanceID) {
+				s.fenced(err)
 				return
 			}
 			s.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
@@ -422,6 +498,65 @@ func (s *Source) markDone(last *kgo.Record, n int) {
 	}
 }
 
+// groupHook sees the errors that end a group session: FENCED_INSTANCE_ID
+// must stop the source before franz-go's backoff (a quarter second) ends
+// and it rejoins, which would fence the other member in turn.
+type groupHook struct{ s *Source }
+
+var _ kgo.HookGroupManageError = groupHook{}
+
+func (h groupHook) OnGroupManageError(err error) {
+	if errors.Is(err, kerr.FencedInstanceID) {
+		h.s.fenced(err)
+	}
+}
+
+func (s *Source) fenced(err error) {
+	if f := s.fence.Load(); f != nil {
+		(*f)(fmt.Errorf("%w (%v)", ErrFenced, err))
+	}
+}
+
+// assigned records partitions the group gave us; their workers start when
+// their first records arrive.
+func (s *Source) assigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
+	s.changeHeld(added, true)
+}
+
+// changeHeld adds or removes partitions (all when tps is nil and !add)
+// from what we hold, and reports the result.
+func (s *Source) changeHeld(tps map[string][]int32, add bool) {
+	s.heldMu.Lock()
+	if s.held == nil {
+		s.held = map[topicPartition]bool{}
+	}
+	switch {
+	case tps == nil && !add:
+		clear(s.held)
+	default:
+		for t, ps := range tps {
+			for _, p := range ps {
+				if add {
+					s.held[topicPartition{t, p}] = true
+				} else {
+					delete(s.held, topicPartition{t, p})
+				}
+			}
+		}
+	}
+	var out map[string][]int32
+	if s.cfg.OnAssignment != nil {
+		out = make(map[string][]int32, len(s.held))
+		for tp := range s.held {
+			out[tp.topic] = append(out[tp.topic], tp.partition)
+		}
+	}
+	s.heldMu.Unlock()
+	if out != nil {
+		s.cfg.OnAssignment(out)
+	}
+}
+
 // revoked runs inside the client's rebalance: stop the partitions, let
 // their in-flight batches finish within the grace, and commit what
 // finished before the partitions move to another member.
@@ -429,6 +564,7 @@ func (s *Source) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	if len(revoked) == 0 {
 		return // a cooperative rebalance that moved nothing of ours; nil would mean "all" below
 	}
+	s.changeHeld(revoked, false)
 	s.stopWorkers(revoked, s.cfg.StopGrace)
 	if err := s.commitMarked(ctx); err != nil {
 		s.log.Warn("commit on revoke failed; the next owner may redeliver", "err", err)
@@ -443,6 +579,7 @@ func (s *Source) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32)
 	if len(lost) == 0 {
 		return
 	}
+	s.changeHeld(lost, false)
 	s.stopWorkers(lost, 0)
 	s.done.drop(lost)
 }
@@ -486,6 +623,7 @@ func (s *Source) shutdown() {
 		s.log.Warn("final commit failed; finished work may be redelivered", "err", err)
 	}
 	s.cl.CloseAllowingRebalance()
+	s.changeHeld(nil, false)
 }
 
 func contains(ps []int32, p int32) bool {
