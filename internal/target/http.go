@@ -127,7 +127,11 @@ func (h *HTTP) Deliver(ctx context.Context, b *source.Batch) error {
 		if ctx.Err() == context.DeadlineExceeded {
 			return &Error{Problem: fmt.Sprintf("target did not answer within %s", h.cfg.Timeout), Err: err}
 		}
-		return &Error{Problem: "target unreachable", Err: unwrapURLError(err)}
+		cause := withoutLocalAddr(unwrapURLError(err))
+		if errors.Is(cause, io.EOF) || errors.Is(cause, io.ErrUnexpectedEOF) {
+			return &Error{Problem: "target closed the connection without answering", Err: cause}
+		}
+		return &Error{Problem: "target unreachable: " + cause.Error(), Err: cause}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -147,6 +151,19 @@ func (h *HTTP) Deliver(ctx context.Context, b *source.Batch) error {
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Problem:    problem,
 	}
+}
+
+// withoutLocalAddr drops the local address from a network error: its
+// ephemeral port differs on every attempt, which would make every failure
+// a new status and the cause unreadable.
+func withoutLocalAddr(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Source != nil {
+		c := *oe
+		c.Source = nil
+		return &c
+	}
+	return err
 }
 
 func unwrapURLError(err error) error {

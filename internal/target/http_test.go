@@ -407,14 +407,60 @@ func TestHTTPUnreachable(t *testing.T) {
 	if !errors.As(err, &te) {
 		t.Fatalf("Deliver = %v, want *Error", err)
 	}
-	if te.Problem != "target unreachable" || te.StatusCode != 0 {
-		t.Errorf("Problem, StatusCode = %q, %d; want \"target unreachable\", 0", te.Problem, te.StatusCode)
+	// The problem carries the cause, with the target's address and
+	// without the ephemeral local one, and says it once.
+	want := "target unreachable: dial tcp " + addr + ": connect: connection refused"
+	if te.Problem != want || te.StatusCode != 0 {
+		t.Errorf("Problem, StatusCode = %q, %d; want %q, 0", te.Problem, te.StatusCode, want)
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("error %v does not wrap ECONNREFUSED", err)
 	}
-	if !strings.HasPrefix(err.Error(), "target unreachable: ") {
-		t.Errorf("Error() = %q", err.Error())
+	if err.Error() != want {
+		t.Errorf("Error() = %q, want %q", err.Error(), want)
+	}
+}
+
+func TestHTTPUnreachableCauses(t *testing.T) {
+	// A name that cannot resolve: the DNS failure is the cause.
+	h := newTestHTTP(t, HTTPConfig{URL: "http://no-such-host.invalid/"})
+	err := h.Deliver(context.Background(), batchOf(records("t", 0, 0, 1, 1)))
+	if p := ProblemOf(err); !strings.HasPrefix(p, "target unreachable: dial tcp: lookup no-such-host.invalid") {
+		t.Errorf("Problem for an unresolvable host = %q, want the lookup failure", p)
+	}
+	// A target that hangs up without answering.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 512)
+			_, _ = c.Read(buf)
+			c.Close()
+		}
+	}()
+	h = newTestHTTP(t, HTTPConfig{URL: "http://" + ln.Addr().String() + "/"})
+	err = h.Deliver(context.Background(), batchOf(records("t", 0, 0, 1, 1)))
+	if p := ProblemOf(err); p != "target closed the connection without answering" && !strings.Contains(p, "connection reset") {
+		t.Errorf("Problem for a target that hangs up = %q", p)
+	}
+}
+
+func TestWithoutLocalAddr(t *testing.T) {
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 54321}
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9000}
+	err := withoutLocalAddr(&net.OpError{Op: "read", Net: "tcp", Source: local, Addr: remote, Err: syscall.ECONNRESET})
+	if got, want := err.Error(), "read tcp 127.0.0.1:9000: connection reset by peer"; got != want {
+		t.Errorf("withoutLocalAddr = %q, want %q", got, want)
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Error("the cause is lost")
 	}
 }
 
@@ -601,8 +647,8 @@ func TestHTTPUsesGivenClient(t *testing.T) {
 		t.Fatalf("Deliver with the server's client = %v", err)
 	}
 	h = newTestHTTP(t, HTTPConfig{URL: srv.URL})
-	if err := h.Deliver(context.Background(), b); err == nil || ProblemOf(err) != "target unreachable" {
-		t.Errorf("Deliver with the default client to an untrusted certificate = %v, want target unreachable", err)
+	if err := h.Deliver(context.Background(), b); err == nil || !strings.HasPrefix(ProblemOf(err), "target unreachable: tls: failed to verify certificate") {
+		t.Errorf("Deliver with the default client to an untrusted certificate = %v, want target unreachable with the TLS cause", err)
 	}
 	if n := got.Load(); n != 1 {
 		t.Errorf("server handled %d requests, want 1", n)
@@ -661,6 +707,10 @@ func TestErrorFormatting(t *testing.T) {
 	err := error(&Error{Problem: "target unreachable", Err: inner})
 	if err.Error() != "target unreachable: dial tcp: refused" || !errors.Is(err, inner) {
 		t.Errorf("Error() = %q, Is(inner) = %v", err.Error(), errors.Is(err, inner))
+	}
+	// A problem that already ends with its cause says it once.
+	if e := (&Error{Problem: "target unreachable: dial tcp: refused", Err: inner}); e.Error() != "target unreachable: dial tcp: refused" {
+		t.Errorf("Error() with the cause in the problem = %q", e.Error())
 	}
 	wrapped := fmt.Errorf("pipe p: %w", err)
 	if ProblemOf(wrapped) != "target unreachable" {

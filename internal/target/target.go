@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/source"
@@ -32,7 +33,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Err != nil {
+	// A Problem may already end with its cause ("target unreachable: dial
+	// tcp …"), and saying it twice helps nobody.
+	if e.Err != nil && !strings.HasSuffix(e.Problem, e.Err.Error()) {
 		return fmt.Sprintf("%s: %v", e.Problem, e.Err)
 	}
 	return e.Problem
