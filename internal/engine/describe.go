@@ -30,6 +30,16 @@ func (e *Engine) Describe(ctx context.Context, name string) (observe.Description
 	r, running := e.runners[name]
 	e.mu.Unlock()
 	d.Running = running && r.uuid == p.UUID
+	if d.Running {
+		d.GroupInstanceID = r.instanceID
+		d.HeldPartitions = r.heldPartitions()
+		r.mu.Lock()
+		if r.group != nil {
+			g := *r.group
+			d.Group = &g
+		}
+		r.mu.Unlock()
+	}
 	po := e.obs.lookup(name)
 	if po == nil {
 		return d, nil

@@ -42,14 +42,24 @@ type Config struct {
 	// Keyring seals and opens secrets; nil refuses secret writes and
 	// fails pipes whose cluster needs one.
 	Keyring *secret.Keyring
+	// Member is this process's name in every pipe's consumer group: each
+	// runner joins as a static member (KIP-345) with the group instance id
+	// member.InstanceID(Member, pipe UUID), so a restarted process takes
+	// its place and partitions back without a rebalance. Empty joins as a
+	// dynamic member. MemberSetting says where the name came from (e.g.
+	// "memberName in the serve config"), for the problem shown when two
+	// processes claim one name.
+	Member        string
+	MemberSetting string
 }
 
 // Tuning holds process-wide knobs that are not part of a pipe's spec.
 type Tuning struct {
 	// BufferBytes bounds each pipe's buffered records (default 64 MiB).
 	BufferBytes int
-	// Consumer group timings (defaults: franz-go's 45 s session, 60 s
-	// rebalance, 3 s heartbeat).
+	// Consumer group timings (defaults: franz-go's 45 s session and 3 s
+	// heartbeat; the rebalance timeout is source.DefaultRebalanceTimeout
+	// of the stop grace, 15 s).
 	SessionTimeout    time.Duration
 	RebalanceTimeout  time.Duration
 	HeartbeatInterval time.Duration

@@ -75,13 +75,19 @@ var fast = engine.Tuning{
 	InitialBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 }
 
-func startEngine(t *testing.T, c *kfake.Cluster, dbPath string) *harness {
+// startEngine runs an engine over the store at dbPath with fast timings;
+// opts adjust its config.
+func startEngine(t *testing.T, c *kfake.Cluster, dbPath string, opts ...func(*engine.Config)) *harness {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, ReconcileInterval: 100 * time.Millisecond, Tuning: fast})
+	cfg := engine.Config{Store: st, ReconcileInterval: 100 * time.Millisecond, Tuning: fast}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	eng, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

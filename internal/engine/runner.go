@@ -1,13 +1,16 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,6 +18,8 @@ import (
 	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/kafkaauth"
+	"github.com/sluice-dev/sluice/internal/member"
+	"github.com/sluice-dev/sluice/internal/observe"
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/source"
 	"github.com/sluice-dev/sluice/internal/target"
@@ -33,14 +38,29 @@ type runner struct {
 	eng *Engine
 	log *slog.Logger
 
+	// instanceID is the runner's static member id in the pipe's group
+	// ("" joins as a dynamic member); rebalanceTimeout what its source
+	// uses, for messages.
+	instanceID       string
+	rebalanceTimeout time.Duration
+	// client is the running source's Kafka client, nil between sources;
+	// the group watch asks the coordinator through it.
+	client atomic.Pointer[kgo.Client]
+
 	mu           sync.Mutex
 	state        pipe.State
 	reason       string
 	delivered    bool   // a batch has succeeded since start
 	targetIssue  string // the latest delivery failure, until a success
 	kafkaIssue   string // the latest Kafka connection failure, until progress
+	groupIssue   string // the group cannot consume the pipe's lag; see group.go
+	memberIssue  string // another process took this one's instance id, until it holds partitions again
 	lastReported string
 	dirty        chan struct{} // status changed; capacity 1
+	held         map[string][]int32
+	heldCount    int
+	group        *observe.Group // the latest look at the group
+	changes      resultLog
 
 	obs *pipeObs // metrics, throughput and last problem; see observe.go
 }
@@ -60,6 +80,14 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, conn 
 	if p.Status.LastProcessingResult == pipe.ResultOK {
 		r.delivered = true
 	}
+	tun := e.cfg.Tuning
+	if e.cfg.Member != "" {
+		r.instanceID = member.InstanceID(e.cfg.Member, spec.UUID)
+	}
+	r.rebalanceTimeout = tun.RebalanceTimeout
+	if r.rebalanceTimeout <= 0 {
+		r.rebalanceTimeout = source.DefaultRebalanceTimeout(cmp.Or(tun.StopGrace, source.DefaultStopGrace))
+	}
 
 	enc := event.NewEncoder(conn.source)
 	client := e.cfg.HTTPClient
@@ -71,7 +99,6 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, conn 
 	if err != nil {
 		return nil, err
 	}
-	tun := e.cfg.Tuning
 	retrying := &target.Retrying{
 		Target: observedTarget{tgt, r},
 		Policy: target.RetryPolicy{
@@ -89,6 +116,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, conn 
 		Brokers:           conn.brokers,
 		Topics:            spec.Topics,
 		Group:             spec.GroupID(),
+		InstanceID:        r.instanceID,
 		StartOffset:       startOffset(spec),
 		BatchSize:         spec.BatchSize,
 		Window:            spec.BatchingWindow(),
@@ -97,7 +125,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, conn 
 		EnvelopeSize:      enc.EnvelopeSize,
 		BufferBytes:       tun.BufferBytes,
 		SessionTimeout:    tun.SessionTimeout,
-		RebalanceTimeout:  tun.RebalanceTimeout,
+		RebalanceTimeout:  r.rebalanceTimeout,
 		HeartbeatInterval: tun.HeartbeatInterval,
 		CommitInterval:    tun.CommitInterval,
 		StopGrace:         tun.StopGrace,
@@ -107,6 +135,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, conn 
 		OnPolled:          r.polled,
 		OnCommitted:       r.committedRecords,
 		OnCommitError:     r.commitError,
+		OnAssignment:      r.assignment,
 		Logger:            log,
 	}
 
@@ -114,26 +143,22 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, conn 
 	rctx, cancel := context.WithCancel(ctx)
 	r.cancel = cancel
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		r.statusLoop(rctx)
 	}()
 	go func() {
+		defer wg.Done()
+		r.watchGroup(rctx, spec)
+	}()
+	go func() {
 		defer close(r.done)
-		log.Info("pipe started", "topics", spec.Topics, "group", spec.GroupID(), "target", url, "brokers", conn.brokers, "auth", conn.auth)
-		// The consumer starts only once the cluster lets it in and every
-		// permission it needs is there: a group consumer retries auth
-		// failures silently, and would join the group meanwhile.
-		if r.preflight(rctx, conn, spec) {
-			if src, err := source.New(srcCfg, retrying.Handle); err != nil {
-				log.Error("cannot start the Kafka consumer", "err", err)
-				r.update(func() { r.kafkaIssue = err.Error() })
-			} else if err := src.Run(rctx); err != nil {
-				log.Error("pipe stopped with an error", "err", err)
-			}
-		}
+		log.Info("pipe started", "topics", spec.Topics, "group", spec.GroupID(), "instance_id", r.instanceID,
+			"target", url, "brokers", conn.brokers, "auth", conn.auth)
+		r.consume(rctx, conn, spec, srcCfg, retrying.Handle)
 		wg.Wait()
+		r.flushChanges(time.Now(), true)
 		e.obs.detach(r.obs)
 		// Write the last word after the loop has stopped so it cannot be
 		// overwritten by an older one.
@@ -142,6 +167,58 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, conn 
 	}()
 	r.markDirty()
 	return r, nil
+}
+
+// Fenced sources wait this long before they try again, doubling up to
+// the maximum: long enough that two processes claiming one member name do
+// not fence each other many times a second, short enough that a process
+// whose twin went away takes over within minutes.
+const (
+	fencedRetryMin = 5 * time.Second
+	fencedRetryMax = 2 * time.Minute
+)
+
+// consume runs the pipe's source until ctx ends. The consumer starts only
+// once the cluster lets it in and every permission it needs is there (a
+// group consumer retries auth failures silently, and would join the group
+// meanwhile). A source fenced by another member with the same instance id
+// is shown as a problem naming the setting and started again after a
+// backoff.
+func (r *runner) consume(ctx context.Context, conn connection, spec pipe.Spec, cfg source.Config, h source.Handler) {
+	backoff := fencedRetryMin
+	for r.preflight(ctx, conn, spec) {
+		src, err := source.New(cfg, h)
+		if err != nil {
+			r.log.Error("cannot start the Kafka consumer", "err", err)
+			r.update(func() { r.kafkaIssue = err.Error() })
+			return
+		}
+		r.client.Store(src.Client())
+		started := time.Now()
+		err = src.Run(ctx)
+		r.client.Store(nil)
+		if ctx.Err() != nil || !errors.Is(err, source.ErrFenced) {
+			if err != nil {
+				r.log.Error("pipe stopped with an error", "err", err)
+			}
+			return
+		}
+		if time.Since(started) > 2*fencedRetryMax {
+			backoff = fencedRetryMin // fenced again after a long run: a new collision
+		}
+		problem := fmt.Sprintf("Another process joined consumer group %q with this process's group instance id %q and took over its partitions: "+
+			"the member name %q (from %s) must be unique per process. Rejoining in %s.",
+			spec.GroupID(), r.instanceID, r.eng.cfg.Member, cmp.Or(r.eng.cfg.MemberSetting, "the engine's configuration"), backoff)
+		r.update(func() { r.memberIssue = problem })
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, fencedRetryMax)
+	}
 }
 
 // preflight checks, before the pipe consumes, that the cluster accepts its
@@ -239,8 +316,12 @@ func startOffset(s pipe.Spec) kgo.Offset {
 // result is the LastProcessingResult now; r.mu is held.
 func (r *runner) result() string {
 	switch {
+	case r.memberIssue != "":
+		return pipe.ProblemPrefix + r.memberIssue
 	case r.kafkaIssue != "":
 		return pipe.ProblemPrefix + r.kafkaIssue
+	case r.groupIssue != "":
+		return pipe.ProblemPrefix + r.groupIssue
 	case r.targetIssue != "":
 		return pipe.ProblemPrefix + r.targetIssue
 	case r.delivered:
@@ -258,8 +339,9 @@ func (r *runner) markDirty() {
 }
 
 // update changes the status under r.mu and, when the visible result
-// changed, logs it once and schedules a store write: a flapping target
-// costs one log line per change, not one per retry.
+// changed, schedules a store write and logs it (see resultLog: a target
+// failing every other batch costs one line per interval, not one per
+// change).
 func (r *runner) update(fn func()) {
 	r.mu.Lock()
 	before := r.result()
@@ -268,12 +350,36 @@ func (r *runner) update(fn func()) {
 	r.mu.Unlock()
 	r.obs.sawResult(after)
 	if before != after {
-		if len(after) > len(pipe.ProblemPrefix) && after[:len(pipe.ProblemPrefix)] == pipe.ProblemPrefix {
-			r.log.Warn("pipe has a problem", "result", after)
-		} else {
-			r.log.Info("pipe processing", "result", after)
+		if r.changes.change(time.Now(), after) {
+			logResult(r.log, after)
 		}
 		r.markDirty()
+	}
+}
+
+func logResult(log *slog.Logger, result string) {
+	if strings.HasPrefix(result, pipe.ProblemPrefix) {
+		log.Warn("pipe has a problem", "result", result)
+	} else {
+		log.Info("pipe processing", "result", result)
+	}
+}
+
+// flushChanges logs the changes resultLog held back, once their interval
+// ended (or now, when final).
+func (r *runner) flushChanges(now time.Time, final bool) {
+	sum, ok := r.changes.flush(now, final)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	cur := r.result()
+	r.mu.Unlock()
+	msg := fmt.Sprintf("pipe result changed %d times in the last %s", sum.n, sum.span.Round(time.Second))
+	if sum.problems > 0 {
+		r.log.Warn(msg, "results", sum.String(), "result", cur)
+	} else {
+		r.log.Info(msg, "results", sum.String(), "result", cur)
 	}
 }
 
@@ -292,7 +398,7 @@ func (r *runner) exhausted(_ context.Context, b *source.Batch, attempts int, err
 
 func (r *runner) deliveredBatch(*source.Batch, int) {
 	r.mu.Lock()
-	clean := r.delivered && r.targetIssue == "" && r.kafkaIssue == ""
+	clean := r.delivered && r.targetIssue == "" && r.kafkaIssue == "" && r.memberIssue == ""
 	r.mu.Unlock()
 	if clean {
 		return // the hot path: nothing changes
@@ -301,6 +407,7 @@ func (r *runner) deliveredBatch(*source.Batch, int) {
 		r.delivered = true
 		r.targetIssue = ""
 		r.kafkaIssue = ""
+		r.memberIssue = ""
 	})
 }
 
@@ -359,19 +466,27 @@ func (h connHook) clearIfHealthy() {
 const statusWriteInterval = 250 * time.Millisecond
 
 func (r *runner) statusLoop(ctx context.Context) {
+	// The tick ends resultLog's intervals: a summary is due even when
+	// nothing changes after the last held-back change.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var next time.Time // no write before this
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.dirty:
-			r.writeStatus(ctx)
+		var wait <-chan time.Time
+		dirty := r.dirty
+		if d := time.Until(next); d > 0 {
+			dirty = nil // spaced: wait out the interval first
+			wait = time.After(d)
 		}
-		t := time.NewTimer(statusWriteInterval)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
-		case <-t.C:
+		case now := <-tick.C:
+			r.flushChanges(now, false)
+		case <-wait:
+		case <-dirty:
+			r.writeStatus(ctx)
+			next = time.Now().Add(statusWriteInterval)
 		}
 	}
 }

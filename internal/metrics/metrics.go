@@ -40,6 +40,7 @@
 //
 //	sluice_batch_delivery_seconds{pipe}   histogram: duration of one attempt, successful or failed (attempts abandoned at shutdown are not observed)
 //	sluice_batches_in_flight{pipe}        gauge: attempts running now
+//	sluice_partitions_held{pipe}          gauge: partitions the pipe's consumer group assigned to this process (0 while it holds none, e.g. during a rebalance)
 //	sluice_pipe_state{pipe,state}         gauge: 1 for the pipe's stored state, 0 for the other states (Creating, Enabling, Enabled, Disabling, Disabled, Updating, Deleting)
 //	sluice_pipe_up{pipe}                  gauge: 1 when this process runs the pipe and its last processing result is not a PROBLEM, else 0
 //
@@ -94,6 +95,7 @@ type Metrics struct {
 
 	batchDuration *prometheus.HistogramVec
 	inFlight      *prometheus.GaugeVec
+	held          *prometheus.GaugeVec
 	state         *prometheus.GaugeVec
 	up            *prometheus.GaugeVec
 
@@ -146,6 +148,7 @@ func New() *Metrics {
 			Buckets: deliveryBuckets,
 		}, pipeLabel),
 		inFlight: gauge("sluice_batches_in_flight", "Delivery attempts running now."),
+		held:     gauge("sluice_partitions_held", "Partitions of the pipe's consumer group this process holds."),
 		state:    gauge("sluice_pipe_state", "1 for the pipe's current state, 0 for the others.", "state"),
 		up:       gauge("sluice_pipe_up", "1 when this process runs the pipe and it has no problem."),
 
@@ -155,7 +158,7 @@ func New() *Metrics {
 		m.offsetLag, m.offsetLagMax, m.offsetLagSum,
 		m.polled, m.filteredOut, m.invoked, m.failedInvoke, m.dropped, m.onFailureDelivered, m.committed,
 		m.pollingErrors, m.invokeErrors, m.commitErrors,
-		m.batchDuration, m.inFlight, m.state, m.up,
+		m.batchDuration, m.inFlight, m.held, m.state, m.up,
 	}
 	for _, c := range cs {
 		m.reg.MustRegister(c)
@@ -193,6 +196,7 @@ type Pipe struct {
 	CommitErrors       prometheus.Counter
 	BatchDuration      prometheus.Observer
 	InFlight           prometheus.Gauge
+	PartitionsHeld     prometheus.Gauge
 }
 
 // Pipe returns the named pipe's collectors, creating its series at 0 so
@@ -212,6 +216,7 @@ func (m *Metrics) Pipe(name string) *Pipe {
 		CommitErrors:       m.commitErrors.WithLabelValues(name),
 		BatchDuration:      m.batchDuration.WithLabelValues(name),
 		InFlight:           m.inFlight.WithLabelValues(name),
+		PartitionsHeld:     m.held.WithLabelValues(name),
 	}
 }
 

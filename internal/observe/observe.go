@@ -26,10 +26,32 @@ type Description struct {
 	// pipe, kept after the problem cleared; nil if there was none since
 	// the process started.
 	LastError *Problem `json:"lastError"`
+	// GroupInstanceID is this process's static member id in the pipe's
+	// consumer group (its member name and the pipe's UUID); empty when it
+	// does not run the pipe or joins as a dynamic member.
+	GroupInstanceID string `json:"groupInstanceId,omitempty"`
+	// Group is the consumer group as its coordinator last described it to
+	// this process; nil when this process does not run the pipe or has
+	// not asked yet.
+	Group *Group `json:"group"`
+	// HeldPartitions are the partitions this process holds, by topic;
+	// nil when it does not run the pipe.
+	HeldPartitions map[string][]int32 `json:"heldPartitions"`
 	// Lag is the latest offset lag measurement; nil until the first one.
 	Lag *Lag `json:"lag"`
 	// Throughput is the records delivered recently by this process.
 	Throughput Throughput `json:"throughput"`
+}
+
+// Group is one description of a consumer group by its coordinator.
+type Group struct {
+	// State is the coordinator's: Stable, PreparingRebalance,
+	// CompletingRebalance, Empty or Dead.
+	State string `json:"state"`
+	// Members is how many members the coordinator lists, live or not.
+	Members int `json:"members"`
+	// CheckedAt is when the coordinator answered.
+	CheckedAt time.Time `json:"checkedAt"`
 }
 
 // Problem is a PROBLEM result and when it was last seen.
