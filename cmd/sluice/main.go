@@ -18,5 +18,6 @@ func main() {
 // newEngine is the one place that names the engine, so that the CLI
 // package builds and tests without the data plane.
 func newEngine(st store.Store, log *slog.Logger, o cli.EngineOptions) (cli.Engine, error) {
-	return engine.New(engine.Config{Store: st, Logger: log, Tuning: engine.Tuning{SessionTimeout: o.SessionTimeout}, Keyring: o.Keyring})
+	return engine.New(engine.Config{Store: st, Logger: log, Tuning: engine.Tuning{SessionTimeout: o.SessionTimeout}, Keyring: o.Keyring,
+		Member: o.Member, MemberSetting: o.MemberSetting})
 }

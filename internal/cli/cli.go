@@ -54,6 +54,11 @@ type EngineOptions struct {
 	// Keyring seals and opens secrets, under the master key from
 	// SLUICE_MASTER_KEY or the data directory's master.key.
 	Keyring *secret.Keyring
+	// Member is this process's member name in the pipes' consumer groups
+	// (static membership, see package member), and MemberSetting says
+	// where it came from, so a collision can name what to change.
+	Member        string
+	MemberSetting string
 }
 
 // Env is the outside world of one run of the command.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -59,6 +61,29 @@ minute.`,
 	}
 }
 
+// formatHeld lists partitions as "orders 0,1,2; audit 0", or "none".
+func formatHeld(held map[string][]int32) string {
+	if len(held) == 0 {
+		return "none"
+	}
+	topics := make([]string, 0, len(held))
+	for t := range held {
+		topics = append(topics, t)
+	}
+	sort.Strings(topics)
+	parts := make([]string, len(topics))
+	for i, t := range topics {
+		ps := slices.Clone(held[t])
+		slices.Sort(ps)
+		nums := make([]string, len(ps))
+		for j, p := range ps {
+			nums[j] = strconv.Itoa(int(p))
+		}
+		parts[i] = t + " " + strings.Join(nums, ",")
+	}
+	return strings.Join(parts, "; ")
+}
+
 // writeDescription writes the summary as "Key: value" lines, then one row
 // per partition.
 func writeDescription(w io.Writer, d observe.Description) error {
@@ -79,10 +104,21 @@ func writeDescription(w io.Writer, d observe.Description) error {
 		{"State", d.State},
 		{"State reason", orDash(d.StateTransitionReason)},
 		{"Running on this server", running},
+	}
+	if d.Running {
+		group := "not described yet"
+		if g := d.Group; g != nil {
+			group = fmt.Sprintf("%s, %d members (at %s)", g.State, g.Members, formatTime(g.CheckedAt))
+		}
+		rows = append(rows, [2]string{"Group state", group},
+			[2]string{"Group instance id", orDash(d.GroupInstanceID)},
+			[2]string{"Partitions held here", formatHeld(d.HeldPartitions)})
+	}
+	rows = append(rows, [][2]string{
 		{"Last processing result", orDash(d.LastProcessingResult)},
 		{"Last error", lastErr},
 		{"Throughput", fmt.Sprintf("%.1f records/s over the last %ds (%d records)", tp.RecordsPerSecond, tp.WindowSeconds, tp.Records)},
-	}
+	}...)
 	if d.Lag == nil {
 		rows = append(rows, [2]string{"Lag", "not measured yet"})
 	} else {

@@ -30,9 +30,11 @@ func TestDescribeOutput(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	c := int64(7)
 	d := observe.Description{Name: "orders", UUID: "u", ConsumerGroupID: "g", Topics: []string{"orders"}, State: "Enabled",
-		LastProcessingResult: "OK", Running: true,
-		LastError:  &observe.Problem{Message: "PROBLEM: target answered 503\nService Unavailable", At: at},
-		Throughput: observe.Throughput{WindowSeconds: 60, Records: 90, RecordsPerSecond: 1.5},
+		LastProcessingResult: "OK", Running: true, GroupInstanceID: "worker-0-u",
+		Group:          &observe.Group{State: "PreparingRebalance", Members: 3, CheckedAt: at},
+		HeldPartitions: map[string][]int32{"orders": {2, 0}, "audit": {1}},
+		LastError:      &observe.Problem{Message: "PROBLEM: target answered 503\nService Unavailable", At: at},
+		Throughput:     observe.Throughput{WindowSeconds: 60, Records: 90, RecordsPerSecond: 1.5},
 		Lag: &observe.Lag{MeasuredAt: at, Total: 15, Max: 10, Partitions: []observe.Partition{
 			{Topic: "orders", Partition: 0, CommittedOffset: &c, EndOffset: 12, Lag: 5},
 			{Topic: "orders", Partition: 1, EndOffset: 10, Lag: 10},
@@ -43,6 +45,9 @@ func TestDescribeOutput(t *testing.T) {
 	out := mustOK(t, run(t, nil, "--api", srv.URL, "pipes", "describe", "orders")).stdout
 	for _, want := range []string{
 		"Running on this server:  yes",
+		"Group state:             PreparingRebalance, 3 members (at 2026-01-02T03:04:05Z)",
+		"Group instance id:       worker-0-u",
+		"Partitions held here:    audit 1; orders 0,2",
 		"Last error:              PROBLEM: target answered 503 Service Unavailable (at 2026-01-02T03:04:05Z)",
 		"Throughput:              1.5 records/s over the last 60s (90 records)",
 		"Lag:                     15 total, 10 max",

@@ -117,7 +117,7 @@ func (a *app) runDev(ctx context.Context, o devOptions) (err error) {
 	}
 	defer broker.Close()
 
-	eng, storePath, closeStore, err := a.openEngine(ctx, o.dataDir, EngineOptions{SessionTimeout: devSessionTimeout})
+	eng, storePath, closeStore, err := a.openEngine(ctx, o.dataDir, EngineOptions{SessionTimeout: devSessionTimeout}, memberSetting{})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/member"
 	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
 
@@ -33,6 +34,11 @@ type serveConfig struct {
 	// Go duration (default 45s, Kafka's): how long a crashed process's
 	// partitions wait before another member takes them over.
 	GroupSessionTimeout string `json:"groupSessionTimeout"`
+	// MemberName is this process's name in every pipe's consumer group
+	// (static membership): each pipe's group instance id is the name and
+	// the pipe's UUID. Default: SLUICE_MEMBER_NAME, else an id kept in
+	// dataDir (see package member). Every process needs its own.
+	MemberName string `json:"memberName"`
 	// TLSCertFile and TLSKeyFile, both or neither, are the PEM
 	// certificate (chain) and private key the API serves HTTPS with.
 	TLSCertFile string `json:"tlsCertFile"`
@@ -41,7 +47,7 @@ type serveConfig struct {
 	sessionTimeout time.Duration
 }
 
-var serveConfigFields = "apiAddr, dataDir, logFormat, groupSessionTimeout, tlsCertFile, tlsKeyFile"
+var serveConfigFields = "apiAddr, dataDir, logFormat, groupSessionTimeout, memberName, tlsCertFile, tlsKeyFile"
 
 func (a *app) serveCmd() *cobra.Command {
 	var configPath string
@@ -56,6 +62,16 @@ cluster each pipe names. The config file is YAML:
   logFormat: json           # text or json (default text; --log-format wins)
   groupSessionTimeout: 45s  # consumer group session timeout, 1s–30m (default 45s;
                             # brokers refuse below group.min.session.timeout.ms, 6s by default)
+  memberName: worker-0      # this process's name in the pipes' consumer groups (default:
+                            # SLUICE_MEMBER_NAME, else an id kept in dataDir); unique per process
+
+Each process is a static member of every pipe's consumer group (Kafka's
+group.instance.id, KIP-345), named memberName plus the pipe's UUID: a
+restarted process takes its old place and partitions back at once, without
+a rebalance, and a process that stops (even cleanly) keeps its partitions
+for groupSessionTimeout, waiting for its restart, before Kafka hands them to
+the other members. Two processes with the same memberName fence each other:
+each pipe shows a PROBLEM naming the setting, and retries with backoff.
   tlsCertFile: /etc/sluice/tls.crt  # PEM certificate (chain) and key: with both,
   tlsKeyFile: /etc/sluice/tls.key   # the API serves HTTPS only (TLS 1.2 or later)
 
@@ -132,6 +148,11 @@ func loadServeConfig(path string) (serveConfig, error) {
 			cfg.sessionTimeout = d
 		}
 	}
+	if cfg.MemberName != "" {
+		if err := member.Validate(cfg.MemberName); err != nil {
+			errs = append(errs, fmt.Errorf("memberName: %w", err))
+		}
+	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("logFormat: %q: use text or json", cfg.LogFormat))
 	}
@@ -203,7 +224,8 @@ func (a *app) runServe(ctx context.Context, cfg serveConfig) (err error) {
 		a.log.Warn("the API listens beyond this machine over plain HTTP, so tokens cross the network readable; set tlsCertFile and tlsKeyFile, or put a TLS-terminating proxy in front", "addr", ln.Addr().String())
 	}
 
-	eng, storePath, closeStore, err := a.openEngine(ctx, cfg.DataDir, EngineOptions{SessionTimeout: cfg.sessionTimeout})
+	eng, storePath, closeStore, err := a.openEngine(ctx, cfg.DataDir, EngineOptions{SessionTimeout: cfg.sessionTimeout},
+		memberSetting{name: cfg.MemberName, setting: "memberName in the serve config"})
 	if err != nil {
 		return err
 	}

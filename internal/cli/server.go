@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/member"
 	"github.com/sluice-dev/sluice/internal/secret"
 	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
@@ -156,22 +157,57 @@ func checkHostPort(name, addr, example string) (host string, err error) {
 	return host, nil
 }
 
+// memberSetting is a member name the user gave, and the setting that gave
+// it; an empty name falls back to SLUICE_MEMBER_NAME, then to the data
+// directory's own.
+type memberSetting struct{ name, setting string }
+
+// envMemberName names this process in the pipes' consumer groups when its
+// config does not (e.g. a StatefulSet's pod name).
+const envMemberName = "SLUICE_MEMBER_NAME"
+
+// claimMember picks this process's member name (see package member); the
+// claim is held until release, after the engine stopped.
+func (a *app) claimMember(dataDir string, m memberSetting) (name, setting string, release func() error, err error) {
+	if m.name == "" {
+		if v := a.env.Getenv(envMemberName); v != "" {
+			if err := member.Validate(v); err != nil {
+				return "", "", nil, fmt.Errorf("%s %w", envMemberName, err)
+			}
+			m = memberSetting{name: v, setting: envMemberName}
+		}
+	}
+	if m.name != "" {
+		return m.name, m.setting, func() error { return nil }, nil
+	}
+	c, err := member.ClaimDir(dataDir)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return c.Name, fmt.Sprintf("the member name kept in %s (set memberName in the serve config or %s to choose one)", c.Path, envMemberName), c.Close, nil
+}
+
 // openEngine opens the store at dataDir/sluice.db and builds the engine over
 // it, for `dev` and `serve`. closeStore must run after the engine stopped.
-func (a *app) openEngine(ctx context.Context, dataDir string, o EngineOptions) (eng Engine, storePath string, closeStore func() error, err error) {
+func (a *app) openEngine(ctx context.Context, dataDir string, o EngineOptions, m memberSetting) (eng Engine, storePath string, closeStore func() error, err error) {
 	if o.Keyring, err = a.keyring(dataDir); err != nil {
+		return nil, "", nil, err
+	}
+	var release func() error
+	if o.Member, o.MemberSetting, release, err = a.claimMember(dataDir, m); err != nil {
 		return nil, "", nil, err
 	}
 	storePath = filepath.Join(dataDir, "sluice.db")
 	st, err := sqlite.Open(ctx, storePath)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, errors.Join(err, release())
 	}
 	eng, err = a.env.NewEngine(st, a.log, o)
 	if err != nil {
-		return nil, "", nil, errors.Join(fmt.Errorf("start engine: %w", err), st.Close())
+		return nil, "", nil, errors.Join(fmt.Errorf("start engine: %w", err), st.Close(), release())
 	}
-	return eng, storePath, st.Close, nil
+	a.log.Info("member of the pipes' consumer groups", "member", o.Member)
+	return eng, storePath, func() error { return errors.Join(st.Close(), release()) }, nil
 }
 
 // keyring loads the master key that seals secrets: SLUICE_MASTER_KEY, else
