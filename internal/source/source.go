@@ -524,28 +524,35 @@ func (s *Source) assigned(_ context.Context, _ *kgo.Client, added map[string][]i
 }
 
 // changeHeld adds or removes partitions (all when tps is nil and !add)
-// from what we hold, and reports the result.
+// from what we hold, and reports the result if that changed it.
 func (s *Source) changeHeld(tps map[string][]int32, add bool) {
 	s.heldMu.Lock()
 	if s.held == nil {
 		s.held = map[topicPartition]bool{}
 	}
+	before := len(s.held)
+	changed := false
 	switch {
 	case tps == nil && !add:
+		changed = before > 0
 		clear(s.held)
 	default:
 		for t, ps := range tps {
 			for _, p := range ps {
+				tp := topicPartition{t, p}
+				if s.held[tp] != add {
+					changed = true
+				}
 				if add {
-					s.held[topicPartition{t, p}] = true
+					s.held[tp] = true
 				} else {
-					delete(s.held, topicPartition{t, p})
+					delete(s.held, tp)
 				}
 			}
 		}
 	}
 	var out map[string][]int32
-	if s.cfg.OnAssignment != nil {
+	if changed && s.cfg.OnAssignment != nil {
 		out = make(map[string][]int32, len(s.held))
 		for tp := range s.held {
 			out[tp.topic] = append(out[tp.topic], tp.partition)
