@@ -39,6 +39,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = bin
+	// Another build of sluice (an older commit, say) runs the process
+	// scenarios instead, to measure a figure before and after a change.
+	if other := os.Getenv("SLUICE_CHAOS_BINARY"); other != "" {
+		binary = other
+	}
 	start := time.Now()
 	code := m.Run()
 	printSummary(time.Since(start))
@@ -85,6 +90,22 @@ func printSummary(total time.Duration) {
 			r.sum.Duplicated, r.sum.DuplicateBatches, r.sum.WorstFault, r.sum.WorstBound, r.dur.Round(100*time.Millisecond), res, r.sum.FaultsString())
 	}
 	w.Flush()
+	for _, f := range figures {
+		fmt.Println(f)
+	}
+}
+
+// figures are scenario measurements printed after the table.
+var figures []string
+
+// figure records a measurement for the summary, and logs it.
+func figure(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := strings.TrimPrefix(t.Name(), "Test") + ": " + fmt.Sprintf(format, args...)
+	t.Log(msg)
+	rowsMu.Lock()
+	figures = append(figures, msg)
+	rowsMu.Unlock()
 }
 
 // finish verifies the checker, logs and records the scenario's row, and
@@ -402,10 +423,16 @@ var freeAddr = testproc.FreeAddr
 // second.
 func serveConfig(t *testing.T) (config, api string) {
 	t.Helper()
+	return serveConfigSession(t, "1s")
+}
+
+// serveConfigSession is serveConfig with the given group session timeout.
+func serveConfigSession(t *testing.T, session string) (config, api string) {
+	t.Helper()
 	dir := t.TempDir()
 	api = freeAddr(t)
 	config = filepath.Join(dir, "sluice.yaml")
-	body := fmt.Sprintf("apiAddr: %s\ndataDir: %s\ngroupSessionTimeout: 1s\nlogFormat: json\n", api, dir)
+	body := fmt.Sprintf("apiAddr: %s\ndataDir: %s\ngroupSessionTimeout: %s\nlogFormat: json\n", api, dir, session)
 	if err := os.WriteFile(config, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
