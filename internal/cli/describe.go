@@ -108,7 +108,11 @@ func writeDescription(w io.Writer, d observe.Description) error {
 	if d.Running {
 		group := "not described yet"
 		if g := d.Group; g != nil {
-			group = fmt.Sprintf("%s, %d members (at %s)", g.State, g.Members, formatTime(g.CheckedAt))
+			members := "members"
+			if g.Members == 1 {
+				members = "member"
+			}
+			group = fmt.Sprintf("%s, %d %s (at %s)", g.State, g.Members, members, formatTime(g.CheckedAt))
 		}
 		rows = append(rows, [2]string{"Group state", group},
 			[2]string{"Group instance id", orDash(d.GroupInstanceID)},
