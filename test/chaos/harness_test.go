@@ -446,6 +446,18 @@ func startProc(t *testing.T, name, config, api string) *testproc.Proc {
 	return testproc.Start(t, binary, name, api, "serve", "--config", config, "--log-level", "warn")
 }
 
+// newAdmin is an admin client of the cluster at addrs, closed when the
+// test ends.
+func newAdmin(t *testing.T, addrs []string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
 // groupSettled reports whether group has n members, is Stable, and has every
 // one of topic's parts partitions assigned.
 func groupSettled(ctx context.Context, adm *kadm.Client, group, topic string, n, parts int) bool {

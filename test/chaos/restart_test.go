@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/internal/sink"
 	"github.com/sluice-dev/sluice/test/testproc"
@@ -214,12 +213,7 @@ func TestRestartKeepsPartitions(t *testing.T) {
 	c := NewChecker(CheckerConfig{Committed: committedReader(t, cl.ListenAddrs(), group), InFlight: time.Second,
 		MinBatchTime: sinkDelay, CommitPeriod: 500 * time.Millisecond, Slack: 2})
 	srv := newSink(t, c, nil)
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(cl.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(admCl.Close)
-	adm := kadm.NewClient(admCl)
+	adm := newAdmin(t, cl.ListenAddrs())
 
 	// A session long enough for a restart: a static member that stopped
 	// keeps its partitions this long, waiting for it.

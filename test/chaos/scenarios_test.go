@@ -304,9 +304,10 @@ func (m *leaderMover) move(t *testing.T, p int32) {
 
 // TestRebalancesUnderLoad runs the same pipe in a second and then a third
 // `sluice serve` process (each with its own store, all in one consumer
-// group) while records flow, then stops them: one with SIGTERM (a clean
-// leave: finish, commit, leave) and one with SIGKILL (its partitions move
-// after its session expires). Each fault is the window from the change to
+// group) while records flow, then stops them: one with SIGTERM (finish
+// and commit; as a static member it keeps its place until its 1 s session
+// expires, waiting for a restart) and one with SIGKILL (the same, without
+// the commit). Each fault is the window from the change to
 // the group settling with every partition assigned.
 func TestRebalancesUnderLoad(t *testing.T) {
 	began := time.Now()
@@ -315,12 +316,7 @@ func TestRebalancesUnderLoad(t *testing.T) {
 	c := NewChecker(CheckerConfig{Committed: committedReader(t, cl.ListenAddrs(), group), InFlight: time.Second,
 		MinBatchTime: sinkDelay, CommitPeriod: 500 * time.Millisecond, Slack: 2})
 	srv := newSink(t, c, nil)
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(cl.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(admCl.Close)
-	adm := kadm.NewClient(admCl)
+	adm := newAdmin(t, cl.ListenAddrs())
 	settled := func(n int) func() bool {
 		return func() bool { return groupSettled(context.Background(), adm, group, topic, n, parts) }
 	}
