@@ -191,6 +191,9 @@ func send(t *testing.T, srv *httptest.Server, method, path, body string) rawResp
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -415,6 +418,7 @@ func TestHandlerUpdateResponses(t *testing.T) {
 	}
 	put := func(path, body, ifMatch string) (int, string) {
 		req, _ := http.NewRequest("PUT", srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		if ifMatch != "" {
 			req.Header.Set("If-Match", ifMatch)
 		}

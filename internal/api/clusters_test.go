@@ -23,6 +23,7 @@ func TestClustersAndSecrets(t *testing.T) {
 	var raw strings.Builder // every response body, to grep
 	call := func(method, path, body string) int {
 		req, _ := http.NewRequestWithContext(ctx, method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -11,15 +11,17 @@ import (
 // Error codes of the API's error body. They are few on purpose: a client
 // branches on the code, and reads the message to a person.
 const (
-	CodeBadRequest       = "BadRequest"         // 400: the body is not a pipe spec in JSON
-	CodeInvalidParameter = "InvalidParameter"   // 400: the spec is JSON but invalid; see fields
-	CodeNotFound         = "NotFound"           // 404
-	CodeMethodNotAllowed = "MethodNotAllowed"   // 405
-	CodeConflict         = "Conflict"           // 409: the name is taken
-	CodeInUse            = "InUse"              // 409: the pipe is being deleted
-	CodePrecondition     = "PreconditionFailed" // 412: If-Match names an old revision
-	CodeRequestTooLarge  = "RequestTooLarge"    // 413: the body is over MaxBodyBytes
-	CodeInternal         = "Internal"           // 500: details are in the server log only
+	CodeBadRequest           = "BadRequest"           // 400: the body is not a pipe spec in JSON
+	CodeInvalidParameter     = "InvalidParameter"     // 400: the spec is JSON but invalid; see fields
+	CodeForbidden            = "Forbidden"            // 403: refused as a browser's request (browser.go)
+	CodeNotFound             = "NotFound"             // 404
+	CodeMethodNotAllowed     = "MethodNotAllowed"     // 405
+	CodeConflict             = "Conflict"             // 409: the name is taken
+	CodeInUse                = "InUse"                // 409: the pipe is being deleted
+	CodePrecondition         = "PreconditionFailed"   // 412: If-Match names an old revision
+	CodeRequestTooLarge      = "RequestTooLarge"      // 413: the body is over MaxBodyBytes
+	CodeUnsupportedMediaType = "UnsupportedMediaType" // 415: a body that is not application/json
+	CodeInternal             = "Internal"             // 500: details are in the server log only
 )
 
 // errorBody is the JSON of every error response.

@@ -22,6 +22,7 @@ func lambdaCall(t *testing.T, base, method, path, body string) (int, http.Header
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json") // as the AWS CLI sends
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,8 @@ type observeOptions struct {
 	metrics   http.Handler
 	ready     func(context.Context) error
 	describer Describer
+	// loopbackHosts is set by WithLoopbackHosts (browser.go).
+	loopbackHosts bool
 	// auth is set by WithAuth (auth.go); it lives here because Option
 	// configures this struct. nil: no authentication.
 	auth *authenticator

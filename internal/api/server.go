@@ -20,7 +20,9 @@
 // constants; a rejected spec adds "fields": [{"field","value","reason"}].
 //
 // With WithAuth, every route but GET /healthz and /readyz needs a token
-// (auth.go).
+// (auth.go). Every listener refuses cross-origin browser requests and
+// bodies that are not JSON, and with WithLoopbackHosts any Host but the
+// loopback names (browser.go).
 package api
 
 import (
@@ -92,9 +94,11 @@ func NewHandler(svc pipe.Service, log *slog.Logger, opts ...Option) http.Handler
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errorBody{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s: the API serves /v1/pipes", r.Method, r.URL.Path)})
 	})
-	// Authentication sits inside middleware, so refused requests are
-	// logged like any other and a panic in the token lookup is a 500.
-	return h.middleware(h.obs.auth.wrap(h.log, mux))
+	// Authentication and the browser checks sit inside middleware, so
+	// refused requests are logged like any other and a panic in the token
+	// lookup is a 500. The browser checks come first: a page of another
+	// site is refused whether or not it could guess a token.
+	return h.middleware(h.browserGuard(h.obs.auth.wrap(h.log, mux)))
 }
 
 // middleware logs each request and turns a panicking handler into a 500 the

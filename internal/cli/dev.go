@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluice-dev/sluice/internal/api"
 	"github.com/sluice-dev/sluice/internal/devkafka"
 )
 
@@ -135,7 +136,13 @@ func (a *app) runDev(ctx context.Context, o devOptions) (err error) {
 		}
 		defer d.stop() // after runServer: the engine has stopped delivering
 	}
-	return runServer(ctx, a.log, eng, ln)
+	var opts []serverOption
+	if !o.allowRemote {
+		// No tokens in dev: a page of another site that rebinds its name
+		// to 127.0.0.1 must not reach the API under that name.
+		opts = append(opts, withAPIOptions(api.WithLoopbackHosts()))
+	}
+	return runServer(ctx, a.log, eng, ln, opts...)
 }
 
 func addrInUseHint(err error, flag string) string {
