@@ -59,6 +59,10 @@ func (e *Engine) PutCluster(ctx context.Context, c cluster.Cluster) (cluster.Clu
 	if err != nil {
 		return cluster.Cluster{}, err
 	}
+	if c.InsecureSkipTLSVerify {
+		e.log.Warn("cluster skips TLS certificate verification: anyone on the network path can pose as its brokers and read the credentials and records sent to them; give it the brokers' CA (--ca-cert-secret) instead",
+			"cluster", c.Name, "setting", "insecureSkipTLSVerify")
+	}
 	e.poke()
 	return c, nil
 }

@@ -474,3 +474,24 @@ func clientCertFrom(t *testing.T, ca testCA) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+// TestInsecureClusterWarns: turning TLS verification off is allowed by
+// name, and logged as the risk it is.
+func TestInsecureClusterWarns(t *testing.T) {
+	eng, logs := authEngine(t)
+	if _, err := eng.PutCluster(context.Background(), cluster.Cluster{Name: "lab", BootstrapServers: []string{"127.0.0.1:9094"},
+		Auth: cluster.AuthTLS, InsecureSkipTLSVerify: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `"msg":"cluster skips TLS certificate verification`) || !strings.Contains(logs.String(), `"cluster":"lab"`) {
+		t.Errorf("no warning for a cluster without TLS verification:\n%s", logs.String())
+	}
+	before := strings.Count(logs.String(), "skips TLS")
+	if _, err := eng.PutCluster(context.Background(), cluster.Cluster{Name: "prod", BootstrapServers: []string{"127.0.0.1:9094"},
+		Auth: cluster.AuthTLS}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(logs.String(), "skips TLS") != before {
+		t.Error("a verified cluster was warned about")
+	}
+}

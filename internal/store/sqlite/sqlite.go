@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -35,9 +36,31 @@ type DB struct {
 
 var _ store.Store = (*DB)(nil)
 
+// restrictFiles creates the database file readable by this user only, and
+// tightens an existing one (and its -wal and -shm files) that others could
+// read: it holds sealed secrets and token hashes. SQLite creates the -wal
+// and -shm files with the database file's mode.
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if st, err := os.Stat(p); err == nil && st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Open opens the SQLite database at path, creating the file and the schema
 // if they do not exist. The parent directory must exist. Close the DB when
-// done.
+// done. The file is made readable by this user only (restrictFiles).
 func Open(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("open sqlite store: empty path")
@@ -46,6 +69,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// such a path would silently open a different file.
 	if strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("open sqlite store %q: the path may not contain '?'", path)
+	}
+	if err := restrictFiles(path); err != nil {
+		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
 	}
 	// WAL lets readers (the API) proceed while the engine writes status;
 	// synchronous stays at its FULL default because writes are few and a

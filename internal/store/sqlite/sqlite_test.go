@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -332,5 +333,48 @@ func TestFunctions(t *testing.T) {
 	}
 	if err := db.DeleteFunction(ctx, "f"); !errors.Is(err, pipe.ErrFunctionNotFound) {
 		t.Fatalf("second delete: %v", err)
+	}
+}
+
+// TestStoreFilesPrivate: the store holds sealed secrets and token hashes,
+// so a new store is readable by its user only, and an old one that others
+// could read is tightened on open, with its WAL files.
+func TestStoreFilesPrivate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "new.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ListPipes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if st, err := os.Stat(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		} else if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", p, st.Mode().Perm())
+		}
+	}
+	db.Close()
+
+	old := filepath.Join(dir, "old.db")
+	for _, p := range []string{old, old + "-wal"} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err = Open(context.Background(), old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, p := range []string{old, old + "-wal"} {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s after open: %v, %v; want mode 0600", p, st.Mode().Perm(), err)
+		}
 	}
 }
