@@ -212,7 +212,7 @@ key, plain or encrypted with PBES1 or PBES2).`,
 	}
 	create := &cobra.Command{Use: "create", Short: "Create or replace a secret"}
 	create.AddCommand(a.secretsCreateGenericCmd(), a.secretsCreateTLSCACmd(), a.secretsCreateTLSClientCmd())
-	cmd.AddCommand(create, a.secretsGetCmd(), a.secretsListCmd(), a.secretsDeleteCmd())
+	cmd.AddCommand(create, a.secretsGetCmd(), a.secretsListCmd(), a.secretsDeleteCmd(), a.secretsRotateKeyCmd())
 	return cmd
 }
 

@@ -190,7 +190,8 @@ func (a *app) claimMember(dataDir string, m memberSetting) (name, setting string
 // openEngine opens the store at dataDir/sluice.db and builds the engine over
 // it, for `dev` and `serve`. closeStore must run after the engine stopped.
 func (a *app) openEngine(ctx context.Context, dataDir string, o EngineOptions, m memberSetting) (eng Engine, storePath string, closeStore func() error, err error) {
-	if o.Keyring, err = a.keyring(dataDir); err != nil {
+	var keySrc keySource
+	if o.Keyring, keySrc, err = a.keyring(dataDir); err != nil {
 		return nil, "", nil, err
 	}
 	var release func() error
@@ -202,6 +203,9 @@ func (a *app) openEngine(ctx context.Context, dataDir string, o EngineOptions, m
 	if err != nil {
 		return nil, "", nil, errors.Join(err, release())
 	}
+	if err := checkSealedUnder(ctx, st, o.Keyring, keySrc); err != nil {
+		return nil, "", nil, errors.Join(err, st.Close(), release())
+	}
 	eng, err = a.env.NewEngine(st, a.log, o)
 	if err != nil {
 		return nil, "", nil, errors.Join(fmt.Errorf("start engine: %w", err), st.Close(), release())
@@ -212,18 +216,18 @@ func (a *app) openEngine(ctx context.Context, dataDir string, o EngineOptions, m
 
 // keyring loads the master key that seals secrets: SLUICE_MASTER_KEY, else
 // dataDir/master.key, created on first start.
-func (a *app) keyring(dataDir string) (*secret.Keyring, error) {
-	path := filepath.Join(dataDir, "master.key")
-	key, created, err := secret.LoadMasterKey(a.env.Getenv(secret.EnvMasterKey), path)
+func (a *app) keyring(dataDir string) (*secret.Keyring, keySource, error) {
+	src := keySource{path: filepath.Join(dataDir, "master.key"), env: a.env.Getenv(secret.EnvMasterKey) != ""}
+	key, created, err := secret.LoadMasterKey(a.env.Getenv(secret.EnvMasterKey), src.path)
 	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
+		return nil, src, fmt.Errorf("master key: %w", err)
 	}
 	if created {
-		a.log.Warn("created a new master key for secrets; back it up: secrets sealed with it cannot be opened without it", "path", path)
+		a.log.Warn("created a new master key for secrets; back it up: secrets sealed with it cannot be opened without it", "path", src.path)
 	}
 	kr, err := secret.NewKeyring(key)
 	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
+		return nil, src, fmt.Errorf("master key: %w", err)
 	}
-	return kr, nil
+	return kr, src, nil
 }
