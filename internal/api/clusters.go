@@ -2,10 +2,8 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 
@@ -135,13 +133,7 @@ type secretBody struct {
 // decodeBody decodes a JSON body strictly into v, answering the error
 // itself; empty tells the client what to send.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, empty string) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		eb, status := decodeError(err)
-		if errors.Is(err, io.EOF) {
-			eb = badRequest("the body is empty: " + empty)
-		}
+	if eb, status := decodeStrict(w, r, v, empty); status != 0 {
 		writeError(w, status, eb)
 		return false
 	}

@@ -13,7 +13,6 @@ package api
 //	DELETE /2015-03-31/event-source-mappings/{UUID}  DeleteEventSourceMapping, 202
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/strictjson"
 )
 
 const lambdaPath = "/2015-03-31/event-source-mappings"
@@ -42,6 +42,10 @@ const (
 	lambdaConflict         = "ResourceConflictException"
 	lambdaInUse            = "ResourceInUseException"
 	lambdaService          = "ServiceException"
+	lambdaTooLarge         = "RequestTooLargeException"
+
+	// maxUnixSeconds is 9999-12-31T23:59:59Z.
+	maxUnixSeconds = 253402300799
 )
 
 // functionARNPrefix is how a registered function appears as FunctionArn;
@@ -203,17 +207,23 @@ func lambdaFieldErrors(ve *pipe.ValidationError) string {
 func (l *lambdaHandler) decode(w http.ResponseWriter, r *http.Request) (esmRequest, error) {
 	var req esmRequest
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return req, &lambdaError{http.StatusRequestEntityTooLarge, lambdaTooLarge,
+			fmt.Sprintf("The request body is larger than %d bytes; an event source mapping request is far smaller.", MaxBodyBytes)}
+	case err != nil:
 		return req, invalid("cannot read the request body: %v", err)
 	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return req, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return req, invalid("Unknown parameter %s: it is not a parameter of the event source mapping API.", f)
+	if err := strictjson.Unmarshal(b, &req); err != nil {
+		var se *strictjson.Error
+		switch {
+		case errors.Is(err, strictjson.ErrEmpty):
+			return req, nil
+		case errors.As(err, &se) && strings.HasPrefix(se.Reason, "unknown field"):
+			return req, invalid("Unknown parameter %q: it is not a parameter of the event source mapping API (%s).", se.Field, se.Reason)
+		case errors.As(err, &se):
+			return req, invalid("The request body is not a valid event source mapping request: %s", se.Error())
 		}
 		return req, invalid("The request body is not a valid event source mapping request: %v", err)
 	}
@@ -295,6 +305,12 @@ func (l *lambdaHandler) create(w http.ResponseWriter, r *http.Request) {
 		spec.StartingPosition = pipe.StartingPosition(*req.StartingPosition)
 	}
 	if req.StartingPositionTimestamp != nil {
+		// Unix seconds; outside 0 to the end of year 9999 a float does
+		// not convert to a time at all.
+		if v := *req.StartingPositionTimestamp; v < 0 || v > maxUnixSeconds {
+			l.fail(w, r, invalid("StartingPositionTimestamp %g: give Unix seconds between 0 and %d (the end of the year 9999).", v, int64(maxUnixSeconds)))
+			return
+		}
 		sec, frac := math.Modf(*req.StartingPositionTimestamp)
 		ts := time.Unix(int64(sec), int64(frac*1e9)).UTC()
 		spec.StartingPositionTimestamp = &ts

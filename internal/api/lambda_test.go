@@ -79,6 +79,14 @@ func TestLambdaShapes(t *testing.T) {
 		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"http://x/","EventSourceArn":"arn:aws:kafka:us-east-1:123456789012:cluster/c/1","Topics":["t"]}`, 400, "InvalidParameterValueException", "no cluster \"c\" is registered"},
 		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"http://x/","EventSourceArn":"arn:aws:sqs:us-east-1:123456789012:q","Topics":["t"]}`, 400, "InvalidParameterValueException", "MSK cluster ARN"},
 		{"PUT", "/2015-03-31/event-source-mappings/" + id, `{"Topics":["other"]}`, 400, "InvalidParameterValueException", "Topics can be set only when"},
+		// Strict bodies: exact names, no duplicates, nothing after, numbers
+		// that fit, and a size limit answered as Lambda does.
+		{"POST", "/2015-03-31/event-source-mappings/", `{"functionName":"f"}`, 400, "InvalidParameterValueException", `Unknown parameter "functionName"`},
+		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"a","FunctionName":"b"}`, 400, "InvalidParameterValueException", "field FunctionName: appears twice"},
+		{"POST", "/2015-03-31/event-source-mappings/", esmCreate + `{}`, 400, "InvalidParameterValueException", "data after its JSON value"},
+		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50,"StartingPositionTimestamp":1e300`, 1), 400, "InvalidParameterValueException", "StartingPositionTimestamp 1e+300: give Unix seconds"},
+		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":1e20`, 1), 400, "InvalidParameterValueException", "field BatchSize: number 1e20 does not fit: want an integer"},
+		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"` + strings.Repeat("x", 2<<20) + `"}`, 413, "RequestTooLargeException", "larger than"},
 	} {
 		status, hdr, body := lambdaCall(t, srv.URL, tc.method, tc.path, tc.body)
 		msg, _ := body["message"].(string)

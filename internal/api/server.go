@@ -35,7 +35,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +42,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/secret"
+	"github.com/sluice-dev/sluice/internal/strictjson"
 )
 
 // MaxBodyBytes bounds a request body. A pipe spec is well under a kilobyte;
@@ -301,23 +301,28 @@ func writeError(w http.ResponseWriter, status int, body errorBody) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// decodeSpec reads exactly one JSON object into spec, refusing unknown
-// fields (a misspelt optional field would otherwise silently fall back to
-// its default). On failure it returns the error body and status to answer.
+// decodeSpec reads exactly one JSON object into spec, strictly (package
+// strictjson: exact field names, no duplicates, nothing after it; a
+// misspelt optional field would otherwise silently fall back to its
+// default). On failure it returns the error body and status to answer.
 func decodeSpec(w http.ResponseWriter, r *http.Request, spec *pipe.Spec) (errorBody, int) {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(spec)
-	if err == nil {
-		// A second value means a client concatenated specs or sent
-		// garbage after one; either way it is not what they meant.
-		if err = dec.Decode(&json.RawMessage{}); err == io.EOF {
-			return errorBody{}, 0
-		} else if err == nil {
-			return badRequest("the body has data after the pipe spec: send exactly one JSON object"), http.StatusBadRequest
-		}
+	return decodeStrict(w, r, spec, "send a pipe spec as a JSON object")
+}
+
+// decodeStrict reads the body (at most MaxBodyBytes) and decodes it into
+// v with strictjson; empty tells the client what to send.
+func decodeStrict(w http.ResponseWriter, r *http.Request, v any, empty string) (errorBody, int) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return decodeError(err)
 	}
-	return decodeError(err)
+	if err := strictjson.Unmarshal(b, v); err != nil {
+		if errors.Is(err, strictjson.ErrEmpty) {
+			return badRequest("the body is empty: " + empty), http.StatusBadRequest
+		}
+		return decodeError(err)
+	}
+	return errorBody{}, 0
 }
 
 func badRequest(msg string) errorBody { return errorBody{Code: CodeBadRequest, Message: msg} }
@@ -325,60 +330,18 @@ func badRequest(msg string) errorBody { return errorBody{Code: CodeBadRequest, M
 func decodeError(err error) (errorBody, int) {
 	var (
 		maxErr    *http.MaxBytesError
-		syntaxErr *json.SyntaxError
-		typeErr   *json.UnmarshalTypeError
-		timeErr   *time.ParseError
+		strictErr *strictjson.Error
 	)
 	switch {
 	case errors.As(err, &maxErr):
-		return errorBody{Code: CodeRequestTooLarge, Message: fmt.Sprintf("the body is larger than %d bytes: a pipe spec is far smaller, check what is being sent", MaxBodyBytes)}, http.StatusRequestEntityTooLarge
-	case errors.Is(err, io.EOF):
-		return badRequest("the body is empty: send a pipe spec as a JSON object"), http.StatusBadRequest
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest("malformed JSON: the body ends in the middle of a value"), http.StatusBadRequest
-	case errors.As(err, &syntaxErr):
-		return badRequest(fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)), http.StatusBadRequest
-	case errors.As(err, &typeErr):
-		if typeErr.Field == "" {
-			return badRequest(fmt.Sprintf("the body is a JSON %s: send a pipe spec as a JSON object", typeErr.Value)), http.StatusBadRequest
+		return errorBody{Code: CodeRequestTooLarge, Message: fmt.Sprintf("the body is larger than %d bytes: a request is far smaller, check what is being sent", MaxBodyBytes)}, http.StatusRequestEntityTooLarge
+	case errors.As(err, &strictErr):
+		eb := badRequest(strictErr.Error())
+		if strictErr.Field != "" {
+			eb.Fields = []fieldJSON{{Field: strictErr.Field, Reason: strictErr.Reason}}
 		}
-		return badRequest(fmt.Sprintf("field %s: got a JSON %s, want %s", typeErr.Field, typeErr.Value, jsonKind(typeErr.Type))), http.StatusBadRequest
-	case errors.As(err, &timeErr):
-		return badRequest(fmt.Sprintf("invalid time %s: use RFC 3339, e.g. 2026-01-02T15:04:05Z", timeErr.Value)), http.StatusBadRequest
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		// encoding/json has no typed error for this; the prefix is stable.
-		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		return badRequest(fmt.Sprintf("unknown field %s: check its spelling and nesting (e.g. target.url, retry.maximumRetryAttempts)", field)), http.StatusBadRequest
+		return eb, http.StatusBadRequest
 	default:
-		return badRequest("invalid pipe spec JSON: " + err.Error()), http.StatusBadRequest
+		return badRequest("cannot read the body: " + err.Error()), http.StatusBadRequest
 	}
-}
-
-// jsonKind names a Go type as the JSON type a client should send.
-func jsonKind(t reflect.Type) string {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == nil {
-		return "a different type"
-	}
-	switch t.Kind() {
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.String:
-		return "a string"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Struct, reflect.Map:
-		if t == reflect.TypeFor[time.Time]() {
-			return "an RFC 3339 time string"
-		}
-		return "an object"
-	}
-	return "a " + t.String()
 }
