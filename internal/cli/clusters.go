@@ -75,6 +75,7 @@ func (a *app) clustersSetCmd() *cobra.Command {
 	f.StringVar(&c.CACertSecret, "ca-cert-secret", "", "a tls-ca secret whose certificate verifies the brokers (default: the system roots)")
 	f.StringVar(&c.ClientCertSecret, "client-cert-secret", "", "a tls-client secret with the client certificate chain and key, for mtls")
 	f.BoolVar(&c.InsecureSkipTLSVerify, "insecure-skip-tls-verify", false, "do not verify the brokers' certificates (tests only)")
+	f.BoolVar(&c.AllowPlaintextCredentials, "allow-plaintext-credentials", false, "allow SASL/PLAIN with --tls=false, which sends the password in clear text (trusted networks only)")
 	f.BoolVar(&c.MSK, "msk", false, "an Amazon MSK cluster: events say eventSource aws:kafka, and auto auth without secrets is iam")
 	f.StringVar(&c.ARN, "arn", "", "the MSK cluster's ARN, arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/ID, as EventSourceArn names it")
 	f.StringVar(&c.Region, "region", "", "AWS region for iam (default: from --arn, else the AWS configuration)")

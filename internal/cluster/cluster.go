@@ -58,6 +58,10 @@ type Cluster struct {
 	// InsecureSkipTLSVerify turns off broker certificate verification;
 	// only for tests, and only when asked for by this name.
 	InsecureSkipTLSVerify bool `json:"insecureSkipTLSVerify,omitempty"`
+	// AllowPlaintextCredentials permits SASL/PLAIN without TLS, which
+	// sends the password readable to anyone on the network path; only
+	// when asked for by this name. (SCRAM never sends the password.)
+	AllowPlaintextCredentials bool `json:"allowPlaintextCredentials,omitempty"`
 	// MSK marks an Amazon MSK cluster: events say eventSource aws:kafka
 	// with the cluster's ARN, and auto auth without secrets means IAM.
 	MSK bool `json:"msk,omitempty"`
@@ -190,6 +194,12 @@ func (c Cluster) Validate() error {
 		if c.CACertSecret != "" || c.InsecureSkipTLSVerify {
 			add("tls", "caCertSecret and insecureSkipTLSVerify apply only over TLS")
 		}
+		if c.EffectiveAuth() == AuthPlain && !c.AllowPlaintextCredentials {
+			add("tls", "SASL/PLAIN without TLS sends the password in clear text to anyone on the network path: turn TLS on, or set allowPlaintextCredentials (--allow-plaintext-credentials) if the network is trusted")
+		}
+	}
+	if c.AllowPlaintextCredentials && (c.UsesTLS() || c.EffectiveAuth() != AuthPlain) {
+		add("allowPlaintextCredentials", "applies only to SASL/PLAIN without TLS: remove it")
 	}
 	if len(errs) > 0 {
 		return &ValidationError{Fields: errs}

@@ -174,7 +174,7 @@ func authCases(t *testing.T, ca testCA) []authCase {
 			cluster:  cluster.Cluster{CACertSecret: "kafka-ca"},
 			producer: kafkaauth.Config{Mode: kafkaauth.TLS, TLS: true, RootCAs: ca.pool}},
 		{name: "plain", kopts: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", user, password)}, secrets: []secret.Secret{pw},
-			cluster:  cluster.Cluster{Auth: cluster.AuthPlain, TLS: &no, User: user, PasswordSecret: "kafka-creds/password"},
+			cluster:  cluster.Cluster{Auth: cluster.AuthPlain, TLS: &no, AllowPlaintextCredentials: true, User: user, PasswordSecret: "kafka-creds/password"},
 			producer: kafkaauth.Config{Mode: kafkaauth.Plain, User: user, Password: password}},
 		{name: "scram-sha-256", kopts: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", user, password)}, secrets: []secret.Secret{pw},
 			cluster:  cluster.Cluster{Auth: cluster.AuthScramSHA256, TLS: &no, User: user, PasswordSecret: "kafka-creds/password"},
