@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -35,6 +36,64 @@ import (
 
 // CodeUnauthorized is the error code of a 401: no token, or not a valid one.
 const CodeUnauthorized = "Unauthorized"
+
+// Token scopes: what a token may do, each including the ones before it.
+// A token that runs pipes should not be able to re-point the credentials
+// they use.
+const (
+	// ScopeRead reads everything the API shows: pipes, describe,
+	// metrics, functions, clusters and secrets' metadata.
+	ScopeRead = "read"
+	// ScopeOperate also writes pipes, functions and event source
+	// mappings.
+	ScopeOperate = "operate"
+	// ScopeAdmin also writes clusters and secrets, and event source
+	// mappings that bring their own credentials
+	// (SourceAccessConfigurations). Tokens themselves are made on the
+	// server with 'sluice tokens', never through the API.
+	ScopeAdmin = "admin"
+)
+
+// Scopes lists the scopes from least to most.
+var Scopes = []string{ScopeRead, ScopeOperate, ScopeAdmin}
+
+func scopeRank(s string) int {
+	for i, v := range Scopes {
+		if v == s {
+			return i
+		}
+	}
+	return -1 // unknown: allows nothing
+}
+
+// requiredScope is the scope a request needs. Reads need read; writes to
+// clusters and secrets need admin; every other write needs operate.
+func requiredScope(r *http.Request) string {
+	switch {
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		return ScopeRead
+	case strings.HasPrefix(r.URL.Path, "/v1/clusters") || strings.HasPrefix(r.URL.Path, "/v1/secrets"):
+		return ScopeAdmin
+	}
+	return ScopeOperate
+}
+
+// caller is the token a request came with, in its context.
+type caller struct{ name, scope string }
+
+type callerKey struct{}
+
+// needScope returns an error when the request's token (if the server
+// checks tokens at all) lacks scope for what; handlers call it for what
+// the path alone does not tell, such as a mapping bringing credentials.
+func needScope(r *http.Request, scope, what string) error {
+	c, ok := r.Context().Value(callerKey{}).(caller)
+	if !ok || scopeRank(c.scope) >= scopeRank(scope) {
+		return nil
+	}
+	return fmt.Errorf("token %q has scope %s; %s needs %s: use a token with scope %s (sluice tokens create NAME --scope %s)",
+		c.name, c.scope, what, scope, scope, scope)
+}
 
 // TokenPrefix starts every token, so a leaked one is recognisable (secret
 // scanners, logs) and a mistaken value is refused without a store query.
@@ -78,7 +137,7 @@ type TokenStore interface {
 // every request up.
 func WithAuth(tokens TokenStore, cacheTTL time.Duration) Option {
 	return func(o *observeOptions) {
-		o.auth = &authenticator{tokens: tokens, ttl: cacheTTL, now: time.Now, valid: map[string]time.Time{}}
+		o.auth = &authenticator{tokens: tokens, ttl: cacheTTL, now: time.Now, valid: map[string]cached{}}
 	}
 }
 
@@ -90,7 +149,7 @@ type authenticator struct {
 	now    func() time.Time
 
 	mu    sync.Mutex
-	valid map[string]time.Time // token hash -> when to look it up again
+	valid map[string]cached // by token hash
 }
 
 // wrap returns next behind the token check; a nil a (no WithAuth) checks
@@ -114,7 +173,7 @@ func (a *authenticator) wrap(log *slog.Logger, next http.Handler) http.Handler {
 			refuse(w, lambda, false)
 			return
 		}
-		ok, err := a.check(r.Context(), token)
+		tok, ok, err := a.check(r.Context(), token)
 		if err != nil {
 			if r.Context().Err() != nil {
 				return // the client went away; nobody reads an answer
@@ -134,7 +193,18 @@ func (a *authenticator) wrap(log *slog.Logger, next http.Handler) http.Handler {
 			refuse(w, lambda, true)
 			return
 		}
-		next.ServeHTTP(w, r)
+		if need := requiredScope(r); scopeRank(tok.scope) < scopeRank(need) {
+			log.InfoContext(r.Context(), "api request refused: token scope", "method", r.Method, "path", r.URL.Path, "token", tok.name, "scope", tok.scope, "needs", need)
+			msg := fmt.Sprintf("token %q has scope %s; %s %s needs %s: use a token with scope %s (sluice tokens create NAME --scope %s)",
+				tok.name, tok.scope, r.Method, r.URL.Path, need, need, need)
+			if lambda {
+				writeLambdaError(w, &lambdaError{http.StatusForbidden, lambdaAccessDenied, msg})
+			} else {
+				writeError(w, http.StatusForbidden, errorBody{Code: CodeForbidden, Message: msg})
+			}
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, tok)))
 	})
 }
 
@@ -162,14 +232,14 @@ func requestToken(authz string, lambda bool) string {
 	return ""
 }
 
-// check reports whether token is valid. The store is asked by hash, so
-// there are no token comparisons whose timing could leak a prefix; the
-// cache is keyed by hash for the same reason.
-func (a *authenticator) check(ctx context.Context, token string) (bool, error) {
+// check reports whether token is valid, and whose it is. The store is
+// asked by hash, so there are no token comparisons whose timing could leak
+// a prefix; the cache is keyed by hash for the same reason.
+func (a *authenticator) check(ctx context.Context, token string) (caller, bool, error) {
 	// Not one of ours: refused without a store query, so garbage costs
 	// nothing.
 	if len(token) != tokenLen || !strings.HasPrefix(token, TokenPrefix) {
-		return false, nil
+		return caller{}, false, nil
 	}
 	hash := HashToken(token)
 	// The expiry counts from before the lookup: a token deleted while it
@@ -177,36 +247,44 @@ func (a *authenticator) check(ctx context.Context, token string) (bool, error) {
 	now := a.now()
 	if a.ttl > 0 {
 		a.mu.Lock()
-		until, ok := a.valid[hash]
+		e, ok := a.valid[hash]
 		a.mu.Unlock()
-		if ok && now.Before(until) {
-			return true, nil
+		if ok && now.Before(e.until) {
+			return e.caller, true, nil
 		}
 	}
-	if _, err := a.tokens.TokenByHash(ctx, hash); err != nil {
+	t, err := a.tokens.TokenByHash(ctx, hash)
+	if err != nil {
 		if errors.Is(err, store.ErrTokenNotFound) {
 			a.forget(hash)
-			return false, nil
+			return caller{}, false, nil
 		}
-		return false, err
+		return caller{}, false, err
 	}
+	c := caller{name: t.Name, scope: t.Scope}
 	if a.ttl > 0 {
-		a.remember(hash, now.Add(a.ttl), now)
+		a.remember(hash, cached{caller: c, until: now.Add(a.ttl)}, now)
 	}
-	return true, nil
+	return c, true, nil
+}
+
+// cached is a token found in the store, trusted until until.
+type cached struct {
+	caller
+	until time.Time
 }
 
 // remember caches hash until until, dropping expired entries, so the map
 // holds at most the tokens used within the last ttl.
-func (a *authenticator) remember(hash string, until, now time.Time) {
+func (a *authenticator) remember(hash string, e cached, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for h, u := range a.valid {
-		if !now.Before(u) {
+		if !now.Before(u.until) {
 			delete(a.valid, h)
 		}
 	}
-	a.valid[hash] = until
+	a.valid[hash] = e
 }
 
 func (a *authenticator) forget(hash string) {
@@ -219,8 +297,11 @@ const (
 	// lambdaUnrecognizedClient is Lambda's error type for a bad access
 	// key id; it is a common AWS error, so not in the Lambda model.
 	lambdaUnrecognizedClient = "UnrecognizedClientException"
-	lambdaInvalidTokenMsg    = "The security token included in the request is invalid."
-	howToGetToken            = "create one on the server with 'sluice tokens create NAME', then pass it with --token or the SLUICE_TOKEN environment variable (the header is Authorization: Bearer <token>)"
+	// lambdaAccessDenied is AWS's error type for a caller who may not
+	// do what it asked.
+	lambdaAccessDenied    = "AccessDeniedException"
+	lambdaInvalidTokenMsg = "The security token included in the request is invalid."
+	howToGetToken         = "create one on the server with 'sluice tokens create NAME', then pass it with --token or the SLUICE_TOKEN environment variable (the header is Authorization: Bearer <token>)"
 )
 
 // refuse answers a request without a valid token: 401 with a challenge,

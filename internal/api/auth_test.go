@@ -25,7 +25,7 @@ func authServer(t *testing.T, cacheTTL time.Duration) (*httptest.Server, *apites
 	srv := httptest.NewServer(api.NewHandler(svc, nil, api.WithAuth(svc.Store, cacheTTL)))
 	t.Cleanup(srv.Close)
 	token := api.NewToken()
-	if _, err := svc.Store.CreateToken(t.Context(), store.Token{Name: "ci", Hash: api.HashToken(token)}); err != nil {
+	if _, err := svc.Store.CreateToken(t.Context(), store.Token{Name: "ci", Hash: api.HashToken(token), Scope: api.ScopeAdmin}); err != nil {
 		t.Fatal(err)
 	}
 	return srv, svc, token
@@ -232,7 +232,7 @@ func TestAuthLogsNoTokens(t *testing.T) {
 	srv := httptest.NewServer(api.NewHandler(svc, log, api.WithAuth(svc.Store, 0)))
 	t.Cleanup(srv.Close)
 	token, unknown := api.NewToken(), api.NewToken()
-	if _, err := svc.Store.CreateToken(t.Context(), store.Token{Name: "ci", Hash: api.HashToken(token)}); err != nil {
+	if _, err := svc.Store.CreateToken(t.Context(), store.Token{Name: "ci", Hash: api.HashToken(token), Scope: api.ScopeAdmin}); err != nil {
 		t.Fatal(err)
 	}
 	authCall(t, "GET", srv.URL+"/v1/pipes", "Bearer "+token)

@@ -153,6 +153,18 @@ func (l *lambdaHandler) register(mux *http.ServeMux) {
 	})
 }
 
+// accessScope refuses SourceAccessConfigurations to a token without admin
+// scope: they register a cluster with credentials, as PUT /v1/clusters does.
+func (l *lambdaHandler) accessScope(r *http.Request, req esmRequest) error {
+	if len(req.SourceAccessConfigurations) == 0 {
+		return nil
+	}
+	if err := needScope(r, ScopeAdmin, "SourceAccessConfigurations, which register credentials,"); err != nil {
+		return &lambdaError{http.StatusForbidden, lambdaAccessDenied, err.Error()}
+	}
+	return nil
+}
+
 func (l *lambdaHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var le *lambdaError
 	var ve *pipe.ValidationError
@@ -284,6 +296,10 @@ func functionName(s string) (name string, ok bool) {
 func (l *lambdaHandler) create(w http.ResponseWriter, r *http.Request) {
 	req, err := l.decode(w, r)
 	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	if err := l.accessScope(r, req); err != nil {
 		l.fail(w, r, err)
 		return
 	}
@@ -557,6 +573,10 @@ func (l *lambdaHandler) get(w http.ResponseWriter, r *http.Request) {
 func (l *lambdaHandler) update(w http.ResponseWriter, r *http.Request) {
 	req, err := l.decode(w, r)
 	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	if err := l.accessScope(r, req); err != nil {
 		l.fail(w, r, err)
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -65,24 +67,47 @@ func tokenNameArg(cmd *cobra.Command, args []string) error {
 }
 
 func (a *app) tokensCreateCmd(o *tokensFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "create NAME",
+	var scope string
+	cmd := &cobra.Command{
+		Use:   "create NAME [--scope read|operate|admin]",
 		Short: "Create a token and print it, this once",
 		Long: `Create a token named NAME (who or what uses it, e.g. ci or alice) and print
-it. It is shown only this once: Sluice keeps only its hash.`,
+it. It is shown only this once: Sluice keeps only its hash.
+
+--scope says what the token may do, each scope including the ones before:
+  read     read everything the API shows (pipes, describe, metrics,
+           functions, clusters, secrets' metadata)
+  operate  also create, change and delete pipes, functions and event
+           source mappings
+  admin    also clusters and secrets, and event source mappings that
+           bring their own credentials (SourceAccessConfigurations)
+The first token defaults to admin, later ones to operate.`,
 		Args: tokenNameArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if !tokenNameRE.MatchString(name) {
 				return fmt.Errorf("token name %q: use 1–64 letters, digits and . _ @ -, starting with a letter or digit", name)
 			}
+			if scope != "" && !slices.Contains(api.Scopes, scope) {
+				return fmt.Errorf("--scope %q: use one of %s", scope, strings.Join(api.Scopes, ", "))
+			}
 			st, err := a.openTokenStore(cmd, o, true)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			if scope == "" {
+				all, err := st.ListTokens(cmd.Context())
+				if err != nil {
+					return err
+				}
+				scope = api.ScopeOperate
+				if len(all) == 0 {
+					scope = api.ScopeAdmin // the first token sets everything else up
+				}
+			}
 			token := api.NewToken()
-			t, err := st.CreateToken(cmd.Context(), store.Token{Name: name, Hash: api.HashToken(token)})
+			t, err := st.CreateToken(cmd.Context(), store.Token{Name: name, Hash: api.HashToken(token), Scope: scope})
 			if errors.Is(err, pipe.ErrExists) {
 				return fmt.Errorf("token %q already exists: choose another name, or delete it first with 'sluice tokens delete %s'", name, name)
 			}
@@ -93,21 +118,24 @@ it. It is shown only this once: Sluice keeps only its hash.`,
 				return writeJSON(a.env.Stdout, struct {
 					Name    string    `json:"name"`
 					Token   string    `json:"token"`
+					Scope   string    `json:"scope"`
 					Created time.Time `json:"created"`
-				}{t.Name, token, t.Created})
+				}{t.Name, token, t.Scope, t.Created})
 			}
 			// The token appears once, in a line ready to paste.
-			fmt.Fprintf(a.env.Stdout, `Created token %q. Keep it now: it is shown only this once, and Sluice stores only its hash.
+			fmt.Fprintf(a.env.Stdout, `Created token %q with scope %s. Keep it now: it is shown only this once, and Sluice stores only its hash.
 
   export SLUICE_TOKEN=%s
 
 The CLI sends SLUICE_TOKEN (or --token) to the API. For the AWS CLI or SDKs,
 set AWS_ACCESS_KEY_ID to the token and AWS_SECRET_ACCESS_KEY to any value.
 Revoke it with 'sluice tokens delete %s'.
-`, name, token, name)
+`, name, t.Scope, token, name)
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&scope, "scope", "", "read, operate or admin (default: admin for the first token, operate after)")
+	return cmd
 }
 
 func (a *app) tokensListCmd(o *tokensFlags) *cobra.Command {
@@ -128,12 +156,13 @@ func (a *app) tokensListCmd(o *tokensFlags) *cobra.Command {
 			}
 			type tokenJSON struct {
 				Name    string    `json:"name"`
+				Scope   string    `json:"scope"`
 				Created time.Time `json:"created"`
 			}
 			if a.output == outputJSON {
 				out := make([]tokenJSON, 0, len(all))
 				for _, t := range all {
-					out = append(out, tokenJSON{t.Name, t.Created})
+					out = append(out, tokenJSON{t.Name, t.Scope, t.Created})
 				}
 				return writeJSON(a.env.Stdout, struct {
 					Tokens []tokenJSON `json:"tokens"`
@@ -144,9 +173,9 @@ func (a *app) tokensListCmd(o *tokensFlags) *cobra.Command {
 				return nil
 			}
 			w := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tCREATED")
+			fmt.Fprintln(w, "NAME\tSCOPE\tCREATED")
 			for _, t := range all {
-				fmt.Fprintf(w, "%s\t%s\n", clean(t.Name), formatTime(t.Created))
+				fmt.Fprintf(w, "%s\t%s\t%s\n", clean(t.Name), t.Scope, formatTime(t.Created))
 			}
 			return w.Flush()
 		},

@@ -87,7 +87,7 @@ func TestTokensListAndDelete(t *testing.T) {
 	}
 
 	r := mustOK(t, run(t, nil, "tokens", "list", "--data-dir", dir))
-	if !regexp.MustCompile(`(?m)^NAME\s+CREATED\n(?s:.*)^alice\s+\d{4}-\d\d-\d\dT.*\n(?s:.*)^ci\s+\d{4}-`).MatchString(r.stdout) {
+	if !regexp.MustCompile(`(?m)^NAME\s+SCOPE\s+CREATED\n(?s:.*)^alice\s+admin\s+\d{4}-\d\d-\d\dT.*\n(?s:.*)^ci\s+operate\s+\d{4}-`).MatchString(r.stdout) {
 		t.Errorf("list:\n%s", r.stdout)
 	}
 	r = mustOK(t, run(t, nil, "-o", "json", "tokens", "list", "--data-dir", dir))

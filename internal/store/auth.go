@@ -16,7 +16,10 @@ type SealedSecret struct {
 // Token is an API token as stored: the SHA-256 of the token, hex, never
 // the token itself.
 type Token struct {
-	Name    string
-	Hash    string
+	Name string
+	Hash string
+	// Scope is what the token may do: read, operate or admin (see
+	// package api). Tokens made before scopes existed are admin.
+	Scope   string
 	Created time.Time
 }

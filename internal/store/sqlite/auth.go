@@ -163,8 +163,11 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token) (store.Token, error
 	t.Created = s.now().UTC()
 	// As for pipes, ON CONFLICT DO NOTHING keeps the mapping to
 	// pipe.ErrExists independent of driver error codes.
-	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (name, hash, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-		t.Name, t.Hash, t.Created)
+	if t.Scope == "" {
+		return store.Token{}, fmt.Errorf("create token %q: no scope", t.Name)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (name, hash, scope, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+		t.Name, t.Hash, t.Scope, t.Created)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("create token %q: %w", t.Name, err)
 	}
@@ -180,8 +183,8 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token) (store.Token, error
 // store.ErrTokenNotFound.
 func (s *DB) TokenByHash(ctx context.Context, hash string) (store.Token, error) {
 	var t store.Token
-	err := s.db.QueryRowContext(ctx, `SELECT name, hash, created_at FROM tokens WHERE hash = $1`, hash).
-		Scan(&t.Name, &t.Hash, &t.Created)
+	err := s.db.QueryRowContext(ctx, `SELECT name, hash, scope, created_at FROM tokens WHERE hash = $1`, hash).
+		Scan(&t.Name, &t.Hash, &t.Scope, &t.Created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Token{}, store.ErrTokenNotFound
 	}
@@ -194,7 +197,7 @@ func (s *DB) TokenByHash(ctx context.Context, hash string) (store.Token, error) 
 
 // ListTokens returns every token ordered by name.
 func (s *DB) ListTokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, hash, created_at FROM tokens ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT name, hash, scope, created_at FROM tokens ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -203,7 +206,7 @@ func (s *DB) ListTokens(ctx context.Context) ([]store.Token, error) {
 	for rows.Next() {
 		var t store.Token
 		var created time.Time
-		if err := rows.Scan(&t.Name, &t.Hash, &created); err != nil {
+		if err := rows.Scan(&t.Name, &t.Hash, &t.Scope, &created); err != nil {
 			return nil, fmt.Errorf("list tokens: %w", err)
 		}
 		t.Created = created.UTC()

@@ -43,5 +43,6 @@ CREATE TABLE IF NOT EXISTS secrets (
 CREATE TABLE IF NOT EXISTS tokens (
     name       TEXT      PRIMARY KEY,
     hash       TEXT      NOT NULL UNIQUE,
-    created_at TIMESTAMP NOT NULL
+    created_at TIMESTAMP NOT NULL,
+    scope      TEXT      NOT NULL DEFAULT 'admin'
 );

@@ -58,6 +58,30 @@ func restrictFiles(path string) error {
 	return nil
 }
 
+// migrations are columns added since a table was first created: CREATE
+// TABLE IF NOT EXISTS leaves an older table as it was.
+var migrations = []struct{ table, column, def string }{
+	// Tokens made before scopes were all-powerful, and stay so.
+	{"tokens", "scope", "TEXT NOT NULL DEFAULT 'admin'"},
+}
+
+// migrate adds the columns an older store lacks.
+func migrate(ctx context.Context, db *sql.DB) error {
+	for _, m := range migrations {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info($1) WHERE name = $2`, m.table, m.column).Scan(&n); err != nil {
+			return fmt.Errorf("migrate %s.%s: %w", m.table, m.column, err)
+		}
+		if n == 0 {
+			// Names and definitions are ours, never input.
+			if _, err := db.ExecContext(ctx, `ALTER TABLE `+m.table+` ADD COLUMN `+m.column+` `+m.def); err != nil {
+				return fmt.Errorf("migrate %s.%s: %w", m.table, m.column, err)
+			}
+		}
+	}
+	return nil
+}
+
 // Open opens the SQLite database at path, creating the file and the schema
 // if they do not exist. The parent directory must exist. Close the DB when
 // done. The file is made readable by this user only (restrictFiles).
@@ -93,6 +117,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite store %q: create schema: %w", path, err)
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
 	}
 	return &DB{db: db, now: time.Now}, nil
 }
