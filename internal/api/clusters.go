@@ -80,7 +80,7 @@ func (h *handler) registerClusters(mux *http.ServeMux, clusters cluster.Service,
 		if !decodeBody(w, r, &body, `send {"type": "generic", "data": {"KEY": "VALUE"}}`) {
 			return
 		}
-		s := secret.Secret{Name: r.PathValue("name"), Type: body.Type, Data: make(map[string][]byte, len(body.Data))}
+		s := secret.Secret{Name: r.PathValue("name"), Type: body.Type, Brokers: body.Brokers, Data: make(map[string][]byte, len(body.Data))}
 		for k, v := range body.Data {
 			s.Data[k] = []byte(v)
 		}
@@ -128,6 +128,10 @@ func (h *handler) registerClusters(mux *http.ServeMux, clusters cluster.Service,
 type secretBody struct {
 	Type secret.Type       `json:"type"`
 	Data map[string]string `json:"data"`
+	// Brokers are where the secret may be sent (host:port, host or
+	// *.domain[:port]); empty: where the clusters using it already send
+	// it, or the first cluster to use it.
+	Brokers []string `json:"brokers,omitempty"`
 }
 
 // decodeBody decodes a JSON body strictly into v, answering the error
@@ -220,7 +224,7 @@ func (c *Client) DeleteCluster(ctx context.Context, name string) error {
 
 // PutSecret creates or replaces a secret; the answer is its Meta.
 func (c *Client) PutSecret(ctx context.Context, s secret.Secret) (secret.Meta, error) {
-	body := secretBody{Type: s.Type, Data: make(map[string]string, len(s.Data))}
+	body := secretBody{Type: s.Type, Brokers: s.Brokers, Data: make(map[string]string, len(s.Data))}
 	for k, v := range s.Data {
 		body.Data[k] = string(v)
 	}

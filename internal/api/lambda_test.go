@@ -290,6 +290,14 @@ func TestLambdaSourceAccessConfigurations(t *testing.T) {
 			t.Errorf("%s: %d %v, want 400 saying %q", access, status, c, want)
 		}
 	}
+	// kafka-creds is now bound to b-1:9096 (the first mapping's
+	// brokers): a mapping that would send it elsewhere is refused.
+	evil := strings.Replace(body(`[{"Type":"SASL_SCRAM_512_AUTH","URI":"kafka-creds"}]`), "b-1:9096", "attacker.example:9092", 1)
+	if status, _, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", evil); status != 400 ||
+		!strings.Contains(fmt.Sprint(c["message"]), `secret "kafka-creds" may be sent only to its brokers (b-1:9096)`) ||
+		!strings.Contains(fmt.Sprint(c["message"]), "attacker.example:9092") {
+		t.Errorf("mapping sending a bound secret elsewhere: %d %v", status, c)
+	}
 	if all, _ := svc.ListClusters(ctx); len(all) != 1 {
 		t.Fatalf("refused mappings left clusters behind: %+v", all)
 	}

@@ -108,6 +108,9 @@ type app struct {
 	output    string
 	logFormat string
 	logLevel  string
+	// secretBrokers is secrets create's --brokers, shared by its
+	// subcommands.
+	secretBrokers []string
 
 	log *slog.Logger
 }

@@ -211,7 +211,13 @@ PEM) and tls-client (keys certificate, privateKey and optional
 privateKeyPassword: the client chain, client first and root last, and a PKCS#8
 key, plain or encrypted with PBES1 or PBES2).`,
 	}
-	create := &cobra.Command{Use: "create", Short: "Create or replace a secret"}
+	create := &cobra.Command{Use: "create", Short: "Create or replace a secret",
+		Long: `Create or replace a secret. A generic or tls-client secret is sent only to
+the brokers it is bound to: --brokers (host:port, host, or *.domain[:port],
+comma-separated), or else where the clusters using it already send it, or
+else the first cluster that uses it. A cluster on other brokers is refused
+until the secret's value is given again with them in --brokers.`}
+	create.PersistentFlags().StringSliceVar(&a.secretBrokers, "brokers", nil, "where the secret may be sent: host:port, host or *.domain[:port], comma-separated")
 	create.AddCommand(a.secretsCreateGenericCmd(), a.secretsCreateTLSCACmd(), a.secretsCreateTLSClientCmd())
 	cmd.AddCommand(create, a.secretsGetCmd(), a.secretsListCmd(), a.secretsDeleteCmd(), a.secretsRotateKeyCmd())
 	return cmd
@@ -349,6 +355,7 @@ func (a *app) putSecret(cmd *cobra.Command, s secret.Secret) error {
 	if err != nil {
 		return err
 	}
+	s.Brokers = a.secretBrokers
 	m, err := cl.PutSecret(cmd.Context(), s)
 	if err != nil {
 		return err
@@ -356,8 +363,30 @@ func (a *app) putSecret(cmd *cobra.Command, s secret.Secret) error {
 	if a.output == outputJSON {
 		return writeJSON(a.env.Stdout, m)
 	}
-	fmt.Fprintf(a.env.Stdout, "Secret %q (%s) stored with keys %s.\n", m.Name, m.Type, strings.Join(m.Keys, ", "))
+	fmt.Fprintf(a.env.Stdout, "Secret %q (%s) stored with keys %s; %s.\n", m.Name, m.Type, strings.Join(m.Keys, ", "), brokersSentence(m))
 	return nil
+}
+
+// brokersShort is a secret's brokers for a table: the list, "-" for a
+// tls-ca secret (bound to nothing), or "first cluster" while unbound.
+func brokersShort(m secret.Meta) string {
+	switch {
+	case !m.Type.Binds():
+		return "-"
+	case len(m.Brokers) == 0:
+		return "(the first cluster to use it)"
+	}
+	return strings.Join(m.Brokers, ",")
+}
+
+func brokersSentence(m secret.Meta) string {
+	switch {
+	case !m.Type.Binds():
+		return "a CA certificate goes to no broker"
+	case len(m.Brokers) == 0:
+		return "it may be sent to the brokers of the first cluster that uses it"
+	}
+	return "it may be sent only to " + strings.Join(m.Brokers, ", ")
 }
 
 func (a *app) secretsGetCmd() *cobra.Command {
@@ -377,8 +406,8 @@ func (a *app) secretsGetCmd() *cobra.Command {
 			if a.output == outputJSON {
 				return writeJSON(a.env.Stdout, m)
 			}
-			fmt.Fprintf(a.env.Stdout, "Name:           %s\nType:           %s\nKeys:           %s\nCreated:        %s\nLast modified:  %s\n",
-				m.Name, m.Type, strings.Join(m.Keys, ", "), formatTime(m.Created), formatTime(m.Updated))
+			fmt.Fprintf(a.env.Stdout, "Name:           %s\nType:           %s\nKeys:           %s\nBrokers:        %s\nCreated:        %s\nLast modified:  %s\n",
+				m.Name, m.Type, strings.Join(m.Keys, ", "), brokersShort(m), formatTime(m.Created), formatTime(m.Updated))
 			return nil
 		},
 	}
@@ -405,9 +434,9 @@ func (a *app) secretsListCmd() *cobra.Command {
 				}{all})
 			}
 			w := tabwriter.NewWriter(a.env.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tTYPE\tKEYS\tLAST MODIFIED")
+			fmt.Fprintln(w, "NAME\tTYPE\tKEYS\tBROKERS\tLAST MODIFIED")
 			for _, m := range all {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", m.Name, m.Type, strings.Join(m.Keys, ","), formatTime(m.Updated))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.Type, strings.Join(m.Keys, ","), brokersShort(m), formatTime(m.Updated))
 			}
 			return w.Flush()
 		},

@@ -84,3 +84,26 @@ func TestClustersAndSecretsCommands(t *testing.T) {
 		t.Fatalf("CLI output shows a secret value:\n%s", all.String())
 	}
 }
+
+// TestSecretBrokers: --brokers binds a secret where it may be sent; get
+// and list show it; a bad entry names itself.
+func TestSecretBrokers(t *testing.T) {
+	sluice, _ := server(t)
+	r := mustOK(t, sluice("secrets", "create", "generic", "creds", "--literal", "password=p", "--brokers", "b-1.example.com:9096,*.kafka.example.com:9096"))
+	if !strings.Contains(r.stdout, "it may be sent only to b-1.example.com:9096, *.kafka.example.com:9096") {
+		t.Errorf("create: %s", r.stdout)
+	}
+	if r := mustOK(t, sluice("secrets", "get", "creds")); !strings.Contains(r.stdout, "Brokers:        b-1.example.com:9096,*.kafka.example.com:9096") {
+		t.Errorf("get: %s", r.stdout)
+	}
+	mustOK(t, sluice("secrets", "create", "generic", "loose", "--literal", "password=p"))
+	if r := mustOK(t, sluice("secrets", "list")); !strings.Contains(r.stdout, "(the first cluster to use it)") {
+		t.Errorf("list: %s", r.stdout)
+	}
+	if r := sluice("secrets", "create", "generic", "bad", "--literal", "password=p", "--brokers", "kafka://h:1"); r.code != 1 || !strings.Contains(r.stderr, `broker "kafka://h:1": give host:port without a scheme`) {
+		t.Errorf("bad broker: %d %s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stdout, "password=p") {
+		t.Error("a value was printed")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/pipe"
@@ -55,9 +56,18 @@ func (e *Engine) PutCluster(ctx context.Context, c cluster.Cluster) (cluster.Clu
 	if len(errs) > 0 {
 		return cluster.Cluster{}, &cluster.ValidationError{Fields: errs}
 	}
-	c, err := e.store.PutCluster(ctx, c)
+	bind, err := e.checkSecretBrokers(ctx, c)
 	if err != nil {
 		return cluster.Cluster{}, err
+	}
+	c, err = e.store.PutCluster(ctx, c)
+	if err != nil {
+		return cluster.Cluster{}, err
+	}
+	for _, s := range bind {
+		if _, err := e.store.PutSecret(ctx, s); err != nil {
+			return cluster.Cluster{}, fmt.Errorf("bind secret %q to the brokers of cluster %q: %w", s.Name, c.Name, err)
+		}
 	}
 	if c.InsecureSkipTLSVerify {
 		e.log.Warn("cluster skips TLS certificate verification: anyone on the network path can pose as its brokers and read the credentials and records sent to them; give it the brokers' CA (--ca-cert-secret) instead",
@@ -133,11 +143,26 @@ func (e *Engine) PutSecret(ctx context.Context, s secret.Secret) (secret.Meta, e
 			return secret.Meta{}, fmt.Errorf("secret %q is a %s secret used by clusters %v; it cannot become %s: %w", s.Name, cur.Type, users, s.Type, secret.ErrInUse)
 		}
 	}
+	if len(s.Brokers) == 0 && s.Type.Binds() {
+		// A new value without brokers stays bound to where the clusters
+		// using the secret already send it: replacing a password must not
+		// leave it free for the next cluster to take anywhere.
+		clusters, err := e.store.ListClusters(ctx)
+		if err != nil {
+			return secret.Meta{}, err
+		}
+		for _, c := range clusters {
+			if slices.Contains(c.Secrets(), s.Name) {
+				s.Brokers = append(s.Brokers, c.BootstrapServers...)
+			}
+		}
+		s.Brokers = slices.Compact(slices.Sorted(slices.Values(s.Brokers)))
+	}
 	blob, err := e.cfg.Keyring.Seal(s)
 	if err != nil {
 		return secret.Meta{}, fmt.Errorf("seal secret %q: %w", s.Name, err)
 	}
-	stored, err := e.store.PutSecret(ctx, store.SealedSecret{Name: s.Name, Type: string(s.Type), Keys: s.Keys(), Sealed: blob})
+	stored, err := e.store.PutSecret(ctx, store.SealedSecret{Name: s.Name, Type: string(s.Type), Keys: s.Keys(), Sealed: blob, Brokers: s.Brokers})
 	if err != nil {
 		return secret.Meta{}, err
 	}
@@ -146,7 +171,7 @@ func (e *Engine) PutSecret(ctx context.Context, s secret.Secret) (secret.Meta, e
 }
 
 func metaOf(s store.SealedSecret) secret.Meta {
-	return secret.Meta{Name: s.Name, Type: secret.Type(s.Type), Keys: s.Keys, Created: s.Created, Updated: s.Updated}
+	return secret.Meta{Name: s.Name, Type: secret.Type(s.Type), Keys: s.Keys, Brokers: s.Brokers, Created: s.Created, Updated: s.Updated}
 }
 
 // GetSecret returns a secret's metadata: name, type, key names, times.
@@ -188,6 +213,73 @@ func (e *Engine) DeleteSecret(ctx context.Context, name string) error {
 }
 
 // secretUsers names the clusters that refer to the secret.
+// checkSecretBrokers refuses a cluster that would send one of its secrets
+// to a broker the secret is not bound to (see secret.Bound), naming the
+// secret and the servers. A secret with no brokers of its own is bound to
+// the servers of the clusters that already use it (the stored version of
+// this one included), so a store from before bindings existed cannot be
+// re-pointed either; with no user yet, this cluster binds it. The secrets
+// to store with their new binding are returned, for after the cluster is
+// stored.
+func (e *Engine) checkSecretBrokers(ctx context.Context, c cluster.Cluster) ([]store.SealedSecret, error) {
+	var refs []struct{ field, name string }
+	if c.PasswordSecret != "" {
+		if ref, err := secret.ParseRef(c.PasswordSecret); err == nil {
+			refs = append(refs, struct{ field, name string }{"passwordSecret", ref.Secret})
+		}
+	}
+	if c.ClientCertSecret != "" {
+		refs = append(refs, struct{ field, name string }{"clientCertSecret", c.ClientCertSecret})
+	}
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	clusters, err := e.store.ListClusters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var bind []store.SealedSecret
+	var errs []cluster.FieldError
+	for _, ref := range refs {
+		s, err := e.store.GetSecret(ctx, ref.name)
+		if err != nil {
+			return nil, err
+		}
+		if !secret.Type(s.Type).Binds() {
+			continue
+		}
+		allowed, from := s.Brokers, "its brokers"
+		if len(allowed) == 0 {
+			for _, other := range clusters {
+				if slices.Contains(other.Secrets(), ref.name) {
+					allowed = append(allowed, other.BootstrapServers...)
+				}
+			}
+			from = "the brokers of the clusters that use it"
+		}
+		if len(allowed) == 0 {
+			s.Brokers = slices.Clone(c.BootstrapServers) // the first use binds
+			bind = append(bind, s)
+			continue
+		}
+		if out := secret.Unbound(allowed, c.BootstrapServers); len(out) > 0 {
+			errs = append(errs, cluster.FieldError{Field: ref.field, Reason: fmt.Sprintf(
+				"secret %q may be sent only to %s (%s), and this cluster's bootstrap servers %s are not among them: "+
+					"to send it there, give the secret's value again with those brokers (sluice secrets create %s %s … --brokers %s)",
+				ref.name, from, strings.Join(allowed, ", "), strings.Join(out, ", "), s.Type, ref.name, strings.Join(c.BootstrapServers, ","))})
+			continue
+		}
+		if len(s.Brokers) == 0 {
+			s.Brokers = slices.Compact(slices.Sorted(slices.Values(allowed)))
+			bind = append(bind, s)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, &cluster.ValidationError{Fields: errs}
+	}
+	return bind, nil
+}
+
 func (e *Engine) secretUsers(ctx context.Context, name string) ([]string, error) {
 	clusters, err := e.store.ListClusters(ctx)
 	if err != nil {

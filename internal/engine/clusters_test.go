@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -235,6 +236,11 @@ func TestEveryAuthModeDelivers(t *testing.T) {
 			defer kc.Close()
 			produceWith(t, kc.ListenAddrs(), tc.producer, topic, n)
 			for _, s := range tc.secrets {
+				// Each case's brokers are new: the value is given again
+				// with them (see TestSecretsGoOnlyToTheirBrokers).
+				if s.Type.Binds() {
+					s.Brokers = kc.ListenAddrs()
+				}
 				if _, err := eng.PutSecret(ctx, s); err != nil {
 					t.Fatal(err)
 				}
@@ -493,5 +499,89 @@ func TestInsecureClusterWarns(t *testing.T) {
 	}
 	if strings.Count(logs.String(), "skips TLS") != before {
 		t.Error("a verified cluster was warned about")
+	}
+}
+
+// TestSecretsGoOnlyToTheirBrokers: a token holder who may edit clusters
+// re-points a cluster that uses a stored password at a broker they run, or
+// makes a new cluster there with it. Both are refused, naming the secret
+// and the host, and no password reaches that broker, which records every
+// SASL exchange; giving the secret's value again with the new brokers is
+// what allows them, and then the broker does see a login (the positive
+// control: had the refusals failed, it would have seen the password).
+func TestSecretsGoOnlyToTheirBrokers(t *testing.T) {
+	const password = "pl4nted-b0und-s3cret"
+	eng, _ := authEngine(t)
+	ctx := context.Background()
+	evilKafka, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"), kfake.EnableSASL(),
+		kfake.Superuser("PLAIN", "alice", "their-own"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer evilKafka.Close()
+	var seen syncBuffer
+	evilKafka.ControlKey(int16(kmsg.SASLAuthenticate), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		evilKafka.KeepControl()
+		seen.Write(req.(*kmsg.SASLAuthenticateRequest).SASLAuthBytes)
+		return nil, nil, false
+	})
+	evil := evilKafka.ListenAddrs()[0]
+
+	if _, err := eng.PutSecret(ctx, secret.Secret{Name: "kafka-creds", Type: secret.Generic,
+		Data: map[string][]byte{"username": []byte("alice"), "password": []byte(password)}}); err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	prod := cluster.Cluster{Name: "prod", BootstrapServers: []string{"127.0.0.1:19092"}, Auth: cluster.AuthPlain, TLS: &no,
+		AllowPlaintextCredentials: true, PasswordSecret: "kafka-creds/password"}
+	if _, err := eng.PutCluster(ctx, prod); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := eng.GetSecret(ctx, "kafka-creds"); err != nil || !slices.Equal(m.Brokers, []string{"127.0.0.1:19092"}) {
+		t.Fatalf("the first cluster did not bind the secret: %+v, %v", m, err)
+	}
+	if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: "orders", Cluster: "prod", Topics: []string{"orders"},
+		Target: pipe.Target{URL: "http://127.0.0.1:1/"}}); err != nil {
+		t.Fatal(err)
+	}
+	repointed := prod
+	repointed.BootstrapServers = []string{evil}
+	other := prod
+	other.Name = "evil"
+	other.BootstrapServers = []string{evil}
+	for _, c := range []cluster.Cluster{repointed, other} {
+		_, err := eng.PutCluster(ctx, c)
+		if err == nil || !strings.Contains(err.Error(), `secret "kafka-creds" may be sent only to its brokers (127.0.0.1:19092)`) ||
+			!strings.Contains(err.Error(), evil) {
+			t.Errorf("cluster %s on %s: %v, want a refusal naming the secret and the host", c.Name, evil, err)
+		}
+	}
+	// A new password without brokers stays where the secret was sent.
+	if _, err := eng.PutSecret(ctx, secret.Secret{Name: "kafka-creds", Type: secret.Generic,
+		Data: map[string][]byte{"username": []byte("alice"), "password": []byte(password + "-2")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.PutCluster(ctx, other); err == nil {
+		t.Error("after a new value without brokers, the secret could be sent to a new host")
+	}
+	if c, _ := eng.GetCluster(ctx, "prod"); !slices.Equal(c.BootstrapServers, prod.BootstrapServers) {
+		t.Errorf("prod was re-pointed: %v", c.BootstrapServers)
+	}
+	// Whoever gives the value again decides where it goes: the broker
+	// then sees that value, and never the ones before.
+	if _, err := eng.PutSecret(ctx, secret.Secret{Name: "kafka-creds", Type: secret.Generic, Brokers: []string{"127.0.0.1:19092", evil},
+		Data: map[string][]byte{"username": []byte("alice"), "password": []byte("their-own")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.PutCluster(ctx, other); err != nil {
+		t.Fatalf("with the value given again with its brokers: %v", err)
+	}
+	if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: "evil", Cluster: "evil", Topics: []string{"orders"},
+		Target: pipe.Target{URL: "http://127.0.0.1:1/"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the broker to see a login", func() bool { return strings.Contains(seen.String(), "their-own") })
+	if strings.Contains(seen.String(), password) {
+		t.Fatal("a stored password reached the broker it was not bound to")
 	}
 }

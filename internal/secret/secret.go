@@ -72,9 +72,12 @@ func (t Type) Valid() bool {
 // Secret (or *Secret) held in an unexported struct field is printed by
 // reflection, so keep it in exported fields or pass it alone.
 type Secret struct {
-	Name    string
-	Type    Type
-	Data    map[string][]byte
+	Name string
+	Type Type
+	Data map[string][]byte
+	// Brokers are where the secret may be sent (see brokers.go); empty
+	// binds it to the first cluster that uses it.
+	Brokers []string
 	Created time.Time
 	Updated time.Time
 }
@@ -84,6 +87,7 @@ type Meta struct {
 	Name    string    `json:"name"`
 	Type    Type      `json:"type"`
 	Keys    []string  `json:"keys"`
+	Brokers []string  `json:"brokers,omitempty"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 }
@@ -207,6 +211,12 @@ func (s Secret) Validate() error {
 	}
 	if total > MaxDataSize {
 		add("data", fmt.Sprintf("values total %d bytes, over the limit of %d: split the secret or store less in it", total, MaxDataSize))
+	}
+
+	if err := ValidateBrokers(s.Brokers); err != nil {
+		add("brokers", err.Error())
+	} else if len(s.Brokers) > 0 && !s.Type.Binds() {
+		add("brokers", "a tls-ca secret holds public certificates and goes nowhere: remove --brokers")
 	}
 
 	switch s.Type {

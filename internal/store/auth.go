@@ -8,6 +8,7 @@ type SealedSecret struct {
 	Name    string
 	Type    string
 	Keys    []string
+	Brokers []string // where the secret may be sent; see secret.Bound
 	Sealed  []byte
 	Created time.Time
 	Updated time.Time

@@ -87,27 +87,44 @@ func (s *DB) PutSecret(ctx context.Context, sec store.SealedSecret) (store.Seale
 	if err != nil {
 		return store.SealedSecret{}, fmt.Errorf("put secret %q: %w", sec.Name, err)
 	}
+	brokers, err := json.Marshal(orEmpty(sec.Brokers))
+	if err != nil {
+		return store.SealedSecret{}, fmt.Errorf("put secret %q: %w", sec.Name, err)
+	}
 	sealed := base64.StdEncoding.EncodeToString(sec.Sealed)
 	if _, err := s.db.ExecContext(ctx, `
-		INSERT INTO secrets (name, type, keys, sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+		INSERT INTO secrets (name, type, keys, sealed, brokers, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)
 		ON CONFLICT (name) DO UPDATE SET type = excluded.type, keys = excluded.keys,
-			sealed = excluded.sealed, updated_at = excluded.updated_at`,
-		sec.Name, sec.Type, string(keys), sealed, now); err != nil {
+			sealed = excluded.sealed, brokers = excluded.brokers, updated_at = excluded.updated_at`,
+		sec.Name, sec.Type, string(keys), sealed, string(brokers), now); err != nil {
 		return store.SealedSecret{}, fmt.Errorf("put secret %q: %w", sec.Name, err)
 	}
 	return s.GetSecret(ctx, sec.Name)
 }
 
-const secretColumns = `name, type, keys, sealed, created_at, updated_at`
+const secretColumns = `name, type, keys, sealed, brokers, created_at, updated_at`
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
 
 func scanSecret(row interface{ Scan(...any) error }) (store.SealedSecret, error) {
 	var sec store.SealedSecret
-	var keys, sealed string
-	if err := row.Scan(&sec.Name, &sec.Type, &keys, &sealed, &sec.Created, &sec.Updated); err != nil {
+	var keys, sealed, brokers string
+	if err := row.Scan(&sec.Name, &sec.Type, &keys, &sealed, &brokers, &sec.Created, &sec.Updated); err != nil {
 		return store.SealedSecret{}, err
 	}
 	if err := json.Unmarshal([]byte(keys), &sec.Keys); err != nil {
 		return store.SealedSecret{}, fmt.Errorf("decode keys: %w", err)
+	}
+	if err := json.Unmarshal([]byte(brokers), &sec.Brokers); err != nil {
+		return store.SealedSecret{}, fmt.Errorf("decode brokers: %w", err)
+	}
+	if len(sec.Brokers) == 0 {
+		sec.Brokers = nil
 	}
 	b, err := base64.StdEncoding.DecodeString(sealed)
 	if err != nil {

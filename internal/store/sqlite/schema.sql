@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS secrets (
     keys       TEXT      NOT NULL,
     sealed     TEXT      NOT NULL,
     created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL
+    updated_at TIMESTAMP NOT NULL,
+    brokers    TEXT      NOT NULL DEFAULT '[]'
 );
 
 -- API tokens are stored as the SHA-256 of the token, never the token.

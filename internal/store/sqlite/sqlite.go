@@ -63,6 +63,9 @@ func restrictFiles(path string) error {
 var migrations = []struct{ table, column, def string }{
 	// Tokens made before scopes were all-powerful, and stay so.
 	{"tokens", "scope", "TEXT NOT NULL DEFAULT 'admin'"},
+	// Secrets stored before brokers were bound are bound by the clusters
+	// that use them (engine.PutCluster).
+	{"secrets", "brokers", "TEXT NOT NULL DEFAULT '[]'"},
 }
 
 // migrate adds the columns an older store lacks.
