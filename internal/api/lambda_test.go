@@ -294,7 +294,7 @@ func TestLambdaSourceAccessConfigurations(t *testing.T) {
 	// brokers): a mapping that would send it elsewhere is refused.
 	evil := strings.Replace(body(`[{"Type":"SASL_SCRAM_512_AUTH","URI":"kafka-creds"}]`), "b-1:9096", "attacker.example:9092", 1)
 	if status, _, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", evil); status != 400 ||
-		!strings.Contains(fmt.Sprint(c["message"]), `secret "kafka-creds" may be sent only to its brokers (b-1:9096)`) ||
+		!strings.Contains(fmt.Sprint(c["message"]), `secret "kafka-creds" may be sent only to the hosts it is bound to (b-1:9096)`) ||
 		!strings.Contains(fmt.Sprint(c["message"]), "attacker.example:9092") {
 		t.Errorf("mapping sending a bound secret elsewhere: %d %v", status, c)
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -45,6 +47,8 @@ func writePipeTable(w io.Writer, p pipe.Pipe) error {
 		{"Payload limit", formatBytes(s.PayloadLimitBytes)},
 		{"Target", targetText(s.Target)},
 		{"Target timeout", s.TargetTimeout().String()},
+		{"Target headers", targetHeaders(s.Target)},
+		{"Signing secret", orDash(s.Target.SigningSecret)},
 		{"Maximum retry attempts", limit(s.Retry.MaximumRetryAttempts, "")},
 		{"Maximum record age", limit(s.Retry.MaximumRecordAgeInSeconds, "s")},
 		{"Revision", strconv.FormatInt(p.Revision, 10)},
@@ -54,6 +58,23 @@ func writePipeTable(w io.Writer, p pipe.Pipe) error {
 		fmt.Fprintf(tw, "%s:\t%s\n", r[0], clean(r[1]))
 	}
 	return tw.Flush()
+}
+
+// targetHeaders names the target's headers and where each value comes
+// from, never a value: one given in clear may still be a credential.
+func targetHeaders(t pipe.Target) string {
+	if len(t.Headers) == 0 {
+		return "-"
+	}
+	names := slices.Sorted(maps.Keys(t.Headers))
+	for i, n := range names {
+		if ref, ok := strings.CutPrefix(t.Headers[n], pipe.SecretValuePrefix); ok {
+			names[i] = n + " (from secret " + ref + ")"
+		} else {
+			names[i] = n + " (value given)"
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // writePipeList writes one row per pipe.

@@ -68,6 +68,8 @@ const (
 	flagRetries   = "maximum-retry-attempts"
 	flagRecordAge = "maximum-record-age"
 	flagDisabled  = "disabled"
+	flagHeader    = "header"
+	flagSigning   = "signing-secret"
 	argName       = "NAME"
 )
 
@@ -89,6 +91,15 @@ var specFlags = map[string]string{
 	"payloadLimitBytes":               "--" + flagPayload,
 	"retry.maximumRetryAttempts":      "--" + flagRetries,
 	"retry.maximumRecordAgeInSeconds": "--" + flagRecordAge,
+	"target.headers":                  "--" + flagHeader,
+	"target.signingSecret":            "--" + flagSigning,
+}
+
+// targetAuthFlags defines --header and --signing-secret; usage for create
+// and update.
+func targetAuthFlags(f *pflag.FlagSet) {
+	f.StringArray(flagHeader, nil, "NAME=VALUE sent with every delivery; VALUE secret:SECRET/KEY reads a stored secret (API keys, Authorization); repeat for more")
+	f.String(flagSigning, "", "SECRET/KEY whose value signs every body: X-Sluice-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">")
 }
 
 func (a *app) pipesCreateCmd() *cobra.Command {
@@ -139,6 +150,7 @@ the server's defaults, shown by 'sluice pipes get NAME'.`,
 	f.Int(flagRetries, 0, fmt.Sprintf("retries of a failed batch before giving up on it: -1 (unlimited) or 0–%d (default unlimited)", pipe.MaxRetryAttempts))
 	f.Int(flagRecordAge, 0, fmt.Sprintf("age in seconds after which a failing record is given up: -1 (unlimited) or %d–%d (default unlimited)", pipe.MinRecordAgeSeconds, pipe.MaxRecordAgeSeconds))
 	f.Bool(flagDisabled, false, "create the pipe without starting it")
+	targetAuthFlags(f)
 	return cmd
 }
 
@@ -171,6 +183,25 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 	}
 	if changed(flagTarget) {
 		s.Target.URL, _ = f.GetString(flagTarget)
+	}
+	if changed(flagHeader) {
+		hs, _ := f.GetStringArray(flagHeader)
+		s.Target.Headers = map[string]string{}
+		for _, h := range hs {
+			k, v, ok := strings.Cut(h, "=")
+			switch {
+			case !ok || strings.TrimSpace(k) == "":
+				// Not quoted back: the value may be a credential.
+				errs = append(errs, fmt.Errorf("--%s: use NAME=VALUE or NAME=secret:SECRET/KEY", flagHeader))
+			case s.Target.Headers[strings.TrimSpace(k)] != "":
+				errs = append(errs, fmt.Errorf("--%s %s given twice: give each header once", flagHeader, strings.TrimSpace(k)))
+			default:
+				s.Target.Headers[strings.TrimSpace(k)] = v
+			}
+		}
+	}
+	if changed(flagSigning) {
+		s.Target.SigningSecret, _ = f.GetString(flagSigning)
 	}
 	if changed(flagBatchSize) {
 		// 0 on the wire means "default", which is not what someone

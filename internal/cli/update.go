@@ -16,7 +16,7 @@ const flagEnabled = "enabled"
 
 // updateFlags are the flags of `pipes update`, in the order its error
 // messages list them. They set the fields a pipe may change after create.
-var updateFlags = []string{flagTarget, flagFunction, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled}
+var updateFlags = []string{flagTarget, flagFunction, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning}
 
 // createOnlyFlags set fields that can be set only on create. `pipes
 // update` accepts them (hidden) only to refuse them with the reason and the
@@ -90,6 +90,13 @@ run it again.`,
 				if f.Changed(flagTimeout) {
 					s.Target.TimeoutSeconds = patch.Target.TimeoutSeconds
 				}
+				if f.Changed(flagHeader) {
+					// The headers given replace all of the pipe's.
+					s.Target.Headers = patch.Target.Headers
+				}
+				if f.Changed(flagSigning) {
+					s.Target.SigningSecret = patch.Target.SigningSecret
+				}
 				if f.Changed(flagPayload) {
 					s.PayloadLimitBytes = patch.PayloadLimitBytes
 				}
@@ -118,6 +125,7 @@ run it again.`,
 	f.Int(flagRetries, 0, fmt.Sprintf("retries of a failed batch before giving up on it: -1 (unlimited) or 0–%d", pipe.MaxRetryAttempts))
 	f.Int(flagRecordAge, 0, fmt.Sprintf("age in seconds after which a failing record is given up: -1 (unlimited) or %d–%d", pipe.MinRecordAgeSeconds, pipe.MaxRecordAgeSeconds))
 	f.Bool(flagEnabled, false, "--enabled=false stops the pipe, --enabled starts it (as 'pipes disable' and 'pipes enable' do)")
+	targetAuthFlags(f)
 	f.StringSlice(flagBootstrap, nil, "")
 	for _, name := range []string{flagCluster, flagTopic, flagPosition, flagTimestamp, flagGroup} {
 		f.String(name, "", "")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -64,10 +66,8 @@ func (e *Engine) PutCluster(ctx context.Context, c cluster.Cluster) (cluster.Clu
 	if err != nil {
 		return cluster.Cluster{}, err
 	}
-	for _, s := range bind {
-		if _, err := e.store.PutSecret(ctx, s); err != nil {
-			return cluster.Cluster{}, fmt.Errorf("bind secret %q to the brokers of cluster %q: %w", s.Name, c.Name, err)
-		}
+	if err := e.storeBindings(ctx, bind); err != nil {
+		return cluster.Cluster{}, err
 	}
 	if c.InsecureSkipTLSVerify {
 		e.log.Warn("cluster skips TLS certificate verification: anyone on the network path can pose as its brokers and read the credentials and records sent to them; give it the brokers' CA (--ca-cert-secret) instead",
@@ -144,19 +144,14 @@ func (e *Engine) PutSecret(ctx context.Context, s secret.Secret) (secret.Meta, e
 		}
 	}
 	if len(s.Brokers) == 0 && s.Type.Binds() {
-		// A new value without brokers stays bound to where the clusters
-		// using the secret already send it: replacing a password must not
-		// leave it free for the next cluster to take anywhere.
-		clusters, err := e.store.ListClusters(ctx)
+		// A new value without brokers stays bound to where the secret is
+		// sent already: replacing a password must not leave it free for
+		// the next cluster or target to take anywhere.
+		sent, err := e.sentTo(ctx, s.Name)
 		if err != nil {
 			return secret.Meta{}, err
 		}
-		for _, c := range clusters {
-			if slices.Contains(c.Secrets(), s.Name) {
-				s.Brokers = append(s.Brokers, c.BootstrapServers...)
-			}
-		}
-		s.Brokers = slices.Compact(slices.Sorted(slices.Values(s.Brokers)))
+		s.Brokers = sent
 	}
 	blob, err := e.cfg.Keyring.Seal(s)
 	if err != nil {
@@ -213,69 +208,178 @@ func (e *Engine) DeleteSecret(ctx context.Context, name string) error {
 }
 
 // secretUsers names the clusters that refer to the secret.
-// checkSecretBrokers refuses a cluster that would send one of its secrets
-// to a broker the secret is not bound to (see secret.Bound), naming the
-// secret and the servers. A secret with no brokers of its own is bound to
-// the servers of the clusters that already use it (the stored version of
-// this one included), so a store from before bindings existed cannot be
-// re-pointed either; with no user yet, this cluster binds it. The secrets
-// to store with their new binding are returned, for after the cluster is
-// stored.
-func (e *Engine) checkSecretBrokers(ctx context.Context, c cluster.Cluster) ([]store.SealedSecret, error) {
-	var refs []struct{ field, name string }
-	if c.PasswordSecret != "" {
-		if ref, err := secret.ParseRef(c.PasswordSecret); err == nil {
-			refs = append(refs, struct{ field, name string }{"passwordSecret", ref.Secret})
-		}
-	}
-	if c.ClientCertSecret != "" {
-		refs = append(refs, struct{ field, name string }{"clientCertSecret", c.ClientCertSecret})
-	}
-	if len(refs) == 0 {
-		return nil, nil
-	}
-	clusters, err := e.store.ListClusters(ctx)
-	if err != nil {
-		return nil, err
-	}
+// secretUse is one secret a cluster or a pipe's target sends somewhere.
+type secretUse struct{ field, name string }
+
+// sendProblem is a secret that may not go where a cluster or target would
+// send it.
+type sendProblem struct{ field, reason string }
+
+// checkSends refuses sending the used secrets to servers (host:port) they
+// are not bound to (see secret.Bound), naming the secret and the servers.
+// A secret with no brokers of its own is bound to where it is sent today
+// (sentTo: the clusters and targets that use it, the stored version of
+// the one being written included), so a store from before bindings cannot
+// be re-pointed either; sent nowhere yet, the first use binds it. The
+// secrets to store with a new binding are returned, to write once the
+// cluster or pipe is stored.
+func (e *Engine) checkSends(ctx context.Context, uses []secretUse, servers []string) ([]store.SealedSecret, []sendProblem, error) {
 	var bind []store.SealedSecret
-	var errs []cluster.FieldError
-	for _, ref := range refs {
-		s, err := e.store.GetSecret(ctx, ref.name)
+	var probs []sendProblem
+	for _, u := range uses {
+		s, err := e.store.GetSecret(ctx, u.name)
 		if err != nil {
-			return nil, err
+			if errors.Is(err, secret.ErrNotFound) {
+				continue // reported by the caller's existence check
+			}
+			return nil, nil, err
 		}
 		if !secret.Type(s.Type).Binds() {
 			continue
 		}
-		allowed, from := s.Brokers, "its brokers"
+		allowed, from := s.Brokers, "the hosts it is bound to"
 		if len(allowed) == 0 {
-			for _, other := range clusters {
-				if slices.Contains(other.Secrets(), ref.name) {
-					allowed = append(allowed, other.BootstrapServers...)
-				}
+			if allowed, err = e.sentTo(ctx, u.name); err != nil {
+				return nil, nil, err
 			}
-			from = "the brokers of the clusters that use it"
+			from = "where the clusters and targets that use it send it"
 		}
 		if len(allowed) == 0 {
-			s.Brokers = slices.Clone(c.BootstrapServers) // the first use binds
+			s.Brokers = slices.Clone(servers) // the first use binds
 			bind = append(bind, s)
 			continue
 		}
-		if out := secret.Unbound(allowed, c.BootstrapServers); len(out) > 0 {
-			errs = append(errs, cluster.FieldError{Field: ref.field, Reason: fmt.Sprintf(
-				"secret %q may be sent only to %s (%s), and this cluster's bootstrap servers %s are not among them: "+
-					"to send it there, give the secret's value again with those brokers (sluice secrets create %s %s … --brokers %s)",
-				ref.name, from, strings.Join(allowed, ", "), strings.Join(out, ", "), s.Type, ref.name, strings.Join(c.BootstrapServers, ","))})
+		if out := secret.Unbound(allowed, servers); len(out) > 0 {
+			probs = append(probs, sendProblem{u.field, fmt.Sprintf(
+				"secret %q may be sent only to %s (%s), and %s %s not among them: "+
+					"to send it there, give the secret's value again with those in --brokers (sluice secrets create %s %s … --brokers %s)",
+				u.name, from, strings.Join(allowed, ", "), strings.Join(out, ", "), isAre(len(out)), s.Type, u.name, strings.Join(servers, ","))})
 			continue
 		}
 		if len(s.Brokers) == 0 {
-			s.Brokers = slices.Compact(slices.Sorted(slices.Values(allowed)))
+			s.Brokers = allowed
 			bind = append(bind, s)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, &cluster.ValidationError{Fields: errs}
+	return bind, probs, nil
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+// sentTo is where a secret is sent today: the bootstrap servers of the
+// clusters and the target hosts of the pipes that use it, sorted.
+func (e *Engine) sentTo(ctx context.Context, name string) ([]string, error) {
+	clusters, err := e.store.ListClusters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range clusters {
+		if slices.Contains(c.Secrets(), name) {
+			out = append(out, c.BootstrapServers...)
+		}
+	}
+	pipes, err := e.store.ListPipes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pipes {
+		for _, ref := range p.Target.SecretRefs() {
+			if ref.Secret == name {
+				if h := targetHost(p.Target.URL); h != "" {
+					out = append(out, h)
+				}
+			}
+		}
+	}
+	return slices.Compact(slices.Sorted(slices.Values(out))), nil
+}
+
+// targetHost is a target URL's host:port, with the scheme's port when the
+// URL has none: what a secret sent to the target is bound to.
+func targetHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	if u.Port() != "" {
+		return strings.ToLower(u.Host)
+	}
+	port := "443"
+	if u.Scheme == "http" {
+		port = "80"
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// checkSecretBrokers is checkSends for a cluster's password and client
+// certificate secrets.
+func (e *Engine) checkSecretBrokers(ctx context.Context, c cluster.Cluster) ([]store.SealedSecret, error) {
+	var uses []secretUse
+	if c.PasswordSecret != "" {
+		if ref, err := secret.ParseRef(c.PasswordSecret); err == nil {
+			uses = append(uses, secretUse{"passwordSecret", ref.Secret})
+		}
+	}
+	if c.ClientCertSecret != "" {
+		uses = append(uses, secretUse{"clientCertSecret", c.ClientCertSecret})
+	}
+	bind, probs, err := e.checkSends(ctx, uses, c.BootstrapServers)
+	if err != nil {
+		return nil, err
+	}
+	if len(probs) > 0 {
+		ve := &cluster.ValidationError{}
+		for _, p := range probs {
+			ve.Fields = append(ve.Fields, cluster.FieldError{Field: p.field, Reason: p.reason})
+		}
+		return nil, ve
+	}
+	return bind, nil
+}
+
+// checkTargetSecrets checks the secrets a pipe's target uses: they exist,
+// have the key, and may be sent to the target's host. It returns the
+// secrets to store with a new binding once the pipe is stored.
+func (e *Engine) checkTargetSecrets(ctx context.Context, spec pipe.Spec) ([]store.SealedSecret, error) {
+	refs := spec.Target.SecretRefs()
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	ve := &pipe.ValidationError{}
+	var uses []secretUse
+	for _, ref := range refs {
+		s, err := e.store.GetSecret(ctx, ref.Secret)
+		switch {
+		case errors.Is(err, secret.ErrNotFound):
+			ve.Fields = append(ve.Fields, pipe.FieldError{Field: ref.Field, Reason: fmt.Sprintf("secret %q does not exist: create it with `sluice secrets create generic %s --from-file %s=FILE`", ref.Secret, ref.Secret, ref.Key)})
+			continue
+		case err != nil:
+			return nil, err
+		case !slices.Contains(s.Keys, ref.Key):
+			ve.Fields = append(ve.Fields, pipe.FieldError{Field: ref.Field, Reason: fmt.Sprintf("secret %q has no key %q (it has %v)", ref.Secret, ref.Key, s.Keys)})
+			continue
+		}
+		uses = append(uses, secretUse{ref.Field, ref.Secret})
+	}
+	var bind []store.SealedSecret
+	if host := targetHost(spec.Target.URL); host != "" {
+		b, probs, err := e.checkSends(ctx, uses, []string{host})
+		if err != nil {
+			return nil, err
+		}
+		bind = b
+		for _, p := range probs {
+			ve.Fields = append(ve.Fields, pipe.FieldError{Field: p.field, Reason: p.reason})
+		}
+	}
+	if len(ve.Fields) > 0 {
+		return nil, ve
 	}
 	return bind, nil
 }

@@ -5,16 +5,22 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -551,7 +557,7 @@ func TestSecretsGoOnlyToTheirBrokers(t *testing.T) {
 	other.BootstrapServers = []string{evil}
 	for _, c := range []cluster.Cluster{repointed, other} {
 		_, err := eng.PutCluster(ctx, c)
-		if err == nil || !strings.Contains(err.Error(), `secret "kafka-creds" may be sent only to its brokers (127.0.0.1:19092)`) ||
+		if err == nil || !strings.Contains(err.Error(), `secret "kafka-creds" may be sent only to the hosts it is bound to (127.0.0.1:19092)`) ||
 			!strings.Contains(err.Error(), evil) {
 			t.Errorf("cluster %s on %s: %v, want a refusal naming the secret and the host", c.Name, evil, err)
 		}
@@ -583,5 +589,91 @@ func TestSecretsGoOnlyToTheirBrokers(t *testing.T) {
 	waitFor(t, 30*time.Second, "the broker to see a login", func() bool { return strings.Contains(seen.String(), "their-own") })
 	if strings.Contains(seen.String(), password) {
 		t.Fatal("a stored password reached the broker it was not bound to")
+	}
+}
+
+// TestTargetCredentialsFromSecrets: an HTTP target gets its API key header
+// and a valid HMAC signature from a secret; the key is in no log line, API
+// answer or store file; the secret is bound to the target's host, so a
+// second pipe cannot send it elsewhere; a URL with user info is refused.
+func TestTargetCredentialsFromSecrets(t *testing.T) {
+	const apiKey, signing = "pl4nted-api-k3y", "pl4nted-s1gning-k3y"
+	const topic, n = "orders", 10
+	c := newCluster(t, topic, 1)
+	produce(t, c.ListenAddrs(), topic, 1, n, time.Time{})
+	var (
+		mu       sync.Mutex
+		keys     []string
+		verified int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ts, mac, _ := strings.Cut(strings.TrimPrefix(r.Header.Get("X-Sluice-Signature"), "t="), ",v1=")
+		m := hmac.New(sha256.New, []byte(signing))
+		m.Write([]byte(ts + "." + string(body)))
+		mu.Lock()
+		keys = append(keys, r.Header.Get("X-Api-Key"))
+		if hex.EncodeToString(m.Sum(nil)) == mac {
+			verified++
+		}
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	eng, logs := authEngine(t)
+	ctx := context.Background()
+	if _, err := eng.PutSecret(ctx, secret.Secret{Name: "hook", Type: secret.Generic,
+		Data: map[string][]byte{"apiKey": []byte(apiKey), "signing": []byte(signing)}}); err != nil {
+		t.Fatal(err)
+	}
+	spec := pipe.Spec{Name: "hooked", BootstrapServers: c.ListenAddrs(), Topics: []string{topic}, BatchSize: 5,
+		Target: pipe.Target{URL: srv.URL + "/in?team=payments", Headers: map[string]string{"X-Api-Key": "secret:hook/apiKey", "X-Team": "payments"},
+			SigningSecret: "hook/signing"}}
+	if _, err := eng.CreatePipe(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "signed deliveries", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return verified >= 2
+	})
+	mu.Lock()
+	for _, k := range keys {
+		if k != apiKey {
+			t.Errorf("a delivery carried X-Api-Key %q", k)
+		}
+	}
+	mu.Unlock()
+
+	// Bound to the target's host: another host is refused.
+	other := spec
+	other.Name, other.Target.URL = "leak", "https://attacker.example/collect"
+	if _, err := eng.CreatePipe(ctx, other); err == nil || !strings.Contains(err.Error(), `secret "hook" may be sent only to the hosts it is bound to`) ||
+		!strings.Contains(err.Error(), "attacker.example:443") {
+		t.Errorf("a pipe sending the secret to another host: %v", err)
+	}
+	other.Target = pipe.Target{URL: "https://user:pw@hooks.example.com/"}
+	if _, err := eng.CreatePipe(ctx, other); err == nil || !strings.Contains(err.Error(), "credentials in the URL") {
+		t.Errorf("a URL with user info: %v", err)
+	}
+
+	p, err := eng.GetPipe(ctx, "hooked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := json.Marshal(p)
+	d, _ := eng.Describe(ctx, "hooked")
+	described, _ := json.Marshal(d)
+	if err := eng.DeletePipe(ctx, "hooked"); err != nil {
+		t.Fatal(err)
+	}
+	for what, text := range map[string]string{"the log": logs.String(), "the pipe": string(answer), "describe": string(described)} {
+		for _, planted := range []string{apiKey, signing} {
+			if strings.Contains(text, planted) {
+				t.Errorf("%s holds a secret value", what)
+			}
+		}
+	}
+	if strings.Contains(logs.String(), "team=payments") {
+		t.Error("the log holds the target URL's query")
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -73,6 +74,65 @@ func (cs *connections) key(spec pipe.Spec) string {
 		fmt.Fprintf(&b, ",%s@%d", name, cs.secrets[name].Updated.UnixNano())
 	}
 	return b.String()
+}
+
+// targetAuth is what a pipe's target sends besides the body: its
+// headers, secret values filled in, and the key that signs each body.
+type targetAuth struct {
+	headers    http.Header
+	signingKey []byte
+}
+
+// targetKey identifies the secrets a pipe's target uses, without opening
+// them: a runner whose key changed (a secret was replaced) restarts.
+func (cs *connections) targetKey(spec pipe.Spec) string {
+	var b strings.Builder
+	for _, ref := range spec.Target.SecretRefs() {
+		fmt.Fprintf(&b, "%s@%d,", ref.Secret, cs.secrets[ref.Secret].Updated.UnixNano())
+	}
+	return b.String()
+}
+
+// targetAuth opens the secrets a pipe's target uses. Its error is what the
+// pipe's LastProcessingResult shows, so it names the fix.
+func (cs *connections) targetAuth(spec pipe.Spec) (targetAuth, error) {
+	a := targetAuth{headers: http.Header{}}
+	value := func(ref pipe.SecretRef) ([]byte, error) {
+		s, ok := cs.secrets[ref.Secret]
+		if !ok {
+			return nil, fmt.Errorf("Secret %q of %s does not exist: create it with `sluice secrets create generic %s --from-file %s=FILE`.", ref.Secret, ref.Field, ref.Secret, ref.Key)
+		}
+		data, err := cs.e.openSecret(s)
+		if err != nil {
+			return nil, fmt.Errorf("Secret %q of %s cannot be opened: %w", ref.Secret, ref.Field, err)
+		}
+		v, ok := data[ref.Key]
+		if !ok {
+			return nil, fmt.Errorf("Secret %q of %s has no key %q: add it with `sluice secrets create`.", ref.Secret, ref.Field, ref.Key)
+		}
+		return v, nil
+	}
+	for name, v := range spec.Target.Headers {
+		if !strings.HasPrefix(v, pipe.SecretValuePrefix) {
+			a.headers.Set(name, v)
+		}
+	}
+	for _, ref := range spec.Target.SecretRefs() {
+		v, err := value(ref)
+		if err != nil {
+			return targetAuth{}, err
+		}
+		if ref.Field == "target.signingSecret" {
+			a.signingKey = v
+			continue
+		}
+		name := strings.TrimPrefix(ref.Field, "target.headers.")
+		if strings.ContainsAny(string(v), "\r\n") {
+			return targetAuth{}, fmt.Errorf("Secret %q of %s holds a line break, which no header value may: store the value without it.", ref.Secret, ref.Field)
+		}
+		a.headers.Set(name, string(v))
+	}
+	return a, nil
 }
 
 // resolve builds a pipe's connection. Its error is what the pipe's

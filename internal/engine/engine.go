@@ -139,6 +139,10 @@ func (e *Engine) CreatePipe(ctx context.Context, spec pipe.Spec) (pipe.Pipe, err
 		return pipe.Pipe{}, &pipe.ValidationError{Fields: []pipe.FieldError{{Field: "uuid", Value: spec.UUID,
 			Reason: "Sluice assigns the UUID when it creates the pipe: leave it out"}}}
 	}
+	bind, err := e.checkTargetSecrets(ctx, spec)
+	if err != nil {
+		return pipe.Pipe{}, err
+	}
 	spec.UUID = uuid.NewString()
 	spec = spec.Normalize()
 	state := pipe.StateCreating
@@ -154,8 +158,21 @@ func (e *Engine) CreatePipe(ctx context.Context, spec pipe.Spec) (pipe.Pipe, err
 	if err != nil {
 		return pipe.Pipe{}, err
 	}
+	if err := e.storeBindings(ctx, bind); err != nil {
+		return pipe.Pipe{}, err
+	}
 	e.poke()
 	return p, nil
+}
+
+// storeBindings writes secrets with the brokers a first use bound them to.
+func (e *Engine) storeBindings(ctx context.Context, bind []store.SealedSecret) error {
+	for _, s := range bind {
+		if _, err := e.store.PutSecret(ctx, s); err != nil {
+			return fmt.Errorf("bind secret %q to where it is sent: %w", s.Name, err)
+		}
+	}
+	return nil
 }
 
 // GetPipe returns a pipe with its latest status.
@@ -217,6 +234,10 @@ func (e *Engine) updateOnce(ctx context.Context, spec pipe.Spec, ifRevision int6
 	if reflect.DeepEqual(spec, cur.Spec) {
 		return cur, nil
 	}
+	bind, err := e.checkTargetSecrets(ctx, spec)
+	if err != nil {
+		return pipe.Pipe{}, err
+	}
 	st := cur.Status
 	switch was, now := cur.IsEnabled(), spec.IsEnabled(); {
 	case !was && now:
@@ -232,6 +253,9 @@ func (e *Engine) updateOnce(ctx context.Context, spec pipe.Spec, ifRevision int6
 	st.LastModified = e.cfg.Now().UTC()
 	p, err := e.store.UpdatePipe(ctx, pipe.Pipe{Spec: spec, Status: st}, cur.Revision)
 	if err != nil {
+		return pipe.Pipe{}, err
+	}
+	if err := e.storeBindings(ctx, bind); err != nil {
 		return pipe.Pipe{}, err
 	}
 	e.poke()
@@ -323,7 +347,8 @@ func (e *Engine) reconcile(ctx context.Context) error {
 		p, ok := want[name]
 		// A function whose URL changed, or a cluster or secret that
 		// changed, restarts its pipes, as a spec change does.
-		if !ok || p.UUID != r.uuid || p.Revision != r.revision || targetURL(p) != r.url || conns.key(p.Spec) != r.connKey {
+		if !ok || p.UUID != r.uuid || p.Revision != r.revision || targetURL(p) != r.url || conns.key(p.Spec) != r.connKey ||
+			conns.targetKey(p.Spec) != r.targetKey {
 			stop = append(stop, r)
 			delete(e.runners, name)
 		}
@@ -369,7 +394,16 @@ func (e *Engine) reconcile(ctx context.Context) error {
 			}
 			continue
 		}
-		r, err := e.startRunner(ctx, p, url, conn, conns.key(p.Spec))
+		auth, err := conns.targetAuth(p.Spec)
+		if err != nil {
+			problem := pipe.ProblemPrefix + err.Error()
+			if p.Status.LastProcessingResult != problem {
+				e.log.Error("cannot start pipe: its target's secrets cannot be used", "pipe", p.Name, "err", err)
+				e.setStatus(ctx, p, p.Status.State, problem)
+			}
+			continue
+		}
+		r, err := e.startRunner(ctx, p, url, auth, conns.targetKey(p.Spec), conn, conns.key(p.Spec))
 		if err != nil {
 			e.log.Error("cannot start pipe", "pipe", p.Name, "err", err)
 			e.setStatus(ctx, p, p.Status.State, pipe.ProblemPrefix+err.Error())

@@ -32,8 +32,10 @@ type runner struct {
 	revision int64
 	url      string // the target URL it posts to, resolved from a function name
 	connKey  string // what its Kafka connection was made of; see connections.key
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// targetKey is what its target's secrets were; see connections.targetKey.
+	targetKey string
+	cancel    context.CancelFunc
+	done      chan struct{}
 
 	eng *Engine
 	log *slog.Logger
@@ -65,11 +67,11 @@ type runner struct {
 	obs *pipeObs // metrics, throughput and last problem; see observe.go
 }
 
-func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, conn connection, connKey string) (*runner, error) {
+func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, auth targetAuth, targetKey string, conn connection, connKey string) (*runner, error) {
 	spec := p.Spec
 	log := e.log.With("pipe", spec.Name)
 	r := &runner{
-		name: spec.Name, uuid: spec.UUID, revision: p.Revision, url: url, connKey: connKey,
+		name: spec.Name, uuid: spec.UUID, revision: p.Revision, url: url, connKey: connKey, targetKey: targetKey,
 		done: make(chan struct{}), eng: e, log: log,
 		state: pipe.StateEnabled, reason: p.Status.StateTransitionReason,
 		lastReported: p.Status.LastProcessingResult,
@@ -91,10 +93,15 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, conn 
 
 	enc := event.NewEncoder(conn.source)
 	client := e.cfg.HTTPClient
+	headers := auth.headers.Clone()
+	if headers == nil {
+		headers = http.Header{}
+	}
+	headers.Set("X-Sluice-Pipe", spec.Name)
 	tgt, err := target.NewHTTP(target.HTTPConfig{
 		URL: url, Timeout: spec.TargetTimeout(), PayloadLimit: spec.PayloadLimitBytes,
 		Encoder: enc, Client: client,
-		Headers: http.Header{"X-Sluice-Pipe": {spec.Name}},
+		Headers: headers, SigningKey: auth.signingKey,
 	})
 	if err != nil {
 		return nil, err
@@ -155,7 +162,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, conn 
 	go func() {
 		defer close(r.done)
 		log.Info("pipe started", "topics", spec.Topics, "group", spec.GroupID(), "instance_id", r.instanceID,
-			"target", url, "brokers", conn.brokers, "auth", conn.auth)
+			"target", target.RedactURL(url), "brokers", conn.brokers, "auth", conn.auth)
 		r.consume(rctx, conn, spec, srcCfg, retrying.Handle)
 		wg.Wait()
 		r.flushChanges(time.Now(), true)

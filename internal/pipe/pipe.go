@@ -6,6 +6,9 @@ package pipe
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -107,6 +110,40 @@ type Target struct {
 	Function string `json:"function,omitempty"`
 	// TimeoutSeconds bounds one delivery attempt (default 30, max 840).
 	TimeoutSeconds float64 `json:"timeoutSeconds,omitempty"`
+	// Headers are added to every delivery: API keys, Authorization. A
+	// value "secret:SECRET/KEY" is that key of a stored secret, read when
+	// the pipe starts and never shown; other values are sent as given.
+	Headers map[string]string `json:"headers,omitempty"`
+	// SigningSecret, SECRET/KEY, signs every body, as webhook receivers
+	// expect: X-Sluice-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+	// "<t>.<body>">.
+	SigningSecret string `json:"signingSecret,omitempty"`
+}
+
+// SecretValuePrefix starts a header value read from a secret.
+const SecretValuePrefix = "secret:"
+
+// SecretRef is a reference to one key of a stored secret.
+type SecretRef struct {
+	Field  string // where it is used, e.g. target.headers.Authorization
+	Secret string
+	Key    string
+}
+
+// SecretRefs lists the secrets the target uses, in a stable order.
+func (t Target) SecretRefs() []SecretRef {
+	var out []SecretRef
+	for _, name := range slices.Sorted(maps.Keys(t.Headers)) {
+		if ref, ok := strings.CutPrefix(t.Headers[name], SecretValuePrefix); ok {
+			s, k, _ := strings.Cut(ref, "/")
+			out = append(out, SecretRef{Field: "target.headers." + name, Secret: s, Key: k})
+		}
+	}
+	if t.SigningSecret != "" {
+		s, k, _ := strings.Cut(t.SigningSecret, "/")
+		out = append(out, SecretRef{Field: "target.signingSecret", Secret: s, Key: k})
+	}
+	return out
 }
 
 // RetryPolicy bounds the retries of a failed batch. Both limits default to

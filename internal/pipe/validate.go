@@ -2,6 +2,7 @@ package pipe
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -130,7 +131,12 @@ func (s Spec) Validate(now time.Time) error {
 		v.add("target.url", "", "required: give the http:// or https:// URL that receives batches, or target.function, a function registered with `sluice functions set`")
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s.Target.URL) > maxURLLength:
 		v.add("target.url", strconv.Quote(s.Target.URL), "use an absolute http:// or https:// URL")
+	case u.User != nil:
+		// Not quoted back: the value is the credential.
+		v.add("target.url", "(with user:password@)", "credentials in the URL would be stored, shown and logged in clear: "+
+			"remove them from the URL and send them from a secret, e.g. --header Authorization=secret:SECRET/KEY")
 	}
+	validateTargetAuth(v, s.Target)
 	if t := s.Target.TimeoutSeconds; t < 0 || t > maxTargetTimeoutSecondsFloat {
 		v.add("target.timeoutSeconds", strconv.FormatFloat(t, 'f', -1, 64), fmt.Sprintf("use 0 (the default, %s) up to %d seconds", DefaultTargetTimeout, int(maxTargetTimeoutSecondsFloat)))
 	}
@@ -242,4 +248,54 @@ func (f Function) Validate() error {
 		return v
 	}
 	return nil
+}
+
+// Limits of a target's headers.
+const (
+	MaxTargetHeaders     = 20
+	maxHeaderValueLength = 8 << 10
+)
+
+var (
+	// headerNameRE is an HTTP field name (RFC 9110's token).
+	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	// secretRefRE is SECRET/KEY, as package secret names them.
+	secretRefRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/[A-Za-z0-9._-]{1,253}$`)
+)
+
+// reservedHeaders are set by Sluice itself: a pipe may not replace them.
+var reservedHeaders = []string{"Host", "Content-Type", "Content-Length", "Transfer-Encoding", "Connection", "User-Agent", "X-Sluice-Pipe", "X-Sluice-Signature"}
+
+func validateTargetAuth(v *ValidationError, t Target) {
+	if len(t.Headers) > MaxTargetHeaders {
+		v.add("target.headers", strconv.Itoa(len(t.Headers)), fmt.Sprintf("give at most %d headers", MaxTargetHeaders))
+	}
+	for _, name := range slices.Sorted(maps.Keys(t.Headers)) {
+		field := "target.headers." + name
+		value := t.Headers[name]
+		switch {
+		case !headerNameRE.MatchString(name):
+			v.add(field, strconv.Quote(name), "use an HTTP header name: letters, digits and !#$%&'*+.^_`|~-")
+		case slices.ContainsFunc(reservedHeaders, func(r string) bool { return strings.EqualFold(r, name) }):
+			v.add(field, "", "Sluice sets this header itself: use another name")
+		}
+		ref, isSecret := strings.CutPrefix(value, SecretValuePrefix)
+		switch {
+		case isSecret && !secretRefRE.MatchString(ref):
+			v.add(field, strconv.Quote(value), "a secret value is secret:SECRET/KEY, naming a stored secret and one of its keys")
+		case isSecret && t.Function != "":
+			v.add(field, "", "headers from secrets need target.url: a function's URL can change without the pipe, and the secret would follow it")
+		case !isSecret && (len(value) > maxHeaderValueLength || strings.ContainsAny(value, "\r\n\x00")):
+			// Not quoted back: a value may be a credential given in clear.
+			v.add(field, "", fmt.Sprintf("use a value of at most %d bytes without line breaks", maxHeaderValueLength))
+		}
+	}
+	if s := t.SigningSecret; s != "" {
+		switch {
+		case !secretRefRE.MatchString(s):
+			v.add("target.signingSecret", strconv.Quote(s), "give SECRET/KEY, naming a stored secret and the key holding the signing key")
+		case t.Function != "":
+			v.add("target.signingSecret", "", "a signing secret needs target.url: a function's URL can change without the pipe")
+		}
+	}
 }

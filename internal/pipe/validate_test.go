@@ -95,3 +95,53 @@ func TestNormalizeFillsDefaults(t *testing.T) {
 		t.Fatal("an explicit zero window must stay zero")
 	}
 }
+
+func TestValidateTargetAuth(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		edit   func(*Spec)
+		field  string
+		reason string
+	}{
+		{"user info in the URL", func(s *Spec) { s.Target.URL = "https://user:s3cret@hooks.example.com/x" }, "target.url", "send them from a secret"},
+		{"bad header name", func(s *Spec) { s.Target.Headers = map[string]string{"X Key": "v"} }, "target.headers.X Key", "HTTP header name"},
+		{"reserved header", func(s *Spec) { s.Target.Headers = map[string]string{"content-type": "text/plain"} }, "target.headers.content-type", "Sluice sets this header"},
+		{"bad secret reference", func(s *Spec) { s.Target.Headers = map[string]string{"X-Api-Key": "secret:nokey"} }, "target.headers.X-Api-Key", "secret:SECRET/KEY"},
+		{"line break", func(s *Spec) { s.Target.Headers = map[string]string{"X-Api-Key": "a\r\nHost: evil"} }, "target.headers.X-Api-Key", "without line breaks"},
+		{"secret header on a function", func(s *Spec) {
+			s.Target.URL, s.Target.Function = "", "billing"
+			s.Target.Headers = map[string]string{"Authorization": "secret:hook/token"}
+		}, "target.headers.Authorization", "need target.url"},
+		{"bad signing secret", func(s *Spec) { s.Target.SigningSecret = "hook" }, "target.signingSecret", "SECRET/KEY"},
+	} {
+		s := valid()
+		c.edit(&s)
+		var ve *ValidationError
+		if err := s.Validate(time.Now()); !errors.As(err, &ve) {
+			t.Errorf("%s: %v, want a ValidationError", c.name, err)
+			continue
+		}
+		found := false
+		for _, f := range ve.Fields {
+			if f.Field == c.field && strings.Contains(f.Reason, c.reason) {
+				found = true
+			}
+			if strings.Contains(f.Value, "s3cret") {
+				t.Errorf("%s: the error quotes the credential: %+v", c.name, f)
+			}
+		}
+		if !found {
+			t.Errorf("%s: %v, want %s saying %q", c.name, ve, c.field, c.reason)
+		}
+	}
+	s := valid()
+	s.Target.Headers = map[string]string{"Authorization": "secret:hook/token", "X-Team": "payments"}
+	s.Target.SigningSecret = "hook/signing"
+	if err := s.Validate(time.Now()); err != nil {
+		t.Fatalf("valid target auth: %v", err)
+	}
+	refs := s.Target.SecretRefs()
+	if len(refs) != 2 || refs[0] != (SecretRef{"target.headers.Authorization", "hook", "token"}) || refs[1] != (SecretRef{"target.signingSecret", "hook", "signing"}) {
+		t.Errorf("SecretRefs = %+v", refs)
+	}
+}

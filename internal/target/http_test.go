@@ -3,7 +3,10 @@ package target
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -718,5 +721,39 @@ func TestErrorFormatting(t *testing.T) {
 	}
 	if ProblemOf(inner) != inner.Error() {
 		t.Errorf("ProblemOf(plain) = %q", ProblemOf(inner))
+	}
+}
+
+// TestSigningAndRedaction: a signed delivery carries the webhook
+// convention's header, which a receiver verifies with the key alone; URLs
+// in logs lose user info and query values.
+func TestSigningAndRedaction(t *testing.T) {
+	key := []byte("whsec-test-key")
+	at := time.Unix(1_800_000_000, 0)
+	var gotSig string
+	var gotBody []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotSig = r.Header.Get(SignatureHeader)
+		gotBody, _ = io.ReadAll(r.Body)
+	}))
+	defer srv.Close()
+	h := newTestHTTP(t, HTTPConfig{URL: srv.URL, SigningKey: key, Now: func() time.Time { return at },
+		Headers: http.Header{"X-Api-Key": {"k"}}})
+	if err := h.Deliver(context.Background(), batchOf(records("t", 0, 0, 2, 1))); err != nil {
+		t.Fatal(err)
+	}
+	// Verify as a receiver would: recompute over "<t>.<body>".
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("1800000000." + string(gotBody)))
+	if want := "t=1800000000,v1=" + hex.EncodeToString(mac.Sum(nil)); gotSig != want {
+		t.Errorf("signature %q, want %q", gotSig, want)
+	}
+	for raw, want := range map[string]string{
+		"https://user:pw@hooks.example.com/in?api_key=abc&team=x": "https://hooks.example.com/in?api_key=REDACTED&team=REDACTED",
+		"http://127.0.0.1:9000/":                                  "http://127.0.0.1:9000/",
+	} {
+		if got := RedactURL(raw); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
+		}
 	}
 }
