@@ -49,6 +49,7 @@ func writePipeTable(w io.Writer, p pipe.Pipe) error {
 		{"Target timeout", s.TargetTimeout().String()},
 		{"Target headers", targetHeaders(s.Target)},
 		{"Signing secret", orDash(s.Target.SigningSecret)},
+		{"OAuth", oauthText(s.Target.OAuth)},
 		{"Maximum retry attempts", limit(s.Retry.MaximumRetryAttempts, "")},
 		{"Maximum record age", limit(s.Retry.MaximumRecordAgeInSeconds, "s")},
 		{"Revision", strconv.FormatInt(p.Revision, 10)},
@@ -75,6 +76,17 @@ func targetHeaders(t pipe.Target) string {
 		}
 	}
 	return strings.Join(names, ", ")
+}
+
+func oauthText(o *pipe.OAuth) string {
+	if o == nil {
+		return "-"
+	}
+	s := "client credentials from " + o.TokenURL + " (client in secret " + o.ClientSecret + ")"
+	if len(o.Scopes) > 0 {
+		s += ", scopes " + strings.Join(o.Scopes, " ")
+	}
+	return s
 }
 
 // writePipeList writes one row per pipe.

@@ -70,6 +70,9 @@ const (
 	flagDisabled  = "disabled"
 	flagHeader    = "header"
 	flagSigning   = "signing-secret"
+	flagOAuthURL  = "oauth-token-url"
+	flagOAuthCli  = "oauth-client"
+	flagOAuthScp  = "oauth-scope"
 	argName       = "NAME"
 )
 
@@ -93,6 +96,9 @@ var specFlags = map[string]string{
 	"retry.maximumRecordAgeInSeconds": "--" + flagRecordAge,
 	"target.headers":                  "--" + flagHeader,
 	"target.signingSecret":            "--" + flagSigning,
+	"target.oauth.tokenUrl":           "--" + flagOAuthURL,
+	"target.oauth.clientSecret":       "--" + flagOAuthCli,
+	"target.oauth.scopes":             "--" + flagOAuthScp,
 }
 
 // targetAuthFlags defines --header and --signing-secret; usage for create
@@ -100,6 +106,9 @@ var specFlags = map[string]string{
 func targetAuthFlags(f *pflag.FlagSet) {
 	f.StringArray(flagHeader, nil, "NAME=VALUE sent with every delivery; VALUE secret:SECRET/KEY reads a stored secret (API keys, Authorization); repeat for more")
 	f.String(flagSigning, "", "SECRET/KEY whose value signs every body: X-Sluice-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">")
+	f.String(flagOAuthURL, "", "OAuth 2.0 token endpoint: every delivery carries a bearer token of the client credentials grant (with --oauth-client)")
+	f.String(flagOAuthCli, "", "secret:SECRET holding the keys clientId and clientSecret, for --oauth-token-url")
+	f.StringArray(flagOAuthScp, nil, "a scope to ask the token for; repeat for more")
 }
 
 func (a *app) pipesCreateCmd() *cobra.Command {
@@ -202,6 +211,14 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 	}
 	if changed(flagSigning) {
 		s.Target.SigningSecret, _ = f.GetString(flagSigning)
+	}
+	if changed(flagOAuthURL) || changed(flagOAuthCli) || changed(flagOAuthScp) {
+		o := &pipe.OAuth{}
+		o.TokenURL, _ = f.GetString(flagOAuthURL)
+		c, _ := f.GetString(flagOAuthCli)
+		o.ClientSecret = strings.TrimPrefix(c, pipe.SecretValuePrefix)
+		o.Scopes, _ = f.GetStringArray(flagOAuthScp)
+		s.Target.OAuth = o
 	}
 	if changed(flagBatchSize) {
 		// 0 on the wire means "default", which is not what someone

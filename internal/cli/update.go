@@ -16,7 +16,7 @@ const flagEnabled = "enabled"
 
 // updateFlags are the flags of `pipes update`, in the order its error
 // messages list them. They set the fields a pipe may change after create.
-var updateFlags = []string{flagTarget, flagFunction, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning}
+var updateFlags = []string{flagTarget, flagFunction, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning, flagOAuthURL, flagOAuthCli, flagOAuthScp}
 
 // createOnlyFlags set fields that can be set only on create. `pipes
 // update` accepts them (hidden) only to refuse them with the reason and the
@@ -96,6 +96,10 @@ run it again.`,
 				}
 				if f.Changed(flagSigning) {
 					s.Target.SigningSecret = patch.Target.SigningSecret
+				}
+				if patch.Target.OAuth != nil {
+					// Given together: the grant replaces the pipe's.
+					s.Target.OAuth = patch.Target.OAuth
 				}
 				if f.Changed(flagPayload) {
 					s.PayloadLimitBytes = patch.PayloadLimitBytes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -291,7 +292,7 @@ func (e *Engine) sentTo(ctx context.Context, name string) ([]string, error) {
 	for _, p := range pipes {
 		for _, ref := range p.Target.SecretRefs() {
 			if ref.Secret == name {
-				if h := targetHost(p.Target.URL); h != "" {
+				if h := targetHost(ref.URL); h != "" {
 					out = append(out, h)
 				}
 			}
@@ -352,7 +353,7 @@ func (e *Engine) checkTargetSecrets(ctx context.Context, spec pipe.Spec) ([]stor
 		return nil, nil
 	}
 	ve := &pipe.ValidationError{}
-	var uses []secretUse
+	uses := map[string][]secretUse{} // by the host the value goes to
 	for _, ref := range refs {
 		s, err := e.store.GetSecret(ctx, ref.Secret)
 		switch {
@@ -365,15 +366,17 @@ func (e *Engine) checkTargetSecrets(ctx context.Context, spec pipe.Spec) ([]stor
 			ve.Fields = append(ve.Fields, pipe.FieldError{Field: ref.Field, Reason: fmt.Sprintf("secret %q has no key %q (it has %v)", ref.Secret, ref.Key, s.Keys)})
 			continue
 		}
-		uses = append(uses, secretUse{ref.Field, ref.Secret})
+		if host := targetHost(ref.URL); host != "" && !slices.Contains(uses[host], secretUse{ref.Field, ref.Secret}) {
+			uses[host] = append(uses[host], secretUse{ref.Field, ref.Secret})
+		}
 	}
 	var bind []store.SealedSecret
-	if host := targetHost(spec.Target.URL); host != "" {
-		b, probs, err := e.checkSends(ctx, uses, []string{host})
+	for _, host := range slices.Sorted(maps.Keys(uses)) {
+		b, probs, err := e.checkSends(ctx, uses[host], []string{host})
 		if err != nil {
 			return nil, err
 		}
-		bind = b
+		bind = append(bind, b...)
 		for _, p := range probs {
 			ve.Fields = append(ve.Fields, pipe.FieldError{Field: p.field, Reason: p.reason})
 		}

@@ -677,3 +677,53 @@ func TestTargetCredentialsFromSecrets(t *testing.T) {
 		t.Error("the log holds the target URL's query")
 	}
 }
+
+// TestTargetOAuth: a pipe's target gets a bearer token from the client
+// credentials grant, with the client's id and secret from a stored secret
+// that is bound to the token endpoint's host.
+func TestTargetOAuth(t *testing.T) {
+	const clientSecret = "pl4nted-cl1ent-s3cret"
+	const topic, n = "orders", 10
+	c := newCluster(t, topic, 1)
+	produce(t, c.ListenAddrs(), topic, 1, n, time.Time{})
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, sec, _ := r.BasicAuth()
+		if id == "" {
+			id, sec = r.FormValue("client_id"), r.FormValue("client_secret")
+		}
+		if id != "sluice" || sec != clientSecret {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"granted","token_type":"Bearer","expires_in":3600}`)
+	}))
+	defer idp.Close()
+	var bearer atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer granted" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		bearer.Add(1)
+	}))
+	defer srv.Close()
+	eng, logs := authEngine(t)
+	ctx := context.Background()
+	if _, err := eng.PutSecret(ctx, secret.Secret{Name: "idp", Type: secret.Generic,
+		Data: map[string][]byte{"clientId": []byte("sluice"), "clientSecret": []byte(clientSecret)}}); err != nil {
+		t.Fatal(err)
+	}
+	spec := pipe.Spec{Name: "oauth", BootstrapServers: c.ListenAddrs(), Topics: []string{topic}, BatchSize: 5,
+		Target: pipe.Target{URL: srv.URL, OAuth: &pipe.OAuth{TokenURL: idp.URL + "/token", ClientSecret: "idp"}}}
+	if _, err := eng.CreatePipe(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "deliveries with the bearer token", func() bool { return bearer.Load() >= 2 })
+	if m, _ := eng.GetSecret(ctx, "idp"); !slices.Equal(m.Brokers, []string{strings.TrimPrefix(idp.URL, "http://")}) {
+		t.Errorf("the client secret is bound to %v, want the token endpoint's host", m.Brokers)
+	}
+	if strings.Contains(logs.String(), clientSecret) {
+		t.Error("the log holds the client secret")
+	}
+}

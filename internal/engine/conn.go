@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/sluice-dev/sluice/internal/certs"
 	"github.com/sluice-dev/sluice/internal/cluster"
@@ -81,6 +82,7 @@ func (cs *connections) key(spec pipe.Spec) string {
 type targetAuth struct {
 	headers    http.Header
 	signingKey []byte
+	oauth      *clientcredentials.Config
 }
 
 // targetKey identifies the secrets a pipe's target uses, without opening
@@ -122,8 +124,20 @@ func (cs *connections) targetAuth(spec pipe.Spec) (targetAuth, error) {
 		if err != nil {
 			return targetAuth{}, err
 		}
-		if ref.Field == "target.signingSecret" {
+		switch {
+		case ref.Field == "target.signingSecret":
 			a.signingKey = v
+			continue
+		case ref.Field == "target.oauth.clientSecret":
+			o := spec.Target.OAuth
+			if a.oauth == nil {
+				a.oauth = &clientcredentials.Config{TokenURL: o.TokenURL, Scopes: o.Scopes}
+			}
+			if ref.Key == pipe.OAuthClientIDKey {
+				a.oauth.ClientID = string(v)
+			} else {
+				a.oauth.ClientSecret = string(v)
+			}
 			continue
 		}
 		name := strings.TrimPrefix(ref.Field, "target.headers.")

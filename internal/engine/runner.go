@@ -101,7 +101,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, auth 
 	tgt, err := target.NewHTTP(target.HTTPConfig{
 		URL: url, Timeout: spec.TargetTimeout(), PayloadLimit: spec.PayloadLimitBytes,
 		Encoder: enc, Client: client,
-		Headers: headers, SigningKey: auth.signingKey,
+		Headers: headers, SigningKey: auth.signingKey, OAuth: auth.oauth,
 	})
 	if err != nil {
 		return nil, err

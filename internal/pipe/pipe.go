@@ -118,7 +118,27 @@ type Target struct {
 	// expect: X-Sluice-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
 	// "<t>.<body>">.
 	SigningSecret string `json:"signingSecret,omitempty"`
+	// OAuth, when set, sends every delivery with a bearer token from the
+	// OAuth 2.0 client credentials grant, cached until it expires.
+	OAuth *OAuth `json:"oauth,omitempty"`
 }
+
+// OAuth is the client credentials grant of a target's authorization server.
+type OAuth struct {
+	// TokenURL is the authorization server's token endpoint.
+	TokenURL string `json:"tokenUrl"`
+	// ClientSecret names a secret holding the keys clientId and
+	// clientSecret.
+	ClientSecret string `json:"clientSecret"`
+	// Scopes are asked for with each token, if any.
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// The keys of an OAuth client secret.
+const (
+	OAuthClientIDKey     = "clientId"
+	OAuthClientSecretKey = "clientSecret"
+)
 
 // SecretValuePrefix starts a header value read from a secret.
 const SecretValuePrefix = "secret:"
@@ -128,6 +148,8 @@ type SecretRef struct {
 	Field  string // where it is used, e.g. target.headers.Authorization
 	Secret string
 	Key    string
+	// URL is where the value is sent: the target, or the token endpoint.
+	URL string
 }
 
 // SecretRefs lists the secrets the target uses, in a stable order.
@@ -136,12 +158,17 @@ func (t Target) SecretRefs() []SecretRef {
 	for _, name := range slices.Sorted(maps.Keys(t.Headers)) {
 		if ref, ok := strings.CutPrefix(t.Headers[name], SecretValuePrefix); ok {
 			s, k, _ := strings.Cut(ref, "/")
-			out = append(out, SecretRef{Field: "target.headers." + name, Secret: s, Key: k})
+			out = append(out, SecretRef{Field: "target.headers." + name, Secret: s, Key: k, URL: t.URL})
 		}
 	}
 	if t.SigningSecret != "" {
 		s, k, _ := strings.Cut(t.SigningSecret, "/")
-		out = append(out, SecretRef{Field: "target.signingSecret", Secret: s, Key: k})
+		out = append(out, SecretRef{Field: "target.signingSecret", Secret: s, Key: k, URL: t.URL})
+	}
+	if o := t.OAuth; o != nil && o.ClientSecret != "" {
+		for _, k := range []string{OAuthClientIDKey, OAuthClientSecretKey} {
+			out = append(out, SecretRef{Field: "target.oauth.clientSecret", Secret: o.ClientSecret, Key: k, URL: o.TokenURL})
+		}
 	}
 	return out
 }

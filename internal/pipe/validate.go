@@ -259,8 +259,10 @@ const (
 var (
 	// headerNameRE is an HTTP field name (RFC 9110's token).
 	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-	// secretRefRE is SECRET/KEY, as package secret names them.
-	secretRefRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/[A-Za-z0-9._-]{1,253}$`)
+	// secretRefRE is SECRET/KEY, secretNameRE SECRET, as package secret
+	// names them (it is not imported: the domain stays free of I/O).
+	secretRefRE  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?/[-._a-zA-Z0-9]{1,253}$`)
+	secretNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$`)
 )
 
 // reservedHeaders are set by Sluice itself: a pipe may not replace them.
@@ -288,6 +290,28 @@ func validateTargetAuth(v *ValidationError, t Target) {
 		case !isSecret && (len(value) > maxHeaderValueLength || strings.ContainsAny(value, "\r\n\x00")):
 			// Not quoted back: a value may be a credential given in clear.
 			v.add(field, "", fmt.Sprintf("use a value of at most %d bytes without line breaks", maxHeaderValueLength))
+		}
+	}
+	if o := t.OAuth; o != nil {
+		switch u, err := url.Parse(o.TokenURL); {
+		case o.TokenURL == "":
+			v.add("target.oauth.tokenUrl", "", "required: the authorization server's token endpoint")
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil:
+			v.add("target.oauth.tokenUrl", "", "use an absolute https:// URL without user:password@")
+		}
+		if !secretNameRE.MatchString(o.ClientSecret) {
+			v.add("target.oauth.clientSecret", strconv.Quote(o.ClientSecret), "name a stored secret holding the keys clientId and clientSecret")
+		}
+		if t.Function != "" {
+			v.add("target.oauth", "", "OAuth needs target.url: a function's URL can change without the pipe")
+		}
+		for name := range t.Headers {
+			if strings.EqualFold(name, "Authorization") {
+				v.add("target.headers."+name, "", "OAuth sets Authorization: give one or the other")
+			}
+		}
+		if len(o.Scopes) > 20 {
+			v.add("target.oauth.scopes", strconv.Itoa(len(o.Scopes)), "give at most 20 scopes")
 		}
 	}
 	if s := t.SigningSecret; s != "" {

@@ -113,6 +113,12 @@ func TestValidateTargetAuth(t *testing.T) {
 			s.Target.Headers = map[string]string{"Authorization": "secret:hook/token"}
 		}, "target.headers.Authorization", "need target.url"},
 		{"bad signing secret", func(s *Spec) { s.Target.SigningSecret = "hook" }, "target.signingSecret", "SECRET/KEY"},
+		{"oauth without a token URL", func(s *Spec) { s.Target.OAuth = &OAuth{ClientSecret: "idp"} }, "target.oauth.tokenUrl", "required"},
+		{"oauth with a bad client secret", func(s *Spec) { s.Target.OAuth = &OAuth{TokenURL: "https://idp.example.com/token", ClientSecret: "Bad/Name"} }, "target.oauth.clientSecret", "clientId and clientSecret"},
+		{"oauth and an Authorization header", func(s *Spec) {
+			s.Target.OAuth = &OAuth{TokenURL: "https://idp.example.com/token", ClientSecret: "idp"}
+			s.Target.Headers = map[string]string{"authorization": "Bearer x"}
+		}, "target.headers.authorization", "OAuth sets Authorization"},
 	} {
 		s := valid()
 		c.edit(&s)
@@ -141,7 +147,7 @@ func TestValidateTargetAuth(t *testing.T) {
 		t.Fatalf("valid target auth: %v", err)
 	}
 	refs := s.Target.SecretRefs()
-	if len(refs) != 2 || refs[0] != (SecretRef{"target.headers.Authorization", "hook", "token"}) || refs[1] != (SecretRef{"target.signingSecret", "hook", "signing"}) {
+	if len(refs) != 2 || refs[0] != (SecretRef{"target.headers.Authorization", "hook", "token", s.Target.URL}) || refs[1] != (SecretRef{"target.signingSecret", "hook", "signing", s.Target.URL}) {
 		t.Errorf("SecretRefs = %+v", refs)
 	}
 }

@@ -20,6 +20,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/source"
 )
@@ -40,6 +43,10 @@ type HTTPConfig struct {
 	Headers http.Header
 	// SigningKey, when set, signs every body: see SignatureHeader.
 	SigningKey []byte
+	// OAuth, when set, authorizes every request with a bearer token of
+	// the client credentials grant, cached until it expires and fetched
+	// again after the target answers 401.
+	OAuth *clientcredentials.Config
 	// Now is the clock of the signatures' time stamps; nil is time.Now.
 	Now func() time.Time
 }
@@ -83,6 +90,34 @@ func RedactURL(raw string) string {
 type HTTP struct {
 	cfg  HTTPConfig
 	pool sync.Pool // *[]byte bodies, returned when the transport closes them
+
+	tokenMu sync.Mutex
+	tokens  oauth2.TokenSource // nil until first used, and after a 401
+}
+
+// tokenTimeout bounds one token request to the authorization server.
+const tokenTimeout = 30 * time.Second
+
+// token returns the bearer token for a request, from the cache while it
+// is valid.
+func (h *HTTP) token() (*oauth2.Token, error) {
+	h.tokenMu.Lock()
+	if h.tokens == nil {
+		// The grant's own client: bounded, and not the pipe's (whose
+		// timeout is per delivery, and may be far longer).
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Timeout: tokenTimeout, Transport: DefaultTransport})
+		h.tokens = h.cfg.OAuth.TokenSource(ctx) // caches and refreshes on expiry
+	}
+	ts := h.tokens
+	h.tokenMu.Unlock()
+	return ts.Token()
+}
+
+// dropToken forgets the cached token: the target refused it.
+func (h *HTTP) dropToken() {
+	h.tokenMu.Lock()
+	h.tokens = nil
+	h.tokenMu.Unlock()
 }
 
 // DefaultTransport is shared by HTTP targets that bring no client, so pipes
@@ -165,6 +200,14 @@ func (h *HTTP) Deliver(ctx context.Context, b *source.Batch) error {
 	for k, v := range h.cfg.Headers {
 		req.Header[k] = v
 	}
+	if h.cfg.OAuth != nil {
+		tok, err := h.token()
+		if err != nil {
+			body.Close()
+			return &Error{Problem: fmt.Sprintf("cannot get an OAuth token from %s: %s", RedactURL(h.cfg.OAuth.TokenURL), printable([]byte(oauthCause(err)))), Err: err}
+		}
+		tok.SetAuthHeader(req)
+	}
 	if h.cfg.SigningKey != nil {
 		now := time.Now
 		if h.cfg.Now != nil {
@@ -190,6 +233,9 @@ func (h *HTTP) Deliver(ctx context.Context, b *source.Batch) error {
 		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 		return nil
 	}
+	if resp.StatusCode == http.StatusUnauthorized && h.cfg.OAuth != nil {
+		h.dropToken() // revoked or rotated early: the retry asks for a new one
+	}
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 	problem := fmt.Sprintf("target answered %s", resp.Status)
@@ -201,6 +247,19 @@ func (h *HTTP) Deliver(ctx context.Context, b *source.Batch) error {
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Problem:    problem,
 	}
+}
+
+// oauthCause is a token request's failure in a line: the authorization
+// server's status and error code, or the transport error.
+func oauthCause(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		if re.ErrorCode != "" {
+			return fmt.Sprintf("%s: %s %s", re.Response.Status, re.ErrorCode, re.ErrorDescription)
+		}
+		return re.Response.Status
+	}
+	return withoutLocalAddr(unwrapURLError(err)).Error()
 }
 
 // withoutLocalAddr drops the local address from a network error: its

@@ -25,6 +25,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/source"
 )
@@ -755,5 +758,73 @@ func TestSigningAndRedaction(t *testing.T) {
 		if got := RedactURL(raw); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
 		}
+	}
+}
+
+// TestOAuthClientCredentials: a token from the authorization server is
+// sent as the bearer token, reused while valid, fetched again after the
+// target answers 401, and a failing grant is a clear, retryable problem.
+func TestOAuthClientCredentials(t *testing.T) {
+	var issued atomic.Int64
+	refuse := atomic.Bool{}
+	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, sec, ok := r.BasicAuth()
+		if refuse.Load() || !ok || id != "sluice" || sec != "client-s3cret" || r.FormValue("grant_type") != "client_credentials" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"invalid_client","error_description":"unknown client"}`)
+			return
+		}
+		n := issued.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":"tok-%d","token_type":"Bearer","expires_in":3600}`, n)
+	}))
+	defer auth.Close()
+	var seen []string
+	var mu sync.Mutex
+	revoke := atomic.Bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if revoke.Swap(false) {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	h := newTestHTTP(t, HTTPConfig{URL: srv.URL, OAuth: &clientcredentials.Config{ClientID: "sluice", ClientSecret: "client-s3cret",
+		TokenURL: auth.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}})
+	b := batchOf(records("t", 0, 0, 1, 1))
+	for i := 0; i < 3; i++ {
+		if err := h.Deliver(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if issued.Load() != 1 {
+		t.Errorf("%d tokens issued for 3 deliveries, want 1 (cached)", issued.Load())
+	}
+	revoke.Store(true)
+	if err := h.Deliver(context.Background(), b); err == nil {
+		t.Fatal("a 401 from the target was a success")
+	}
+	if err := h.Deliver(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if last := seen[len(seen)-1]; last != "Bearer tok-2" || issued.Load() != 2 {
+		t.Errorf("after a 401: %q with %d tokens issued, want Bearer tok-2", last, issued.Load())
+	}
+	mu.Unlock()
+
+	refuse.Store(true)
+	h2 := newTestHTTP(t, HTTPConfig{URL: srv.URL, OAuth: &clientcredentials.Config{ClientID: "sluice", ClientSecret: "wrong",
+		TokenURL: auth.URL + "/token?tenant=x", AuthStyle: oauth2.AuthStyleInHeader}})
+	err := h2.Deliver(context.Background(), b)
+	p := ProblemOf(err)
+	if !strings.Contains(p, "cannot get an OAuth token from "+auth.URL+"/token?tenant=REDACTED: 401 Unauthorized: invalid_client unknown client") {
+		t.Errorf("problem = %q", p)
+	}
+	if strings.Contains(p, "wrong") || strings.Contains(err.Error(), "client-s3cret") {
+		t.Error("the problem shows the client secret")
 	}
 }
