@@ -453,7 +453,9 @@ func TestHTTPUnreachableCauses(t *testing.T) {
 	}()
 	h = newTestHTTP(t, HTTPConfig{URL: "http://" + ln.Addr().String() + "/"})
 	err = h.Deliver(context.Background(), batchOf(records("t", 0, 0, 1, 1)))
-	if p := ProblemOf(err); p != "target closed the connection without answering" && !strings.Contains(p, "connection reset") {
+	// EOF, a reset, or (on a pooled connection the test's earlier servers
+	// left on a reused port) a closed connection: each says what happened.
+	if p := ProblemOf(err); p != "target closed the connection without answering" && !strings.HasPrefix(p, "target unreachable: ") {
 		t.Errorf("Problem for a target that hangs up = %q", p)
 	}
 }
