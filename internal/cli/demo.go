@@ -53,18 +53,15 @@ func startDemo(ctx context.Context, out io.Writer, svc pipe.Service, broker stri
 		_ = d.srv.Serve(ln)
 	}()
 
-	// The endpoint's port is new each run: replace the pipe so it points
-	// here. The consumer group, not the pipe, holds the progress.
-	if err := svc.DeletePipe(ctx, demoPipe); err != nil && !errors.Is(err, pipe.ErrNotFound) {
-		d.srv.Close()
-		return nil, fmt.Errorf("demo pipe: %w", err)
-	}
+	// The endpoint's port is new each run: an earlier run's pipe is aimed
+	// here instead. The consumer group holds the progress, so it resumes.
 	window := 0.2
-	if _, err := svc.CreatePipe(ctx, pipe.Spec{
+	spec := pipe.Spec{
 		Name: demoPipe, BootstrapServers: []string{broker}, Topics: []string{demoTopic},
 		ConsumerGroupID: demoGroup, BatchSize: 10, MaximumBatchingWindowInSeconds: &window,
 		Target: pipe.Target{URL: "http://" + ln.Addr().String() + "/"},
-	}); err != nil {
+	}
+	if err := ensureDemoPipe(ctx, svc, spec); err != nil {
 		d.srv.Close()
 		return nil, fmt.Errorf("demo pipe: %w", err)
 	}
@@ -143,4 +140,35 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// ensureDemoPipe creates the demo pipe, or aims the one an earlier run
+// left at this run's endpoint (waiting out a delete still in progress).
+func ensureDemoPipe(ctx context.Context, svc pipe.Service, spec pipe.Spec) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cur, err := svc.GetPipe(ctx, spec.Name)
+		switch {
+		case errors.Is(err, pipe.ErrNotFound):
+			_, err = svc.CreatePipe(ctx, spec)
+			return err
+		case err != nil:
+			return err
+		case cur.Status.State != pipe.StateDeleting:
+			enabled := true
+			update := spec
+			update.Enabled = &enabled
+			update.BootstrapServers, update.ConsumerGroupID = nil, "" // create-only: kept
+			_, err = svc.UpdatePipe(ctx, update, 0)
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pipe %q is still being deleted: try again in a moment", spec.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -1,0 +1,38 @@
+package cli
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/sluice-dev/sluice/internal/api/apitest"
+)
+
+// TestDemoTwiceOnOneDataDir: a second `dev --demo` on the data dir of the
+// first finds the pipe it left and aims it at its own endpoint, instead of
+// failing with "pipe already exists".
+func TestDemoTwiceOnOneDataDir(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	svc := apitest.NewService(t)
+	first, err := startDemo(t.Context(), io.Discard, svc, c.ListenAddrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, _ := svc.GetPipe(t.Context(), demoPipe)
+	first.stop()
+	second, err := startDemo(t.Context(), io.Discard, svc, c.ListenAddrs()[0])
+	if err != nil {
+		t.Fatalf("second demo on the same store: %v", err)
+	}
+	defer second.stop()
+	p2, err := svc.GetPipe(t.Context(), demoPipe)
+	if err != nil || p2.UUID != p1.UUID || p2.Target.URL == p1.Target.URL || !strings.HasPrefix(p2.Target.URL, "http://127.0.0.1:") {
+		t.Fatalf("after the second demo: %+v (first %+v), %v; want the same pipe aimed at the new endpoint", p2.Target, p1.Target, err)
+	}
+}
