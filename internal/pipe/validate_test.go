@@ -114,7 +114,9 @@ func TestValidateTargetAuth(t *testing.T) {
 		}, "target.headers.Authorization", "need target.url"},
 		{"bad signing secret", func(s *Spec) { s.Target.SigningSecret = "hook" }, "target.signingSecret", "SECRET/KEY"},
 		{"oauth without a token URL", func(s *Spec) { s.Target.OAuth = &OAuth{ClientSecret: "idp"} }, "target.oauth.tokenUrl", "required"},
-		{"oauth with a bad client secret", func(s *Spec) { s.Target.OAuth = &OAuth{TokenURL: "https://idp.example.com/token", ClientSecret: "Bad/Name"} }, "target.oauth.clientSecret", "clientId and clientSecret"},
+		{"oauth with a bad client secret", func(s *Spec) {
+			s.Target.OAuth = &OAuth{TokenURL: "https://idp.example.com/token", ClientSecret: "Bad/Name"}
+		}, "target.oauth.clientSecret", "clientId and clientSecret"},
 		{"oauth and an Authorization header", func(s *Spec) {
 			s.Target.OAuth = &OAuth{TokenURL: "https://idp.example.com/token", ClientSecret: "idp"}
 			s.Target.Headers = map[string]string{"authorization": "Bearer x"}
