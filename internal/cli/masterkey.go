@@ -87,7 +87,7 @@ func capitalize(s string) string {
 }
 
 func (a *app) secretsRotateKeyCmd() *cobra.Command {
-	var o tokensFlags
+	var o storeFlags
 	var oldKeyFile, newKeyFile string
 	cmd := &cobra.Command{
 		Use:   "rotate-key [--data-dir DIR | --config FILE] [--old-key-file FILE] [--new-key-file FILE]",

@@ -19,11 +19,11 @@ import (
 	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
 
-// tokensFlags says where the server's store is. The tokens commands work
+// storeFlags says where the server's store is. The tokens and rotate-key commands work
 // on the store file directly, not through the API: creating the first
 // token cannot require a token. SQLite's WAL mode lets them run while
 // `sluice serve` has the same store open.
-type tokensFlags struct {
+type storeFlags struct {
 	dataDir string
 	config  string
 }
@@ -31,7 +31,7 @@ type tokensFlags struct {
 var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
 func (a *app) tokensCmd() *cobra.Command {
-	var o tokensFlags
+	var o storeFlags
 	cmd := &cobra.Command{
 		Use:   "tokens",
 		Short: "Create, list and delete the API tokens of 'sluice serve'",
@@ -66,7 +66,7 @@ func tokenNameArg(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-func (a *app) tokensCreateCmd(o *tokensFlags) *cobra.Command {
+func (a *app) tokensCreateCmd(o *storeFlags) *cobra.Command {
 	var scope string
 	cmd := &cobra.Command{
 		Use:   "create NAME [--scope read|operate|admin]",
@@ -138,7 +138,7 @@ Revoke it with 'sluice tokens delete %s'.
 	return cmd
 }
 
-func (a *app) tokensListCmd(o *tokensFlags) *cobra.Command {
+func (a *app) tokensListCmd(o *storeFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
@@ -182,7 +182,7 @@ func (a *app) tokensListCmd(o *tokensFlags) *cobra.Command {
 	}
 }
 
-func (a *app) tokensDeleteCmd(o *tokensFlags) *cobra.Command {
+func (a *app) tokensDeleteCmd(o *storeFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete NAME",
 		Short: fmt.Sprintf("Delete a token: running servers refuse it within %s", api.DefaultTokenCacheTTL),
@@ -211,7 +211,7 @@ func (a *app) tokensDeleteCmd(o *tokensFlags) *cobra.Command {
 // openTokenStore opens the store of the server's data directory. Only
 // create makes it (and the directory) if missing: listing or deleting in a
 // directory without a store is a wrong --data-dir, not an empty store.
-func (a *app) openTokenStore(cmd *cobra.Command, o *tokensFlags, create bool) (*sqlite.DB, error) {
+func (a *app) openTokenStore(cmd *cobra.Command, o *storeFlags, create bool) (*sqlite.DB, error) {
 	dataDir := o.dataDir
 	if o.config != "" {
 		if cmd.Flags().Changed("data-dir") {
