@@ -153,6 +153,38 @@ func (l *lambdaHandler) register(mux *http.ServeMux) {
 	})
 }
 
+// clusterByARN is the registered MSK cluster an EventSourceArn names: the
+// one registered with that ARN (`clusters set --arn`), else one named as
+// in the ARN that has none. Its error answers the request.
+func (l *lambdaHandler) clusterByARN(r *http.Request, arn string) (cluster.Cluster, error) {
+	_, name, err := cluster.ParseARN(arn)
+	if err != nil || l.clusters == nil {
+		return cluster.Cluster{}, invalid("EventSourceArn %s: not a registered MSK cluster.", arn)
+	}
+	all, err := l.clusters.ListClusters(r.Context())
+	if err != nil {
+		return cluster.Cluster{}, err
+	}
+	var byName *cluster.Cluster
+	for i, c := range all {
+		if c.MSK && c.ARN == arn {
+			return c, nil
+		}
+		if c.Name == name {
+			byName = &all[i]
+		}
+	}
+	switch {
+	case byName == nil:
+		return cluster.Cluster{}, invalid("EventSourceArn %s: no MSK cluster is registered in Sluice with this ARN; register it with `sluice clusters set NAME --msk --arn %s --bootstrap-servers HOST:PORT …`.", arn, arn)
+	case !byName.MSK:
+		return cluster.Cluster{}, invalid("EventSourceArn %s: cluster %q is not marked as MSK; mark it with `sluice clusters set %s --msk --arn %s …`, or use SelfManagedEventSource.", arn, name, name, arn)
+	case byName.ARN != "":
+		return cluster.Cluster{}, invalid("EventSourceArn %s: cluster %q is registered with ARN %s, and no cluster with this one; use that ARN.", arn, name, byName.ARN)
+	}
+	return *byName, nil
+}
+
 // accessScope refuses SourceAccessConfigurations to a token without admin
 // scope: they register a cluster with credentials, as PUT /v1/clusters does.
 func (l *lambdaHandler) accessScope(r *http.Request, req esmRequest) error {
@@ -484,25 +516,15 @@ func (l *lambdaHandler) source(r *http.Request, req esmRequest, spec *pipe.Spec)
 			return invalid("SourceAccessConfigurations: a cluster named by EventSourceArn has its auth in Sluice (`sluice clusters set`); leave them out.")
 		}
 		arn := *req.EventSourceArn
-		_, name, err := cluster.ParseARN(arn)
-		if err != nil {
+		if _, _, err := cluster.ParseARN(arn); err != nil {
 			return invalid("EventSourceArn %s: Sluice reads Kafka only; expected an MSK cluster ARN, arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/ID.", arn)
 		}
 		if l.clusters == nil {
 			return invalid("EventSourceArn %s: this server has no cluster registry; give the brokers with SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS.", arn)
 		}
-		c, err := l.clusters.GetCluster(r.Context(), name)
-		if errors.Is(err, cluster.ErrNotFound) {
-			return invalid("EventSourceArn %s: no cluster %q is registered in Sluice; register it with `sluice clusters set %s --msk --arn %s --bootstrap-servers HOST:PORT …`.", arn, name, name, arn)
-		}
+		c, err := l.clusterByARN(r, arn)
 		if err != nil {
 			return err
-		}
-		if !c.MSK {
-			return invalid("EventSourceArn %s: cluster %q is not marked as MSK; mark it with `sluice clusters set %s --msk …`, or use SelfManagedEventSource.", arn, name, name)
-		}
-		if c.ARN != "" && c.ARN != arn {
-			return invalid("EventSourceArn %s: cluster %q is registered with ARN %s; use that ARN.", arn, name, c.ARN)
 		}
 		spec.Cluster = c.Name
 		if k := req.AmazonManagedKafkaEventSourceConfig; k != nil {
@@ -653,13 +675,13 @@ func (l *lambdaHandler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	arnCluster := ""
 	if arn := q.Get("EventSourceArn"); arn != "" {
-		_, name, err := cluster.ParseARN(arn)
+		c, err := l.clusterByARN(r, arn)
 		if err != nil {
-			// No mapping reads anything but an MSK cluster.
+			// No mapping reads a cluster Sluice does not know.
 			l.h.writeJSON(w, r, http.StatusOK, map[string]any{"EventSourceMappings": []esmConfiguration{}})
 			return
 		}
-		arnCluster = name
+		arnCluster = c.Name
 	}
 	ps, err := l.h.svc.ListPipes(r.Context())
 	if err != nil {

@@ -76,7 +76,7 @@ func TestLambdaShapes(t *testing.T) {
 		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50,"FilterCriteria":{"Filters":[]}`, 1), 400, "InvalidParameterValueException", "FilterCriteria is not supported"},
 		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50000`, 1), 400, "InvalidParameterValueException", "BatchSize"},
 		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, "http://127.0.0.1:9000/", "billing", 1), 404, "ResourceNotFoundException", "Function not found: billing"},
-		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"http://x/","EventSourceArn":"arn:aws:kafka:us-east-1:123456789012:cluster/c/1","Topics":["t"]}`, 400, "InvalidParameterValueException", "no cluster \"c\" is registered"},
+		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"http://x/","EventSourceArn":"arn:aws:kafka:us-east-1:123456789012:cluster/c/1","Topics":["t"]}`, 400, "InvalidParameterValueException", "no MSK cluster is registered in Sluice with this ARN"},
 		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"http://x/","EventSourceArn":"arn:aws:sqs:us-east-1:123456789012:q","Topics":["t"]}`, 400, "InvalidParameterValueException", "MSK cluster ARN"},
 		{"PUT", "/2015-03-31/event-source-mappings/" + id, `{"Topics":["other"]}`, 400, "InvalidParameterValueException", "Topics can be set only when"},
 		// Strict bodies: exact names, no duplicates, nothing after, numbers
@@ -223,6 +223,23 @@ func TestLambdaEventSourceArn(t *testing.T) {
 	// A cluster in use cannot be deleted.
 	if err := svc.DeleteCluster(t.Context(), "prod"); !errors.Is(err, cluster.ErrInUse) {
 		t.Fatalf("delete cluster in use: %v", err)
+	}
+
+	// The README's walkthrough: the cluster is registered under a name of
+	// its own with --arn; the ARN, not the name inside it, finds it.
+	const walkthrough = "arn:aws:kafka:us-east-1:123456789012:cluster/prod/abcd-1234"
+	if _, err := svc.PutCluster(t.Context(), cluster.Cluster{Name: "msk", MSK: true, ARN: walkthrough, Auth: cluster.AuthNone,
+		BootstrapServers: []string{"b-1.msk.example.com:9092"}}); err != nil {
+		t.Fatal(err)
+	}
+	status, _, c = lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"http://127.0.0.1:9000/",
+		"EventSourceArn":"`+walkthrough+`","Topics":["orders"]}`)
+	if status != 202 || c["EventSourceArn"] != walkthrough {
+		t.Fatalf("create by the registered ARN of cluster msk: %d %v", status, c)
+	}
+	status, _, c = lambdaCall(t, srv.URL, "GET", "/2015-03-31/event-source-mappings/?EventSourceArn="+walkthrough, "")
+	if got := c["EventSourceMappings"].([]any); status != 200 || len(got) != 1 {
+		t.Fatalf("list by the registered ARN: %d %v", status, c)
 	}
 }
 
