@@ -176,7 +176,7 @@ func (l *lambdaHandler) clusterByARN(r *http.Request, arn string) (cluster.Clust
 	}
 	switch {
 	case byName == nil:
-		return cluster.Cluster{}, invalid("EventSourceArn %s: no MSK cluster is registered in Sluice with this ARN; register it with `sluice clusters set NAME --msk --arn %s --bootstrap-servers HOST:PORT …`.", arn, arn)
+		return cluster.Cluster{}, invalid("EventSourceArn %s: no MSK cluster is registered in Sluice with this ARN; register it with `sluice clusters set %s --msk --arn %s --bootstrap-servers HOST:PORT …`.", arn, name, arn)
 	case !byName.MSK:
 		return cluster.Cluster{}, invalid("EventSourceArn %s: cluster %q is not marked as MSK; mark it with `sluice clusters set %s --msk --arn %s …`, or use SelfManagedEventSource.", arn, name, name, arn)
 	case byName.ARN != "":

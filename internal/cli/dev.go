@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/api"
 	"github.com/sluice-dev/sluice/internal/devkafka"
+	"github.com/sluice-dev/sluice/internal/lockfile"
 )
 
 const (
@@ -97,6 +98,15 @@ func (a *app) runDev(ctx context.Context, o devOptions) (err error) {
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
+	// One dev per data dir: a second would run every stored pipe against
+	// the first's broker and write into the same partition files.
+	lock, err := lockfile.Acquire(filepath.Join(o.dataDir, "dev.lock"))
+	if errors.Is(err, lockfile.ErrHeld) {
+		return fmt.Errorf("--data-dir %s is in use by another sluice dev: %w; stop that one, or give this one another --data-dir", o.dataDir, err)
+	} else if err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	defer lock.Release()
 	// Bind the API before starting anything else: a port already taken
 	// is the likeliest failure, and it should cost nothing to report.
 	ln, err := net.Listen("tcp", o.apiAddr)

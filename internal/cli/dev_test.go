@@ -235,6 +235,12 @@ func TestDevRunsAndStopsInOrder(t *testing.T) {
 		}
 	}
 
+	// A second dev on the same data dir is refused, saying who holds it.
+	if r := run(t, nil, "dev", "--data-dir", dir, "--kafka-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"); r.code != 1 ||
+		!strings.Contains(r.stderr, "is in use by another sluice dev: held by another process (pid ") || !strings.Contains(r.stderr, "another --data-dir") {
+		t.Errorf("second dev on %s: exit %d, stderr %q", dir, r.code, r.stderr)
+	}
+
 	// The pasted next step works against the running API.
 	r := mustOK(t, run(t, map[string]string{"SLUICE_API": apiURL}, "pipes", "create", "demo", "--bootstrap-servers", kafka, "--topic", "demo", "--target", "http://127.0.0.1:9000/"))
 	if !strings.Contains(r.stdout, `Created pipe "demo"`) {

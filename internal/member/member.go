@@ -24,6 +24,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-dev/sluice/internal/lockfile"
 )
 
 // MaxNameLen bounds a member name so that an instance id (name, "-", a
@@ -96,7 +98,7 @@ func ClaimDir(dir string) (*Claim, error) {
 		if err != nil {
 			return nil, fmt.Errorf("member name: %w", err)
 		}
-		ok, err := tryLock(f)
+		ok, err := lockfile.TryLock(f)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("member name: lock %s: %w", path, err)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package member
+package lockfile
 
 import (
 	"errors"
@@ -8,10 +8,10 @@ import (
 	"syscall"
 )
 
-// tryLock takes an exclusive advisory lock on f without waiting; false
+// TryLock takes an exclusive advisory lock on f without waiting; false
 // means another process holds it. The kernel releases it when f is closed
 // or the process dies.
-func tryLock(f *os.File) (bool, error) {
+func TryLock(f *os.File) (bool, error) {
 	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return false, nil
