@@ -111,6 +111,8 @@ type app struct {
 	// secretBrokers is secrets create's --brokers, shared by its
 	// subcommands.
 	secretBrokers []string
+	// devMode is set by `sluice dev`: a throwaway store on one machine.
+	devMode bool
 
 	log *slog.Logger
 }

@@ -94,6 +94,7 @@ func (a *app) runDev(ctx context.Context, o devOptions) (err error) {
 
 	ctx, stop := signalContext(ctx)
 	defer stop()
+	a.devMode = true
 
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)

@@ -235,6 +235,11 @@ func TestDevRunsAndStopsInOrder(t *testing.T) {
 		}
 	}
 
+	// A first start says it made a master key, as a note, not a warning.
+	if logs := s.stderr.String(); !strings.Contains(logs, "created a new master key") || strings.Contains(logs, "level=WARN") {
+		t.Errorf("a first dev start logs:\n%s\nwant the new master key at INFO and no warning", logs)
+	}
+
 	// A second dev on the same data dir is refused, saying who holds it.
 	if r := run(t, nil, "dev", "--data-dir", dir, "--kafka-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"); r.code != 1 ||
 		!strings.Contains(r.stderr, "is in use by another sluice dev: held by another process (pid ") || !strings.Contains(r.stderr, "another --data-dir") {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,6 +118,16 @@ func loadServeConfig(path string) (serveConfig, error) {
 		}
 		if err := yaml.UnmarshalStrict(b, &cfg); err != nil {
 			return cfg, fmt.Errorf("config %s: %s", path, yamlMessage(err))
+		}
+		// UnmarshalStrict refuses unknown names but, like encoding/json,
+		// matches known ones in any case: logformat would set logFormat.
+		var keys map[string]any
+		if err := yaml.Unmarshal(b, &keys); err == nil {
+			for k := range keys {
+				if !slices.Contains(strings.Split(serveConfigFields, ", "), k) {
+					return cfg, fmt.Errorf("config %s: unknown field %q: names are case-sensitive; the fields are %s", path, k, serveConfigFields)
+				}
+			}
 		}
 	}
 	if cfg.APIAddr == "" {

@@ -223,7 +223,13 @@ func (a *app) keyring(dataDir string) (*secret.Keyring, keySource, error) {
 		return nil, src, fmt.Errorf("master key: %w", err)
 	}
 	if created {
-		a.log.Warn("created a new master key for secrets; back it up: secrets sealed with it cannot be opened without it", "path", src.path)
+		// A warning where secrets matter; for dev's throwaway store, a
+		// note: the first line a newcomer sees should not be alarming.
+		log := a.log.Warn
+		if a.devMode {
+			log = a.log.Info
+		}
+		log("created a new master key for secrets; back it up: secrets sealed with it cannot be opened without it", "path", src.path)
 	}
 	kr, err := secret.NewKeyring(key)
 	if err != nil {

@@ -262,7 +262,8 @@ func (r *runner) preflight(ctx context.Context, conn connection, spec pipe.Spec)
 		case errors.As(err, &ae):
 			problem = ae.Error()
 		case errors.Is(err, kafkaauth.ErrTopicNotFound):
-			problem = fmt.Sprintf("%s: create it, or check the pipe's topic name. The pipe starts when it exists.", err)
+			// The error already says what to do; add what happens next.
+			problem = fmt.Sprintf("%s. The pipe starts when it exists.", err)
 			wait = min(backoff, time.Second) // a topic being created should not wait long
 		default:
 			problem = watch.Problem(err)
