@@ -256,6 +256,16 @@ func (c *Client) DeleteSecret(ctx context.Context, name string) error {
 	return secretErr(c.do(ctx, http.MethodDelete, "/v1/secrets/"+url.PathEscape(name), nil, http.StatusNoContent, nil))
 }
 
+// sentinelError is an API error that also matches a resource's sentinel
+// with errors.Is, printing only the server's message.
+type sentinelError struct {
+	err      *Error
+	sentinel error
+}
+
+func (e *sentinelError) Error() string   { return e.err.Error() }
+func (e *sentinelError) Unwrap() []error { return []error{e.err, e.sentinel} }
+
 func clusterErr(err error) error { return mapCode(err, cluster.ErrNotFound, cluster.ErrInUse) }
 func secretErr(err error) error  { return mapCode(err, secret.ErrNotFound, secret.ErrInUse) }
 
@@ -266,11 +276,13 @@ func mapCode(err, notFound, inUse error) error {
 	if !errors.As(err, &e) {
 		return err
 	}
+	// The server's message says it all already; the sentinel is for
+	// errors.Is, not for saying twice.
 	switch e.Code {
 	case CodeNotFound:
-		return fmt.Errorf("%w: %w", notFound, e)
+		return &sentinelError{e, notFound}
 	case CodeInUse:
-		return fmt.Errorf("%w: %w", inUse, e)
+		return &sentinelError{e, inUse}
 	}
 	return err
 }

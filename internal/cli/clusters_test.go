@@ -75,6 +75,14 @@ func TestClustersAndSecretsCommands(t *testing.T) {
 	fail("only when the pipe is created", "pipes", "update", "orders", "--cluster", "other")
 	fail("used by pipes", "clusters", "delete", "msk")
 	fail("used by clusters", "secrets", "delete", "msk-creds")
+	// Said once, in one sentence with its fix.
+	for args, want := range map[string]string{"clusters delete msk": `Error: cluster "msk" is used by pipes [orders]: delete them first, or point them at another cluster`,
+		"secrets delete msk-creds": `Error: secret "msk-creds" is used by clusters [msk]: point them elsewhere first`} {
+		r := sluice(strings.Fields(args)...)
+		if got := strings.TrimSpace(r.stderr); got != want {
+			t.Errorf("sluice %s: %q, want %q", args, got, want)
+		}
+	}
 	ok("pipes", "delete", "orders")
 	ok("clusters", "delete", "msk")
 	ok("secrets", "delete", "msk-creds")

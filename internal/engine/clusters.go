@@ -99,7 +99,7 @@ func (e *Engine) DeleteCluster(ctx context.Context, name string) error {
 		return err
 	}
 	if len(users) > 0 {
-		return fmt.Errorf("cluster %q is used by pipes %v: delete them first: %w", name, users, cluster.ErrInUse)
+		return inUse(cluster.ErrInUse, "cluster %q is used by pipes %v: delete them first, or point them at another cluster", name, users)
 	}
 	return e.store.DeleteCluster(ctx, name)
 }
@@ -141,7 +141,7 @@ func (e *Engine) PutSecret(ctx context.Context, s secret.Secret) (secret.Meta, e
 			return secret.Meta{}, err
 		}
 		if len(users) > 0 {
-			return secret.Meta{}, fmt.Errorf("secret %q is a %s secret used by clusters %v; it cannot become %s: %w", s.Name, cur.Type, users, s.Type, secret.ErrInUse)
+			return secret.Meta{}, inUse(secret.ErrInUse, "secret %q is a %s secret used by clusters %v; it cannot become %s", s.Name, cur.Type, users, s.Type)
 		}
 	}
 	if len(s.Brokers) == 0 && s.Type.Binds() {
@@ -203,12 +203,26 @@ func (e *Engine) DeleteSecret(ctx context.Context, name string) error {
 		return err
 	}
 	if len(users) > 0 {
-		return fmt.Errorf("secret %q is used by clusters %v: point them elsewhere first: %w", name, users, secret.ErrInUse)
+		return inUse(secret.ErrInUse, "secret %q is used by clusters %v: point them elsewhere first", name, users)
 	}
 	return e.store.DeleteSecret(ctx, name)
 }
 
 // secretUsers names the clusters that refer to the secret.
+// inUseError says what uses a resource, and matches sentinel with
+// errors.Is without repeating its text.
+type inUseError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *inUseError) Error() string { return e.msg }
+func (e *inUseError) Unwrap() error { return e.sentinel }
+
+func inUse(sentinel error, format string, args ...any) error {
+	return &inUseError{fmt.Sprintf(format, args...), sentinel}
+}
+
 // secretUse is one secret a cluster or a pipe's target sends somewhere.
 type secretUse struct{ field, name string }
 
