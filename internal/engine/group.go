@@ -209,7 +209,20 @@ func (r *runner) assignment(held map[string][]int32) {
 	r.mu.Lock()
 	r.held, r.heldCount = held, n
 	fenced := r.memberIssue != ""
+	var gone []partitionKey // exhausted batches of partitions no longer ours
+	for key := range r.exhausted {
+		if !slices.Contains(held[key.topic], key.partition) {
+			gone = append(gone, key)
+		}
+	}
 	r.mu.Unlock()
+	if len(gone) > 0 {
+		r.update(func() {
+			for _, k := range gone {
+				delete(r.exhausted, k)
+			}
+		})
+	}
 	r.obs.m.PartitionsHeld.Set(float64(n))
 	if fenced && n > 0 {
 		// A member again, with partitions: the collision is over.

@@ -207,3 +207,46 @@ func TestFlappingTargetLogsQuietly(t *testing.T) {
 		t.Errorf("%d failures gave %d change lines and %d summaries, want at most 2 and 1–2:\n%s", failures.Load(), lines, summaries, logs.String())
 	}
 }
+
+// TestRetriesExhaustedStaysInTheStatus: with a retry limit and no failure
+// destination, the batch is retried on, and the status keeps saying its
+// retries ran out (not the plain failure of each later attempt) until it
+// is delivered.
+func TestRetriesExhaustedStaysInTheStatus(t *testing.T) {
+	const topic, parts, n = "exhaust", 1, 5
+	c := newCluster(t, topic, parts)
+	produce(t, c.ListenAddrs(), topic, parts, n, time.Time{})
+	s := sink.New()
+	var down atomic.Bool
+	down.Store(true)
+	s.Decide = func(*sink.Event) sink.Decision {
+		if down.Load() {
+			return sink.Decision{Status: 503}
+		}
+		return sink.Decision{}
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
+	retries := 1
+	h.create(pipe.Spec{Name: "exhaust", Topics: []string{topic}, Target: pipe.Target{URL: srv.URL}, BatchSize: 5,
+		MaximumBatchingWindowInSeconds: ptr(0.0), Retry: pipe.RetryPolicy{MaximumRetryAttempts: &retries}})
+	waitFor(t, 30*time.Second, "the exhausted problem", func() bool {
+		return strings.Contains(result(t, h, "exhaust"), "retries exhausted")
+	})
+	// Later attempts fail too; the status keeps the exhaustion.
+	// (Describe's last error is the latest result seen, at once; the
+	// stored status follows within the write spacing.)
+	seen := s.Stats().Rejected
+	waitFor(t, 30*time.Second, "more failed attempts", func() bool { return s.Stats().Rejected >= seen+5 })
+	d, _ := h.eng.Describe(context.Background(), "exhaust")
+	if d.LastError == nil || !strings.Contains(d.LastError.Message, "retries exhausted") {
+		t.Errorf("after more failed attempts the latest problem is %+v, want the exhaustion kept", d.LastError)
+	}
+	if r := result(t, h, "exhaust"); !strings.Contains(r, "retries exhausted") {
+		t.Errorf("the stored status is %q, want the exhaustion", r)
+	}
+	down.Store(false)
+	waitFor(t, 30*time.Second, "every record", delivered(s, topic, counts(parts, n)))
+	waitFor(t, 30*time.Second, "status OK", func() bool { return result(t, h, "exhaust") == pipe.ResultOK })
+}

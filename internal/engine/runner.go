@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,14 +51,19 @@ type runner struct {
 	// the group watch asks the coordinator through it.
 	client atomic.Pointer[kgo.Client]
 
-	mu           sync.Mutex
-	state        pipe.State
-	reason       string
-	delivered    bool   // a batch has succeeded since start
-	targetIssue  string // the latest delivery failure, until a success
-	kafkaIssue   string // the latest Kafka connection failure, until progress
-	groupIssue   string // the group cannot consume the pipe's lag; see group.go
-	memberIssue  string // another process took this one's instance id, until it holds partitions again
+	mu          sync.Mutex
+	state       pipe.State
+	reason      string
+	delivered   bool   // a batch has succeeded since start
+	targetIssue string // the latest delivery failure, until a success
+	kafkaIssue  string // the latest Kafka connection failure, until progress
+	groupIssue  string // the group cannot consume the pipe's lag; see group.go
+	memberIssue string // another process took this one's instance id, until it holds partitions again
+	// exhausted holds, per partition, the problem of a batch whose
+	// retries ran out and which is retried on (no failure destination):
+	// it stays the result until that batch is delivered, rather than
+	// giving way to the next attempt's plain failure.
+	exhausted    map[partitionKey]string
 	lastReported string
 	dirty        chan struct{} // status changed; capacity 1
 	held         map[string][]int32
@@ -114,7 +121,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, auth 
 		},
 		Hooks: target.Hooks{
 			Failed:    r.failed,
-			Exhausted: r.exhausted,
+			Exhausted: r.exhaustedBatch,
 			Delivered: r.deliveredBatch,
 		},
 	}
@@ -174,6 +181,12 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, auth 
 	}()
 	r.markDirty()
 	return r, nil
+}
+
+// partitionKey names a partition.
+type partitionKey struct {
+	topic     string
+	partition int32
 }
 
 // Fenced sources wait this long before they try again, doubling up to
@@ -330,6 +343,11 @@ func (r *runner) result() string {
 		return pipe.ProblemPrefix + r.kafkaIssue
 	case r.groupIssue != "":
 		return pipe.ProblemPrefix + r.groupIssue
+	case len(r.exhausted) > 0:
+		first := slices.MinFunc(slices.Collect(maps.Keys(r.exhausted)), func(a, b partitionKey) int {
+			return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+		})
+		return pipe.ProblemPrefix + r.exhausted[first]
 	case r.targetIssue != "":
 		return pipe.ProblemPrefix + r.targetIssue
 	case r.delivered:
@@ -392,21 +410,32 @@ func (r *runner) flushChanges(now time.Time, final bool) {
 }
 
 func (r *runner) failed(b *source.Batch, attempt int, err error) {
-	r.update(func() { r.targetIssue = target.ProblemOf(err) })
+	key := partitionKey{b.Topic, b.Partition}
+	r.update(func() {
+		r.targetIssue = target.ProblemOf(err)
+		if _, ok := r.exhausted[key]; ok {
+			r.exhausted[key] = target.ExhaustedProblem(attempt, err)
+		}
+	})
 	r.log.Debug("delivery failed", "topic", b.Topic, "partition", b.Partition,
 		"first_offset", b.FirstOffset(), "attempt", attempt, "err", err)
 }
 
-func (r *runner) exhausted(_ context.Context, b *source.Batch, attempts int, err error) bool {
-	r.update(func() { r.targetIssue = target.ExhaustedProblem(attempts, err) })
+func (r *runner) exhaustedBatch(_ context.Context, b *source.Batch, attempts int, err error) bool {
+	r.update(func() {
+		if r.exhausted == nil {
+			r.exhausted = map[partitionKey]string{}
+		}
+		r.exhausted[partitionKey{b.Topic, b.Partition}] = target.ExhaustedProblem(attempts, err)
+	})
 	r.log.Error("retries exhausted; no failure destination configured, so the batch keeps being retried",
 		"topic", b.Topic, "partition", b.Partition, "first_offset", b.FirstOffset(), "last_offset", b.LastOffset(), "err", err)
 	return false
 }
 
-func (r *runner) deliveredBatch(*source.Batch, int) {
+func (r *runner) deliveredBatch(b *source.Batch, _ int) {
 	r.mu.Lock()
-	clean := r.delivered && r.targetIssue == "" && r.kafkaIssue == "" && r.memberIssue == ""
+	clean := r.delivered && r.targetIssue == "" && r.kafkaIssue == "" && r.memberIssue == "" && len(r.exhausted) == 0
 	r.mu.Unlock()
 	if clean {
 		return // the hot path: nothing changes
@@ -416,6 +445,7 @@ func (r *runner) deliveredBatch(*source.Batch, int) {
 		r.targetIssue = ""
 		r.kafkaIssue = ""
 		r.memberIssue = ""
+		delete(r.exhausted, partitionKey{b.Topic, b.Partition})
 	})
 }
 
