@@ -99,6 +99,14 @@ first separator is the record's key (like kcat -K).`,
 				return fmt.Errorf("--bootstrap-servers: %w", err)
 			}
 			defer cl.Close()
+			// A broker that is not there should say so at once, not after
+			// the produce timeout: ask it for metadata first.
+			pctx, pcancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			err = cl.Ping(pctx)
+			pcancel()
+			if err != nil {
+				return fmt.Errorf("--bootstrap-servers %s: no broker answered within 5s (%v): check the address, and that the broker runs (sluice dev starts one on 127.0.0.1:9092)", brokers, err)
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			var recs []*kgo.Record
