@@ -113,7 +113,7 @@ func (d *demo) printBatch(recs []sink.Record) {
 	}
 	var b strings.Builder
 	first, last := recs[0], recs[len(recs)-1]
-	fmt.Fprintf(&b, "received %s-%d offsets %d–%d (%d records)\n", first.Topic, first.Partition, first.Offset, last.Offset, len(recs))
+	fmt.Fprintf(&b, "received %s-%d offsets %d–%d (%s)\n", first.Topic, first.Partition, first.Offset, last.Offset, plural(len(recs), "record"))
 	for _, r := range recs {
 		fmt.Fprintf(&b, "  offset %d  key %s  value %s\n", r.Offset, clean(string(r.Key)), clean(string(r.Value)))
 	}

@@ -61,6 +61,14 @@ minute.`,
 	}
 }
 
+// plural is "1 record", "2 records".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // formatHeld lists partitions as "orders 0,1,2; audit 0", or "none".
 func formatHeld(held map[string][]int32) string {
 	if len(held) == 0 {
@@ -121,7 +129,7 @@ func writeDescription(w io.Writer, d observe.Description) error {
 	rows = append(rows, [][2]string{
 		{"Last processing result", orDash(d.LastProcessingResult)},
 		{"Last error", lastErr},
-		{"Throughput", fmt.Sprintf("%.1f records/s over the last %ds (%d records)", tp.RecordsPerSecond, tp.WindowSeconds, tp.Records)},
+		{"Throughput", fmt.Sprintf("%.1f records/s over the last %ds (%s)", tp.RecordsPerSecond, tp.WindowSeconds, plural(int(tp.Records), "record"))},
 	}...)
 	if d.Lag == nil {
 		rows = append(rows, [2]string{"Lag", "not measured yet"})

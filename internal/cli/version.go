@@ -25,16 +25,48 @@ func version() string {
 	return Version
 }
 
+// buildVCS is the commit and its time that the go command stamps into a
+// binary built from a git checkout, and whether the tree had changes.
+func buildVCS() (commit, at string, modified bool) {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "", "", false
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			commit = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	return commit, at, modified
+}
+
 func (a *app) versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print Sluice's version",
+		Short: "Print Sluice's version, commit and build date",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			commit, at, modified := buildVCS()
 			if a.output == outputJSON {
-				return writeJSON(a.env.Stdout, map[string]string{"version": version(), "go": runtime.Version()})
+				return writeJSON(a.env.Stdout, map[string]any{"version": version(), "go": runtime.Version(),
+					"commit": commit, "commitTime": at, "modified": modified})
 			}
-			_, err := fmt.Fprintf(a.env.Stdout, "sluice %s (%s)\n", version(), runtime.Version())
+			line := "sluice " + version()
+			if commit != "" {
+				line += ", commit " + commit[:min(len(commit), 12)]
+				if modified {
+					line += " with local changes"
+				}
+				if at != "" {
+					line += " of " + at
+				}
+			}
+			_, err := fmt.Fprintf(a.env.Stdout, "%s (%s)\n", line, runtime.Version())
 			return err
 		},
 	}
