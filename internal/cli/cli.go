@@ -92,10 +92,47 @@ func Run(ctx context.Context, args []string, env Env) int {
 		root.SetIn(env.Stdin)
 	}
 	if err := root.ExecuteContext(ctx); err != nil {
-		printError(env.Stderr, err)
+		if a.output == outputJSON {
+			// The same stream and shape as results, so a script reading
+			// -o json always gets JSON; the exit code says which.
+			printJSONError(env.Stdout, err)
+		} else {
+			printError(env.Stderr, err)
+		}
 		return 1
 	}
 	return 0
+}
+
+// printDeleted says a delete worked: a sentence, or with -o json
+// {"deleted": {"kind", "name"}}; more is added to the sentence.
+func (a *app) printDeleted(kind, name, more string) error {
+	if a.output == outputJSON {
+		return writeJSON(a.env.Stdout, map[string]any{"deleted": map[string]string{"kind": kind, "name": name}})
+	}
+	_, err := fmt.Fprintf(a.env.Stdout, "Deleted %s %q.%s\n", kind, name, more)
+	return err
+}
+
+// printJSONError writes {"error": {"message", "fields"}}: fields for a
+// rejected spec, one per bad field.
+func printJSONError(w io.Writer, err error) {
+	type field struct {
+		Field  string `json:"field"`
+		Value  string `json:"value,omitempty"`
+		Reason string `json:"reason"`
+	}
+	body := struct {
+		Message string  `json:"message"`
+		Fields  []field `json:"fields,omitempty"`
+	}{Message: strings.TrimSpace(err.Error())}
+	var ve *pipe.ValidationError
+	if errors.As(err, &ve) {
+		for _, f := range ve.Fields {
+			body.Fields = append(body.Fields, field{f.Field, f.Value, f.Reason})
+		}
+	}
+	_ = writeJSON(w, map[string]any{"error": body})
 }
 
 // app holds the global flags and what the commands share.

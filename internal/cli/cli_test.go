@@ -135,8 +135,24 @@ func TestPipesJSONOutput(t *testing.T) {
 	}
 
 	r = mustOK(t, sluice("pipes", "delete", "demo", "-o", "json"))
-	if r.stdout != "" {
+	var deleted struct{ Deleted struct{ Kind, Name string } }
+	if err := json.Unmarshal([]byte(r.stdout), &deleted); err != nil || deleted.Deleted.Kind != "pipe" || deleted.Deleted.Name != "demo" {
 		t.Errorf("delete -o json printed %q", r.stdout)
+	}
+	// Errors, too, are JSON on stdout with -o json; the exit code says so.
+	r = sluice("pipes", "get", "nope", "-o", "json")
+	var failed struct{ Error struct{ Message string } }
+	if err := json.Unmarshal([]byte(r.stdout), &failed); r.code != 1 || err != nil || !strings.Contains(failed.Error.Message, `pipe "nope" not found`) {
+		t.Errorf("get of a missing pipe -o json: exit %d, stdout %q", r.code, r.stdout)
+	}
+	r = sluice("pipes", "create", "bad", "--bootstrap-servers", "127.0.0.1:9092", "--topic", "t", "--target", "ftp://x", "-o", "json")
+	var invalid struct {
+		Error struct {
+			Fields []struct{ Field, Reason string }
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &invalid); r.code != 1 || err != nil || len(invalid.Error.Fields) == 0 {
+		t.Errorf("an invalid create -o json: exit %d, stdout %q", r.code, r.stdout)
 	}
 	r = mustOK(t, sluice("pipes", "list", "-o", "json"))
 	if strings.TrimSpace(r.stdout) != "{\n  \"pipes\": []\n}" {

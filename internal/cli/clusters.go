@@ -190,10 +190,7 @@ func (a *app) clustersDeleteCmd() *cobra.Command {
 			if err := cl.DeleteCluster(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			if a.output == outputTable {
-				fmt.Fprintf(a.env.Stdout, "Deleted cluster %q.\n", args[0])
-			}
-			return nil
+			return a.printDeleted("cluster", args[0], "")
 		},
 	}
 }
@@ -456,10 +453,7 @@ func (a *app) secretsDeleteCmd() *cobra.Command {
 			if err := cl.DeleteSecret(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			if a.output == outputTable {
-				fmt.Fprintf(a.env.Stdout, "Deleted secret %q.\n", args[0])
-			}
-			return nil
+			return a.printDeleted("secret", args[0], "")
 		},
 	}
 }

@@ -117,10 +117,7 @@ func (a *app) functionsDeleteCmd() *cobra.Command {
 			if err := c.DeleteFunction(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			if a.output == outputTable {
-				fmt.Fprintf(a.env.Stdout, "Deleted function %q.\n", args[0])
-			}
-			return nil
+			return a.printDeleted("function", args[0], "")
 		},
 	}
 }

@@ -409,10 +409,7 @@ func (a *app) pipesDeleteCmd() *cobra.Command {
 			if err := c.DeletePipe(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			if a.output == outputTable {
-				fmt.Fprintf(a.env.Stdout, "Deleted pipe %q.\n", args[0])
-			}
-			return nil
+			return a.printDeleted("pipe", args[0], "")
 		},
 	}
 }

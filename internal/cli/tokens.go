@@ -199,10 +199,7 @@ func (a *app) tokensDeleteCmd(o *storeFlags) *cobra.Command {
 				}
 				return err
 			}
-			if a.output == outputTable {
-				fmt.Fprintf(a.env.Stdout, "Deleted token %q. A running server refuses it within %s (it trusts a token it has seen that long).\n",
-					args[0], api.DefaultTokenCacheTTL)
-			}
+			return a.printDeleted("token", args[0], fmt.Sprintf(" A running server refuses it within %s (it trusts a token it has seen that long).", api.DefaultTokenCacheTTL))
 			return nil
 		},
 	}
