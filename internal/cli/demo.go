@@ -142,6 +142,28 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
+// parkDemoPipe disables the demo pipe an earlier --demo run left: its
+// endpoint lived in that run and is gone, so it would only fail. A pipe
+// named demo that is not the demo's (another consumer group) is the
+// user's, and left alone.
+func parkDemoPipe(ctx context.Context, out io.Writer, svc pipe.Service) error {
+	p, err := svc.GetPipe(ctx, demoPipe)
+	if errors.Is(err, pipe.ErrNotFound) || (err == nil && (p.ConsumerGroupID != demoGroup || !p.IsEnabled() || p.Status.State == pipe.StateDeleting)) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("demo pipe: %w", err)
+	}
+	off := false
+	spec := p.Spec
+	spec.Enabled = &off
+	if _, err := svc.UpdatePipe(ctx, spec, 0); err != nil {
+		return fmt.Errorf("demo pipe: %w", err)
+	}
+	fmt.Fprintln(out, "The demo pipe of an earlier 'sluice dev --demo' is disabled: its endpoint was that run's. 'sluice dev --demo' runs it again.")
+	return nil
+}
+
 // ensureDemoPipe creates the demo pipe, or aims the one an earlier run
 // left at this run's endpoint (waiting out a delete still in progress).
 func ensureDemoPipe(ctx context.Context, svc pipe.Service, spec pipe.Spec) error {

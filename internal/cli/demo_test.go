@@ -74,3 +74,36 @@ func runWithStdin(t *testing.T, stdin string, args ...string) result {
 	code := Run(t.Context(), args, Env{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader(stdin), Getenv: func(string) string { return "" }})
 	return result{out.String(), errOut.String(), code}
 }
+
+// TestPlainDevParksTheDemoPipe: a plain dev after --demo disables the
+// demo's pipe, whose endpoint is gone, and leaves a user's pipe named demo.
+func TestPlainDevParksTheDemoPipe(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	svc := apitest.NewService(t)
+	d, err := startDemo(t.Context(), io.Discard, svc, c.ListenAddrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.stop()
+	var out bytes.Buffer
+	if err := parkDemoPipe(t.Context(), &out, svc); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := svc.GetPipe(t.Context(), demoPipe)
+	if p.IsEnabled() || !strings.Contains(out.String(), "is disabled") {
+		t.Fatalf("after a plain dev the demo pipe is enabled=%v; said %q", p.IsEnabled(), out.String())
+	}
+	// --demo again turns it back on.
+	d, err = startDemo(t.Context(), io.Discard, svc, c.ListenAddrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop()
+	if p, _ := svc.GetPipe(t.Context(), demoPipe); !p.IsEnabled() {
+		t.Fatal("--demo did not enable the demo pipe again")
+	}
+}

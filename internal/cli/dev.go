@@ -146,6 +146,8 @@ func (a *app) runDev(ctx context.Context, o devOptions) (err error) {
 			return err
 		}
 		defer d.stop() // after runServer: the engine has stopped delivering
+	} else if err := parkDemoPipe(ctx, a.env.Stdout, eng); err != nil {
+		return err
 	}
 	var opts []serverOption
 	if !o.allowRemote {
