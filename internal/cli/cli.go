@@ -174,7 +174,7 @@ process, nothing else to install.`,
 		PersistentPreRunE: a.setup,
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fmt.Errorf("%w\nRun '%s --help' for usage", flagError(err), cmd.CommandPath())
+		return fmt.Errorf("%w%s\nRun '%s --help' for usage", flagError(err), flagSuggestion(cmd, err), cmd.CommandPath())
 	})
 
 	apiDefault := DefaultAPIURL
@@ -194,6 +194,51 @@ process, nothing else to install.`,
 	root.AddCommand(a.pipesCmd(), a.functionsCmd(), a.clustersCmd(), a.secretsCmd(), a.tokensCmd(), a.devCmd(), a.serveCmd(), a.sinkCmd(), a.produceCmd(), a.benchCmd(), a.versionCmd())
 	root.AddCommand(a.applyCmd()) // apply.go
 	return root
+}
+
+// flagSuggestion is "; did you mean --x?" for an unknown flag that is one
+// or two edits from a flag of the command, as cobra does for commands.
+func flagSuggestion(cmd *cobra.Command, err error) string {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return ""
+	}
+	best, bestDist := "", 3
+	visit := func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		if d := editDistance(name, f.Name); d < bestDist {
+			best, bestDist = f.Name, d
+		}
+	}
+	cmd.Flags().VisitAll(visit)
+	cmd.InheritedFlags().VisitAll(visit)
+	if best == "" {
+		return ""
+	}
+	return "; did you mean --" + best + "?"
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // flagError rephrases pflag's "strconv.ParseInt: parsing …: invalid

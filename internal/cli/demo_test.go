@@ -107,3 +107,14 @@ func TestPlainDevParksTheDemoPipe(t *testing.T) {
 		t.Fatal("--demo did not enable the demo pipe again")
 	}
 }
+
+// TestFlagTypoSuggestion: an unknown flag close to a real one names it.
+func TestFlagTypoSuggestion(t *testing.T) {
+	r := run(t, nil, "pipes", "create", "x", "--bootstrap-server", "a:1")
+	if r.code != 1 || !strings.Contains(r.stderr, "unknown flag: --bootstrap-server; did you mean --bootstrap-servers?") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := run(t, nil, "pipes", "create", "x", "--zzzzzzzz"); strings.Contains(r.stderr, "did you mean") {
+		t.Errorf("a far-off flag got a suggestion: %q", r.stderr)
+	}
+}
