@@ -111,7 +111,7 @@ func writeBench(out io.Writer, r bench.Result) {
 	fmt.Fprintf(out, ", batching window %gs", o.Window)
 	fmt.Fprintln(out)
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "reader\tbatch\tseconds\trecords/s\tMB/s\tp50 ms\tp99 ms\tmax ms\tCPU s\tpeak RSS MiB\tcalls\tmax concurrent\t\n")
+	fmt.Fprintf(w, "reader\tbatch\tseconds\trecords/s\tMB/s\tp50 ms\tp99 ms\tmax ms\tCPU s\tpeak RSS MiB\tcalls\tmax concurrent\tfirst call s\t\n")
 	row := func(p bench.Phase) {
 		batch, calls, conc, first := "-", "-", "-", "-"
 		if p.FirstCallSeconds > 0 {

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/sluice-dev/sluice/internal/bench"
 )
 
 // TestBenchJSON runs a small throughput benchmark through the CLI: --json
@@ -42,5 +45,19 @@ func TestBenchRejectsUnknownScenario(t *testing.T) {
 	r := run(t, nil, "bench", "fastest")
 	if r.code == 0 || !strings.Contains(r.stderr, `scenario "fastest"`) {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestBenchTableColumns: the header names every column the rows have
+// (cells are at least two spaces apart; labels have single spaces).
+func TestBenchTableColumns(t *testing.T) {
+	var b strings.Builder
+	writeBench(&b, bench.Result{BareConsumer: &bench.Phase{Name: "bare consumer", Seconds: 1, RecordsPerSec: 10, FirstCallSeconds: 0.5}})
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	cells := regexp.MustCompile(`\s{2,}`)
+	header := cells.Split(strings.TrimSpace(lines[2]), -1)
+	row := cells.Split(strings.TrimSpace(lines[3]), -1)
+	if len(header) != len(row) || header[len(header)-1] != "first call s" || row[len(row)-1] != "0.50" {
+		t.Errorf("header %q (%d) and row %q (%d) differ:\n%s", header, len(header), row, len(row), b.String())
 	}
 }
