@@ -76,6 +76,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("start dev broker: %w", err)
 	}
+	if err := recoverTopics(cfg.DataDir, log); err != nil {
+		return nil, fmt.Errorf("start dev broker: recover the topics of %s: %w", cfg.DataDir, err)
+	}
 
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
