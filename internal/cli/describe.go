@@ -131,6 +131,10 @@ func writeDescription(w io.Writer, d observe.Description) error {
 		{"Last error", lastErr},
 		{"Throughput", fmt.Sprintf("%.1f records/s over the last %ds (%s)", tp.RecordsPerSecond, tp.WindowSeconds, plural(int(tp.Records), "record"))},
 	}...)
+	for _, rt := range d.Retrying {
+		rows = append(rows, [2]string{"Retrying", fmt.Sprintf("%s-%d from offset %d: attempt %d at %s (failing since %s): %s",
+			rt.Topic, rt.Partition, rt.FirstOffset, rt.NextAttempt, formatTime(rt.NextAttemptAt), formatTime(rt.FailingSince), rt.Problem)})
+	}
 	if d.Lag == nil {
 		rows = append(rows, [2]string{"Lag", "not measured yet"})
 	} else {

@@ -200,7 +200,6 @@ func (a *app) tokensDeleteCmd(o *storeFlags) *cobra.Command {
 				return err
 			}
 			return a.printDeleted("token", args[0], fmt.Sprintf(" A running server refuses it within %s (it trusts a token it has seen that long).", api.DefaultTokenCacheTTL))
-			return nil
 		},
 	}
 }

@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/observe"
@@ -38,7 +41,13 @@ func (e *Engine) Describe(ctx context.Context, name string) (observe.Description
 			g := *r.group
 			d.Group = &g
 		}
+		for _, rt := range r.retrying {
+			d.Retrying = append(d.Retrying, rt)
+		}
 		r.mu.Unlock()
+		slices.SortFunc(d.Retrying, func(a, b observe.Retry) int {
+			return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+		})
 	}
 	po := e.obs.lookup(name)
 	if po == nil {

@@ -223,6 +223,13 @@ func (r *runner) assignment(held map[string][]int32) {
 			}
 		})
 	}
+	r.mu.Lock()
+	for key := range r.retrying {
+		if !slices.Contains(held[key.topic], key.partition) {
+			delete(r.retrying, key) // another member retries it now
+		}
+	}
+	r.mu.Unlock()
 	r.obs.m.PartitionsHeld.Set(float64(n))
 	if fenced && n > 0 {
 		// A member again, with partitions: the collision is over.

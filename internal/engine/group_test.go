@@ -243,10 +243,18 @@ func TestRetriesExhaustedStaysInTheStatus(t *testing.T) {
 	if d.LastError == nil || !strings.Contains(d.LastError.Message, "retries exhausted") {
 		t.Errorf("after more failed attempts the latest problem is %+v, want the exhaustion kept", d.LastError)
 	}
+	// describe says which batch is failing, its next attempt and when.
+	if len(d.Retrying) != 1 || d.Retrying[0].Topic != topic || d.Retrying[0].FirstOffset != 0 || d.Retrying[0].NextAttempt < 3 ||
+		d.Retrying[0].NextAttemptAt.IsZero() || !strings.Contains(d.Retrying[0].Problem, "503") {
+		t.Errorf("describe's retrying = %+v", d.Retrying)
+	}
 	if r := result(t, h, "exhaust"); !strings.Contains(r, "retries exhausted") {
 		t.Errorf("the stored status is %q, want the exhaustion", r)
 	}
 	down.Store(false)
 	waitFor(t, 30*time.Second, "every record", delivered(s, topic, counts(parts, n)))
 	waitFor(t, 30*time.Second, "status OK", func() bool { return result(t, h, "exhaust") == pipe.ResultOK })
+	if d, _ := h.eng.Describe(context.Background(), "exhaust"); len(d.Retrying) != 0 {
+		t.Errorf("after delivery describe still lists %+v", d.Retrying)
+	}
 }

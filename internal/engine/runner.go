@@ -64,6 +64,7 @@ type runner struct {
 	// it stays the result until that batch is delivered, rather than
 	// giving way to the next attempt's plain failure.
 	exhausted    map[partitionKey]string
+	retrying     map[partitionKey]observe.Retry // failing batches; see waiting
 	lastReported string
 	dirty        chan struct{} // status changed; capacity 1
 	held         map[string][]int32
@@ -121,6 +122,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, auth 
 		},
 		Hooks: target.Hooks{
 			Failed:    r.failed,
+			Waiting:   r.waiting,
 			Exhausted: r.exhaustedBatch,
 			Delivered: r.deliveredBatch,
 		},
@@ -421,6 +423,23 @@ func (r *runner) failed(b *source.Batch, attempt int, err error) {
 		"first_offset", b.FirstOffset(), "attempt", attempt, "err", err)
 }
 
+// waiting records when a failing batch's next attempt comes, for describe.
+func (r *runner) waiting(b *source.Batch, next int, at time.Time) {
+	key := partitionKey{b.Topic, b.Partition}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.retrying == nil {
+		r.retrying = map[partitionKey]observe.Retry{}
+	}
+	rt, ok := r.retrying[key]
+	if !ok || rt.FirstOffset != b.FirstOffset() {
+		rt = observe.Retry{Topic: b.Topic, Partition: b.Partition, FirstOffset: b.FirstOffset(), FailingSince: time.Now().UTC()}
+	}
+	rt.NextAttempt, rt.NextAttemptAt = next, at.UTC()
+	rt.Problem = r.targetIssue
+	r.retrying[key] = rt
+}
+
 func (r *runner) exhaustedBatch(_ context.Context, b *source.Batch, attempts int, err error) bool {
 	r.update(func() {
 		if r.exhausted == nil {
@@ -435,7 +454,7 @@ func (r *runner) exhaustedBatch(_ context.Context, b *source.Batch, attempts int
 
 func (r *runner) deliveredBatch(b *source.Batch, _ int) {
 	r.mu.Lock()
-	clean := r.delivered && r.targetIssue == "" && r.kafkaIssue == "" && r.memberIssue == "" && len(r.exhausted) == 0
+	clean := r.delivered && r.targetIssue == "" && r.kafkaIssue == "" && r.memberIssue == "" && len(r.exhausted) == 0 && len(r.retrying) == 0
 	r.mu.Unlock()
 	if clean {
 		return // the hot path: nothing changes
@@ -446,6 +465,7 @@ func (r *runner) deliveredBatch(b *source.Batch, _ int) {
 		r.kafkaIssue = ""
 		r.memberIssue = ""
 		delete(r.exhausted, partitionKey{b.Topic, b.Partition})
+		delete(r.retrying, partitionKey{b.Topic, b.Partition})
 	})
 }
 

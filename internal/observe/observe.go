@@ -37,10 +37,27 @@ type Description struct {
 	// HeldPartitions are the partitions this process holds, by topic;
 	// nil when it does not run the pipe.
 	HeldPartitions map[string][]int32 `json:"heldPartitions"`
+	// Retrying lists this process's partitions whose batch is failing:
+	// the attempt coming next and when; empty when all deliver.
+	Retrying []Retry `json:"retrying,omitempty"`
 	// Lag is the latest offset lag measurement; nil until the first one.
 	Lag *Lag `json:"lag"`
 	// Throughput is the records delivered recently by this process.
 	Throughput Throughput `json:"throughput"`
+}
+
+// Retry is a failing batch of one partition.
+type Retry struct {
+	Topic       string `json:"topic"`
+	Partition   int32  `json:"partition"`
+	FirstOffset int64  `json:"firstOffset"`
+	// NextAttempt is the number of the attempt to come, at NextAttemptAt.
+	NextAttempt   int       `json:"nextAttempt"`
+	NextAttemptAt time.Time `json:"nextAttemptAt"`
+	// FailingSince is when the batch's first attempt failed.
+	FailingSince time.Time `json:"failingSince"`
+	// Problem is the latest attempt's failure.
+	Problem string `json:"problem"`
 }
 
 // Group is one description of a consumer group by its coordinator.

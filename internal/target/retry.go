@@ -34,6 +34,9 @@ type RetryPolicy struct {
 type Hooks struct {
 	// Failed is called after each failed attempt (attempt counts from 1).
 	Failed func(b *source.Batch, attempt int, err error)
+	// Waiting is called when the next attempt of a failed batch is
+	// scheduled, with when it will start.
+	Waiting func(b *source.Batch, nextAttempt int, at time.Time)
 	// Exhausted is called when the policy's limits run out. It returns true
 	// when the batch was handed elsewhere (a failure destination), which
 	// makes its outcome final; false keeps retrying, so nothing is dropped.
@@ -83,6 +86,9 @@ func (r *Retrying) Handle(ctx context.Context, b *source.Batch) error {
 		var te *Error
 		if errors.As(err, &te) && te.RetryAfter > 0 {
 			delay = max(delay, min(te.RetryAfter, p.MaxRetryAfter))
+		}
+		if r.Hooks.Waiting != nil {
+			r.Hooks.Waiting(b, attempt+1, now().Add(delay))
 		}
 		t := time.NewTimer(delay)
 		select {
