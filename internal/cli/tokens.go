@@ -68,6 +68,7 @@ func tokenNameArg(cmd *cobra.Command, args []string) error {
 
 func (a *app) tokensCreateCmd(o *storeFlags) *cobra.Command {
 	var scope string
+	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "create NAME [--scope read|operate|admin]",
 		Short: "Create a token and print it, this once",
@@ -114,6 +115,11 @@ The first token defaults to admin, later ones to operate.`,
 			if err != nil {
 				return err
 			}
+			if quiet {
+				// For scripts: export SLUICE_TOKEN=$(sluice tokens create … --quiet)
+				_, err := fmt.Fprintln(a.env.Stdout, token)
+				return err
+			}
 			if a.output == outputJSON {
 				return writeJSON(a.env.Stdout, struct {
 					Name    string    `json:"name"`
@@ -135,6 +141,7 @@ Revoke it with 'sluice tokens delete %s'.
 		},
 	}
 	cmd.Flags().StringVar(&scope, "scope", "", "read, operate or admin (default: admin for the first token, operate after)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the token, for export SLUICE_TOKEN=$(sluice tokens create NAME -q)")
 	return cmd
 }
 
