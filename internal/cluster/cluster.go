@@ -14,12 +14,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-dev/sluice/internal/kafkaauth"
+	"github.com/sluice-dev/sluice/internal/authmode"
 )
 
-// Auth modes, as kafkaauth names them. AuthAuto picks the strongest mode
+// Auth modes, as authmode names them. AuthAuto picks the strongest mode
 // the given credentials allow, in the reference's order: mTLS, SASL/SCRAM,
-// IAM, TLS, plaintext (see kafkaauth.Select).
+// IAM, TLS, plaintext (see authmode.Select).
 const (
 	AuthAuto        = "auto"
 	AuthNone        = "none"
@@ -143,7 +143,7 @@ func (c Cluster) Validate() error {
 	if auth == "" {
 		auth = AuthAuto
 	}
-	if auth != AuthAuto && !kafkaauth.Mode(auth).Valid() {
+	if auth != AuthAuto && !authmode.Mode(auth).Valid() {
 		add("auth", fmt.Sprintf("%q: use auto, mtls, scram-sha-512, scram-sha-256, plain, iam, tls or none", c.Auth))
 	}
 	if c.PasswordSecret != "" {
@@ -159,7 +159,7 @@ func (c Cluster) Validate() error {
 			add("arn", err.Error())
 		}
 	}
-	if auth != AuthAuto && kafkaauth.Mode(auth).Valid() {
+	if auth != AuthAuto && authmode.Mode(auth).Valid() {
 		eff := c.EffectiveAuth()
 		need := func(ok bool, field, reason string) {
 			if !ok {
@@ -207,11 +207,11 @@ func (c Cluster) Validate() error {
 	return nil
 }
 
-// credentials is what c has, for kafkaauth.Select: a user and password
+// credentials is what c has, for authmode.Select: a user and password
 // secret counts as SCRAM-SHA-512, the one SASL mechanism MSK offers; a
 // cluster using another states it with auth.
-func (c Cluster) credentials() kafkaauth.Credentials {
-	return kafkaauth.Credentials{
+func (c Cluster) credentials() authmode.Credentials {
+	return authmode.Credentials{
 		ClientCert: c.ClientCertSecret != "",
 		Scram512:   c.PasswordSecret != "",
 		IAM:        c.MSK,
@@ -224,7 +224,7 @@ func (c Cluster) credentials() kafkaauth.Credentials {
 // when the chosen one fails.
 func (c Cluster) EffectiveAuth() string {
 	if c.Auth == "" || c.Auth == AuthAuto {
-		return string(kafkaauth.Select(c.credentials()))
+		return string(authmode.Select(c.credentials()))
 	}
 	return c.Auth
 }
@@ -234,7 +234,7 @@ func (c Cluster) AuthReason() string {
 	if c.Auth != "" && c.Auth != AuthAuto {
 		return "set explicitly"
 	}
-	return "auto: " + kafkaauth.Explain(c.credentials())
+	return "auto: " + authmode.Explain(c.credentials())
 }
 
 // UsesTLS says whether connections are wrapped in TLS.
