@@ -257,8 +257,9 @@ type Source struct {
 	marked chan struct{}
 
 	// done tracks the batches marked but not yet committed, to count
-	// committed records.
+	// committed records; cp decides what may be committed.
 	done doneMarks
+	cp   checkpointer
 
 	// held is the partitions the group assigned us; reported to
 	// OnAssignment on each change. heldMu is taken inside the client's
@@ -487,11 +488,19 @@ func (s *Source) commitLoop(ctx context.Context) {
 	}
 }
 
-func (s *Source) markDone(last *kgo.Record, n int) {
+// markDone records that b's outcome is final and marks the partition's
+// contiguous commit offset (see checkpointer) when it advanced.
+func (s *Source) markDone(b *Batch) {
 	// Recorded before the mark, so a commit that includes the mark always
 	// finds the batch to count.
-	s.done.add(topicPartition{last.Topic, last.Partition}, last.Offset+1, n)
-	s.cl.MarkCommitRecords(last)
+	s.done.add(topicPartition{b.Topic, b.Partition}, b.LastOffset()+1, len(b.Records))
+	offset, epochOf, ok := s.cp.final(b)
+	if !ok {
+		return
+	}
+	s.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{
+		b.Topic: {b.Partition: {Epoch: epochOf.LeaderEpoch, Offset: offset}},
+	})
 	select {
 	case s.marked <- struct{}{}:
 	default:
@@ -578,6 +587,7 @@ func (s *Source) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	}
 	// What was not committed now never will be by us.
 	s.done.drop(revoked)
+	s.cp.drop(revoked)
 }
 
 // lost means the partitions already belong to someone else: committing
@@ -589,6 +599,7 @@ func (s *Source) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32)
 	s.changeHeld(lost, false)
 	s.stopWorkers(lost, 0)
 	s.done.drop(lost)
+	s.cp.drop(lost)
 }
 
 // stopWorkers stops the workers of the given partitions (all when nil) and

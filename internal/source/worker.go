@@ -106,6 +106,7 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		b.stopping = w.quit
+		w.src.cp.cut(b)
 		for {
 			err := w.src.handler(ctx, b)
 			if err == nil {
@@ -126,7 +127,7 @@ func (w *worker) run(ctx context.Context) {
 				return
 			}
 		}
-		w.src.markDone(b.Records[len(b.Records)-1], len(b.Records))
+		w.src.markDone(b)
 		w.release(len(b.Records))
 	}
 }
