@@ -4,11 +4,14 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/internal/batch"
 )
 
 // checkpointer decides a partition's commit offset from the outcomes of
-// its batches: the lowest first offset of a batch that was cut but is not
-// final yet or, with none outstanding, the end of the last final batch.
+// its records: the lowest offset of a record in a batch that was cut but
+// is not final yet or, with none outstanding, the end of the last final
+// run. A batch whose first records are final leaves the rest outstanding.
 // Outcomes may arrive in any order (per-key ordering will have several
 // batches of a partition in flight); the offset never passes a record
 // whose outcome is not final, and never moves back.
@@ -29,23 +32,27 @@ type partCheckpoint struct {
 }
 
 // cut records a batch handed to the handler.
-func (c *checkpointer) cut(b *Batch) {
+func (c *checkpointer) cut(b *batch.Batch) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.part(topicPartition{b.Topic, b.Partition})
 	p.outstanding[b.FirstOffset()] = b.LastOffset() + 1
 }
 
-// final records that b's outcome is final and returns the offset to mark
-// for commit, with the record whose leader epoch goes with it, or ok false
-// when the commit offset did not advance.
-func (c *checkpointer) final(b *Batch) (offset int64, epochOf *kgo.Record, ok bool) {
+// final records that the outcomes of b's first n records are final (the
+// rest stay outstanding) and returns the offset to mark for commit, with
+// the record whose leader epoch goes with it, or ok false when the commit
+// offset did not advance.
+func (c *checkpointer) final(b *batch.Batch, n int) (offset int64, epochOf *kgo.Record, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.part(topicPartition{b.Topic, b.Partition})
 	delete(p.outstanding, b.FirstOffset())
-	if end := b.LastOffset() + 1; end > p.end {
-		p.end, p.last = end, b.Records[len(b.Records)-1]
+	if n < b.Len() {
+		p.outstanding[b.Records[n].Offset] = b.LastOffset() + 1
+	}
+	if last := b.Records[n-1]; last.Offset+1 > p.end {
+		p.end, p.last = last.Offset+1, last
 	}
 	next := p.end
 	for first := range p.outstanding {

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"github.com/sluice-dev/sluice/internal/batch"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,7 +35,7 @@ func TestLostPartitionsAbandonWithoutCommitting(t *testing.T) {
 	)
 	cfg := testConfig(addrs, topic, "lost-group")
 	cfg.StopGrace = time.Hour // lost must not wait for it
-	r := start(t, cfg, func(ctx context.Context, b *Batch) error {
+	r := start(t, cfg, func(ctx context.Context, b *batch.Batch) error {
 		mu.Lock()
 		attempts[b.FirstOffset()]++
 		n := attempts[b.FirstOffset()]
@@ -43,7 +44,7 @@ func TestLostPartitionsAbandonWithoutCommitting(t *testing.T) {
 			select {
 			case <-ctx.Done():
 				canceled.Store(true)
-				return ErrStopping
+				return errStopping
 			case <-block:
 			}
 		}

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"github.com/sluice-dev/sluice/internal/batch"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ func TestShortSessionGetsAShorterHeartbeat(t *testing.T) {
 	} {
 		cfg := testConfig([]string{"127.0.0.1:1"}, "t", "g")
 		cfg.SessionTimeout, cfg.HeartbeatInterval = tc.session, tc.heartbeat
-		s, err := New(cfg, func(context.Context, *Batch) error { return nil })
+		s, err := New(cfg, deliverAll)
 		if err != nil {
 			t.Fatalf("session %s, heartbeat %s: %v", tc.session, tc.heartbeat, err)
 		}
@@ -34,7 +35,7 @@ func TestShortSessionGetsAShorterHeartbeat(t *testing.T) {
 	}
 	cfg := testConfig([]string{"127.0.0.1:1"}, "t", "g")
 	cfg.MetadataMaxAge = 0
-	s, err := New(cfg, func(context.Context, *Batch) error { return nil })
+	s, err := New(cfg, deliverAll)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestAddedPartitionsAreConsumed(t *testing.T) {
 	cfg := testConfig(addrs, topic, "g")
 	cfg.MetadataMaxAge = 500 * time.Millisecond
 	var j journal
-	start(t, cfg, func(_ context.Context, b *Batch) error {
+	start(t, cfg, func(_ context.Context, b *batch.Batch) error {
 		j.add(delivery{partition: b.Partition, first: b.FirstOffset(), last: b.LastOffset(), n: len(b.Records), start: j.begin()})
 		return nil
 	})

@@ -24,54 +24,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/internal/batch"
 )
 
-// Batch is a run of consecutive records of one partition.
-type Batch struct {
-	Topic     string
-	Partition int32
-	Records   []*kgo.Record
-	// Oversized is set when the batch is a single record whose encoded size
-	// alone passes the payload limit: it can never be delivered as is.
-	Oversized bool
-	// Size is the predicted encoded size (Config.EnvelopeSize plus SizeOf
-	// of each record).
-	Size int
-
-	stopping <-chan struct{}
-}
-
-// Stopping is closed when the partition is being revoked or the source is
-// shutting down: a handler should finish its current attempt but not start
-// another (returning ErrStopping). The ctx given with the batch is canceled
-// a grace period later to abandon the attempt.
-func (b *Batch) Stopping() <-chan struct{} { return b.stopping }
-
-// NewBatch returns a batch of recs (all of one partition) whose Stopping channel is stop; for targets' tests and tools.
-func NewBatch(recs []*kgo.Record, stop <-chan struct{}) *Batch {
-	b := &Batch{Records: recs, stopping: stop}
-	if len(recs) > 0 {
-		b.Topic, b.Partition = recs[0].Topic, recs[0].Partition
-	}
-	return b
-}
-
-// FirstOffset and LastOffset bound the batch.
-func (b *Batch) FirstOffset() int64 { return b.Records[0].Offset }
-
-// LastOffset is the offset of the batch's last record.
-func (b *Batch) LastOffset() int64 { return b.Records[len(b.Records)-1].Offset }
-
-// ErrStopping is what a handler returns when it gave up on a batch because
-// the batch's partition is stopping; the batch is not committed.
-var ErrStopping = errors.New("partition stopping")
-
-// Handler receives each batch. Returning nil means the batch's outcome is
-// final (delivered, filtered, or handed to a failure destination) and its
-// offsets may be committed. Any error means the batch is abandoned
-// uncommitted; the source then stops that partition's worker, so a handler
-// should return an error only when asked to stop.
-type Handler func(ctx context.Context, b *Batch) error
+// Handler receives each batch; see package batch for the contract. The
+// records it answers final are committed; the source hands the rest to it
+// again in a new batch, unless the partition is stopping.
+type Handler = batch.Handler
 
 // Config configures a Source. Zero values take the documented defaults.
 type Config struct {
@@ -488,13 +448,13 @@ func (s *Source) commitLoop(ctx context.Context) {
 	}
 }
 
-// markDone records that b's outcome is final and marks the partition's
-// contiguous commit offset (see checkpointer) when it advanced.
-func (s *Source) markDone(b *Batch) {
+// markDone records that b's first n records are final and marks the
+// partition's contiguous commit offset (see checkpointer) when it advanced.
+func (s *Source) markDone(b *batch.Batch, n int) {
 	// Recorded before the mark, so a commit that includes the mark always
 	// finds the batch to count.
-	s.done.add(topicPartition{b.Topic, b.Partition}, b.LastOffset()+1, len(b.Records))
-	offset, epochOf, ok := s.cp.final(b)
+	s.done.add(topicPartition{b.Topic, b.Partition}, b.Records[n-1].Offset+1, n)
+	offset, epochOf, ok := s.cp.final(b, n)
 	if !ok {
 		return
 	}

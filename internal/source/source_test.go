@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluice-dev/sluice/internal/batch"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -139,7 +140,8 @@ type running struct {
 
 // start creates a Source and runs it; before, if given, sees the Source
 // before Run starts.
-func start(t *testing.T, cfg Config, h Handler, before ...func(*Source)) *running {
+func start(t *testing.T, cfg Config, eh func(context.Context, *batch.Batch) error, before ...func(*Source)) *running {
+	h := adapt(eh)
 	t.Helper()
 	s, err := New(cfg, h)
 	if err != nil {
@@ -322,7 +324,7 @@ func contiguous(t *testing.T, ds []delivery, p int32, n int64) (redelivered int6
 // checkBatch checks what every batch must be: one partition's consecutive
 // records, at most BatchSize of them, Size as predicted and within
 // MaxBatchBytes unless a single oversized record.
-func checkBatch(cfg *Config, b *Batch) error {
+func checkBatch(cfg *Config, b *batch.Batch) error {
 	if len(b.Records) == 0 {
 		return errors.New("empty batch")
 	}
@@ -395,7 +397,7 @@ func newStuckHandler(cfg *Config) *stuckHandler {
 	return &stuckHandler{cfg: cfg, stuck: make(chan struct{}), release: make(chan struct{})}
 }
 
-func (h *stuckHandler) handle(ctx context.Context, b *Batch) error {
+func (h *stuckHandler) handle(ctx context.Context, b *batch.Batch) error {
 	d := delivery{partition: b.Partition, first: b.FirstOffset(), last: b.LastOffset(), n: len(b.Records), start: h.j.begin()}
 	defer h.j.add(d)
 	if err := checkBatch(h.cfg, b); err != nil {
@@ -411,7 +413,7 @@ func (h *stuckHandler) handle(ctx context.Context, b *Batch) error {
 		select {
 		case <-h.release:
 		case <-b.Stopping():
-			return ErrStopping
+			return errStopping
 		}
 	}
 	return nil
@@ -632,7 +634,7 @@ func TestOrderedBatchesOneInFlight(t *testing.T) {
 		bad       atomic.Value
 		oversized atomic.Int32
 	)
-	h := func(ctx context.Context, b *Batch) error {
+	h := func(ctx context.Context, b *batch.Batch) error {
 		d := delivery{partition: b.Partition, first: b.FirstOffset(), last: b.LastOffset(), n: len(b.Records), size: b.Size, start: j.begin()}
 		defer j.add(d)
 		if k := inFlight[b.Partition].Add(1); k != 1 {
@@ -717,7 +719,7 @@ func TestCommitsOnlyFinishedWork(t *testing.T) {
 		blocked = make(chan int64, 1)
 		bad     atomic.Value
 	)
-	h := func(ctx context.Context, b *Batch) error {
+	h := func(ctx context.Context, b *batch.Batch) error {
 		d := delivery{partition: b.Partition, first: b.FirstOffset(), last: b.LastOffset(), n: len(b.Records), start: j.begin()}
 		if b.FirstOffset()%10 != 0 || len(b.Records) != 10 {
 			bad.CompareAndSwap(nil, fmt.Errorf("partition %d: batch %d..%d not cut at the produced boundaries", b.Partition, b.FirstOffset(), b.LastOffset()))
@@ -725,7 +727,7 @@ func TestCommitsOnlyFinishedWork(t *testing.T) {
 		if b.Partition == 0 && b.FirstOffset() >= 50 {
 			blocked <- b.FirstOffset()
 			<-b.Stopping()
-			return ErrStopping
+			return errStopping
 		}
 		j.add(d)
 		return nil
@@ -814,8 +816,8 @@ func TestRevokedPartitionsStopDelivering(t *testing.T) {
 		rebalanced = make(chan struct{})
 		closeOnce  sync.Once
 	)
-	handler := func(src int) Handler {
-		return func(ctx context.Context, b *Batch) error {
+	handler := func(src int) func(context.Context, *batch.Batch) error {
+		return func(ctx context.Context, b *batch.Batch) error {
 			d := delivery{src: src, partition: b.Partition, first: b.FirstOffset(), last: b.LastOffset(), n: len(b.Records), start: j.begin()}
 			work := time.Duration(rand.IntN(3000)) * time.Microsecond
 			var until <-chan struct{}
@@ -967,7 +969,7 @@ func TestStopGraceCancelsAttempt(t *testing.T) {
 	inFlight := make(chan struct{})
 	var calls atomic.Int32
 	canceled := make(chan error, 1)
-	h := func(ctx context.Context, b *Batch) error {
+	h := func(ctx context.Context, b *batch.Batch) error {
 		if b.FirstOffset() < 10 {
 			return nil
 		}
@@ -1024,7 +1026,7 @@ func TestFailedBatchRetried(t *testing.T) {
 		calls   atomic.Int32
 		atRetry atomic.Value // committed offsets when the retry arrived
 	)
-	h := func(ctx context.Context, b *Batch) error {
+	h := func(ctx context.Context, b *batch.Batch) error {
 		d := delivery{partition: b.Partition, first: b.FirstOffset(), last: b.LastOffset(), n: len(b.Records), start: j.begin()}
 		defer j.add(d)
 		if b.FirstOffset() == 10 {
@@ -1081,7 +1083,7 @@ func TestConfigValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := valid()
 			tc.mutate(&cfg)
-			s, err := New(cfg, func(context.Context, *Batch) error { return nil })
+			s, err := New(cfg, deliverAll)
 			if err == nil {
 				s.cl.Close()
 				t.Fatal("New accepted the config")
@@ -1094,7 +1096,7 @@ func TestConfigValidation(t *testing.T) {
 
 	cfg := valid()
 	cfg.BufferBytes, cfg.CommitInterval, cfg.StopGrace = 0, 0, 0
-	s, err := New(cfg, func(context.Context, *Batch) error { return nil })
+	s, err := New(cfg, deliverAll)
 	if err != nil {
 		t.Fatalf("New with defaults: %v", err)
 	}
@@ -1116,8 +1118,8 @@ func TestRebalanceKeepsBufferedRecords(t *testing.T) {
 	produce(t, addrs, topic, parts, n, 50, labeled(100))
 
 	var j journal
-	handler := func(src int) Handler {
-		return func(ctx context.Context, b *Batch) error {
+	handler := func(src int) func(context.Context, *batch.Batch) error {
+		return func(ctx context.Context, b *batch.Batch) error {
 			d := delivery{src: src, partition: b.Partition, first: b.FirstOffset(), last: b.LastOffset(), n: len(b.Records), start: j.begin()}
 			// A slow target, so that the partitions have a backlog
 			// buffered when the rebalance comes.
@@ -1161,3 +1163,20 @@ func TestRebalanceKeepsBufferedRecords(t *testing.T) {
 		t.Fatalf("the first member kept %d of %d partitions: no rebalance with partitions kept", kept, parts)
 	}
 }
+
+// errStopping is what the tests' handlers return when they gave up on a
+// batch because its partition is stopping.
+var errStopping = errors.New("partition stopping")
+
+// adapt makes a handler of the tests' older shape: nil delivers the whole
+// batch, an error leaves it all pending.
+func adapt(h func(context.Context, *batch.Batch) error) Handler {
+	return func(ctx context.Context, b *batch.Batch) batch.Result {
+		if err := h(ctx, b); err != nil {
+			return batch.All(b.Len(), batch.Outcome{Status: batch.Pending, Err: err})
+		}
+		return batch.DeliveredAll(b)
+	}
+}
+
+func deliverAll(_ context.Context, b *batch.Batch) batch.Result { return batch.DeliveredAll(b) }

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"github.com/sluice-dev/sluice/internal/batch"
 	"slices"
 	"sync"
 	"testing"
@@ -39,7 +40,7 @@ func TestStaticMemberRestartKeepsAssignment(t *testing.T) {
 	const topic, group = "static", "g-static"
 	addrs := newCluster(t, topic, 4)
 	produce(t, addrs, topic, 4, 20, 10, labeled(10))
-	ok := func(context.Context, *Batch) error { return nil }
+	ok := func(context.Context, *batch.Batch) error { return nil }
 	config := func(id string, log *heldLog) Config {
 		cfg := testConfig(addrs, topic, group)
 		cfg.InstanceID = id
@@ -96,13 +97,13 @@ func TestStaticMemberFenced(t *testing.T) {
 	const topic, group = "fenced", "g-fenced"
 	addrs := newCluster(t, topic, 2)
 	produce(t, addrs, topic, 2, 20, 10, labeled(10))
-	ok := func(context.Context, *Batch) error { return nil }
+	ok := func(context.Context, *batch.Batch) error { return nil }
 	var firstLog, secondLog heldLog
 	cfg := testConfig(addrs, topic, group)
 	cfg.InstanceID = "twin"
 	cfg.SessionTimeout = 20 * time.Second
 	cfg.OnAssignment = firstLog.on
-	first, err := New(cfg, ok)
+	first, err := New(cfg, adapt(ok))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/internal/batch"
 )
 
 // chunk is the records of one fetch, with when they arrived: the batching
@@ -105,30 +107,36 @@ func (w *worker) run(ctx context.Context) {
 		if !ok {
 			return
 		}
-		b.stopping = w.quit
 		w.src.cp.cut(b)
-		for {
-			err := w.src.handler(ctx, b)
-			if err == nil {
-				break
-			}
-			select {
-			case <-w.quit:
-				return // abandoned uncommitted: the next owner redelivers it
-			default:
-			}
-			// A handler gives up only when asked to stop; anything else
-			// is a bug that must not lose or skip the batch.
-			w.src.log.Error("handler failed a batch without stopping; retrying it", "topic", w.tp.topic,
-				"partition", w.tp.partition, "first_offset", b.FirstOffset(), "err", err)
+		res := w.src.handler(ctx, b)
+		n := min(res.Final(), b.Len())
+		if n > 0 {
+			w.src.markDone(b, n)
+			w.release(n)
+		}
+		if n == b.Len() {
+			continue
+		}
+		// The rest is not final: it is cut again, from its first record,
+		// unless the partition is stopping, in which case its next owner
+		// redelivers it.
+		select {
+		case <-w.quit:
+			return
+		default:
+		}
+		if n == 0 {
+			// A handler answers no progress only when asked to stop;
+			// anything else is a bug that must neither lose nor spin on
+			// the batch.
+			w.src.log.Error("handler returned a batch unfinished without stopping; delivering it again", "topic", w.tp.topic,
+				"partition", w.tp.partition, "first_offset", b.FirstOffset(), "err", res.Err())
 			select {
 			case <-time.After(time.Second):
 			case <-w.quit:
 				return
 			}
 		}
-		w.src.markDone(b)
-		w.release(len(b.Records))
 	}
 }
 
@@ -136,7 +144,7 @@ func (w *worker) run(ctx context.Context) {
 // encoded size would pass MaxBatchBytes, when the window since the first
 // record's arrival has passed, or at once when the buffer is full (no more
 // records can arrive until it drains). It returns false when stopping.
-func (w *worker) next(ctx context.Context) (*Batch, bool) {
+func (w *worker) next(ctx context.Context) (*batch.Batch, bool) {
 	cfg := &w.src.cfg
 	var timer *time.Timer
 	defer func() {
@@ -189,13 +197,14 @@ func (w *worker) next(ctx context.Context) (*Batch, bool) {
 // cut builds the largest batch the pending records allow, without removing
 // them (they leave the buffer in release, after the outcome). complete says
 // the batch cannot grow: it hit the count or size cap. w.mu is held.
-func (w *worker) cut() (b *Batch, first time.Time, complete bool) {
+func (w *worker) cut() (b *batch.Batch, first time.Time, complete bool) {
 	cfg := &w.src.cfg
 	if len(w.chunks) == 0 {
 		return nil, time.Time{}, false
 	}
 	first = w.chunks[0].at
-	b = &Batch{Topic: w.tp.topic, Partition: w.tp.partition}
+	b = batch.New(nil, w.quit)
+	b.Topic, b.Partition = w.tp.topic, w.tp.partition
 	b.Size = cfg.EnvelopeSize(w.tp.topic, w.tp.partition)
 	head := w.head
 	for _, c := range w.chunks {

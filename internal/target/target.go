@@ -1,6 +1,7 @@
 // Package target delivers batches to where a pipe sends them. A Target is
-// one small interface; policy (retry, later failure destinations and
-// throttling) wraps it.
+// one small interface; the policies (package stage) wrap it, and a pipe
+// chooses its kind by the section of its spec that is set (see kind.go).
+// Each kind is a file of its own: http.go is the one to copy.
 package target
 
 import (
@@ -10,23 +11,28 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-dev/sluice/internal/source"
+	"github.com/sluice-dev/sluice/internal/batch"
 )
 
-// Target delivers one batch. A nil error means the target accepted the
-// whole batch. Implementations must honour ctx and be safe for concurrent
-// use by many partitions.
+// Target delivers batches. Deliver makes one attempt and answers each
+// record's outcome (batch.DeliveredAll when the target took them all,
+// batch.FailedAll when it took none); the policies decide what happens
+// next. Implementations must honour ctx and be safe for concurrent use by
+// many partitions. Close releases what the target holds; no Deliver runs
+// after it.
 type Target interface {
-	Deliver(ctx context.Context, b *source.Batch) error
+	Deliver(ctx context.Context, b *batch.Batch) batch.Result
+	Close() error
 }
 
-// Error is a failed delivery, with what the policy needs to decide when to
-// retry.
+// Error is a failed HTTP delivery, with what the policies need to decide
+// when to retry (batch.Throttle) and whether splitting the batch can help
+// (batch.Unavailable).
 type Error struct {
 	// StatusCode is the HTTP status, or 0 when no response arrived.
 	StatusCode int
-	// RetryAfter is the delay the target asked for, or 0.
-	RetryAfter time.Duration
+	// RetryAfterDelay is the delay the target asked for, or 0.
+	RetryAfterDelay time.Duration
 	// Problem is the user-facing reason, without the "PROBLEM: " prefix.
 	Problem string
 	Err     error
@@ -43,9 +49,17 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// RetryAfter is the delay the target asked for; see batch.Throttle.
+func (e *Error) RetryAfter() time.Duration { return e.RetryAfterDelay }
+
+// TargetUnavailable reports that no answer came (unreachable, timed out):
+// the records are not to blame; see batch.Unavailable.
+func (e *Error) TargetUnavailable() bool { return e.StatusCode == 0 && !errors.Is(e.Err, ErrOversized) }
+
 // ErrOversized fails a batch whose single record is larger than the payload
-// limit: retrying cannot help, but the contract still retries it per policy
-// until a failure destination takes it.
+// limit: retrying cannot help, so the record carries the condition
+// batch.MaximumPayloadSizeExceeded and goes to the failure destination at
+// once (without one it is retried on, so nothing is dropped).
 var ErrOversized = errors.New("record larger than the payload limit")
 
 // ProblemOf is the user-facing reason for a delivery error.
