@@ -24,7 +24,7 @@ func spec(name string) pipe.Spec {
 		Name:             name,
 		BootstrapServers: []string{"127.0.0.1:9092"},
 		Topics:           []string{"orders"},
-		Target:           pipe.Target{URL: "http://127.0.0.1:9000/"},
+		Target:           pipe.Target{HTTP: &pipe.HTTPTarget{URL: "http://127.0.0.1:9000/"}},
 	}
 }
 
@@ -49,7 +49,7 @@ func TestClientRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.UUID != created.UUID || got.Target.URL != created.Target.URL {
+	if got.UUID != created.UUID || got.Target.HTTP.URL != created.Target.HTTP.URL {
 		t.Errorf("get = %+v, want %+v", got, created)
 	}
 
@@ -121,7 +121,7 @@ func TestClientValidationErrorFields(t *testing.T) {
 	c, _ := newClient(t)
 	s := spec("orders")
 	s.BatchSize = 20000
-	s.Target.URL = "ftp://x"
+	s.Target.HTTP.URL = "ftp://x"
 	_, err := c.CreatePipe(t.Context(), s)
 	var ve *pipe.ValidationError
 	if !errors.As(err, &ve) {
@@ -135,8 +135,8 @@ func TestClientValidationErrorFields(t *testing.T) {
 	for _, f := range ve.Fields {
 		fields = append(fields, f.Field)
 	}
-	if strings.Join(fields, ",") != "batchSize,target.url" {
-		t.Errorf("fields = %v, want batchSize, target.url", fields)
+	if strings.Join(fields, ",") != "batchSize,target.http.url" {
+		t.Errorf("fields = %v, want batchSize, target.http.url", fields)
 	}
 }
 
@@ -213,7 +213,7 @@ type errBody struct {
 
 func TestHandlerResponses(t *testing.T) {
 	srv, _ := apitest.NewServer(t)
-	valid := `{"name":"orders","bootstrapServers":["127.0.0.1:9092"],"topics":["orders"],"target":{"url":"http://127.0.0.1:9000/"}}`
+	valid := `{"name":"orders","bootstrapServers":["127.0.0.1:9092"],"topics":["orders"],"target":{"http":{"url":"http://127.0.0.1:9000/"}}}`
 
 	cases := []struct {
 		name         string
@@ -274,7 +274,7 @@ func TestHandlerResponses(t *testing.T) {
 
 func TestHandlerValidationFields(t *testing.T) {
 	srv, _ := apitest.NewServer(t)
-	r := send(t, srv, "POST", "/v1/pipes", `{"name":"a b","bootstrapServers":["localhost"],"topics":["t"],"target":{"url":"http://x/"},"batchSize":0}`)
+	r := send(t, srv, "POST", "/v1/pipes", `{"name":"a b","bootstrapServers":["localhost"],"topics":["t"],"target":{"http":{"url":"http://x/"}},"batchSize":0}`)
 	if r.status != 400 {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
@@ -371,12 +371,12 @@ func TestClientUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	upd := pipe.Spec{Name: "orders", BatchSize: 500, Target: pipe.Target{URL: "http://127.0.0.1:9001/"}}
+	upd := pipe.Spec{Name: "orders", BatchSize: 500, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: "http://127.0.0.1:9001/"}}}
 	got, err := c.UpdatePipe(ctx, upd, created.Revision)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Revision != created.Revision+1 || got.BatchSize != 500 || got.Target.URL != "http://127.0.0.1:9001/" ||
+	if got.Revision != created.Revision+1 || got.BatchSize != 500 || got.Target.HTTP.URL != "http://127.0.0.1:9001/" ||
 		got.Topics[0] != "orders" || got.UUID != created.UUID || got.Status.State != pipe.StateUpdating {
 		t.Fatalf("updated pipe %+v", got)
 	}
@@ -404,7 +404,7 @@ func TestClientUpdate(t *testing.T) {
 
 func TestHandlerUpdateResponses(t *testing.T) {
 	srv, _ := apitest.NewServer(t)
-	body := `{"name":"orders","bootstrapServers":["127.0.0.1:9092"],"topics":["orders"],"target":{"url":"http://127.0.0.1:9000/"}}`
+	body := `{"name":"orders","bootstrapServers":["127.0.0.1:9092"],"topics":["orders"],"target":{"http":{"url":"http://127.0.0.1:9000/"}}}`
 	if r := send(t, srv, "POST", "/v1/pipes", body); r.status != 201 {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
@@ -435,12 +435,12 @@ func TestHandlerUpdateResponses(t *testing.T) {
 		status              int
 		want                string
 	}{
-		{"/v1/pipes/orders", `{"batchSize":50,"target":{"url":"http://127.0.0.1:9000/"}}`, `"1"`, 200, `etag="2"`},
-		{"/v1/pipes/orders", `{"batchSize":60,"target":{"url":"http://127.0.0.1:9000/"}}`, `"1"`, 412, api.CodePrecondition},
-		{"/v1/pipes/orders", `{"batchSize":60,"target":{"url":"http://127.0.0.1:9000/"}}`, `soon`, 400, "If-Match soon"},
-		{"/v1/pipes/orders", `{"name":"other","target":{"url":"http://127.0.0.1:9000/"}}`, "", 400, "cannot be renamed"},
+		{"/v1/pipes/orders", `{"batchSize":50,"target":{"http":{"url":"http://127.0.0.1:9000/"}}}`, `"1"`, 200, `etag="2"`},
+		{"/v1/pipes/orders", `{"batchSize":60,"target":{"http":{"url":"http://127.0.0.1:9000/"}}}`, `"1"`, 412, api.CodePrecondition},
+		{"/v1/pipes/orders", `{"batchSize":60,"target":{"http":{"url":"http://127.0.0.1:9000/"}}}`, `soon`, 400, "If-Match soon"},
+		{"/v1/pipes/orders", `{"name":"other","target":{"http":{"url":"http://127.0.0.1:9000/"}}}`, "", 400, "cannot be renamed"},
 		{"/v1/pipes/orders", `{"batchSize":0.5}`, "", 400, "batchSize"},
-		{"/v1/pipes/orders", `{"consumerGroupId":"g2","target":{"url":"http://127.0.0.1:9000/"}}`, "", 400, "consumerGroupId"},
+		{"/v1/pipes/orders", `{"consumerGroupId":"g2","target":{"http":{"url":"http://127.0.0.1:9000/"}}}`, "", 400, "consumerGroupId"},
 	} {
 		status, got := put(c.path, c.body, c.ifMatch)
 		if status != c.status || !strings.Contains(got, c.want) {

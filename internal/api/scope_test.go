@@ -48,7 +48,7 @@ func TestTokenScopes(t *testing.T) {
 		return resp.StatusCode, resp.Header.Get("x-amzn-errortype"), b.String()
 	}
 	pipeBody := func(name string) string {
-		return `{"name":"` + name + `","bootstrapServers":["127.0.0.1:9092"],"topics":["t"],"target":{"url":"http://127.0.0.1:9000/"}}`
+		return `{"name":"` + name + `","bootstrapServers":["127.0.0.1:9092"],"topics":["t"],"target":{"http":{"url":"http://127.0.0.1:9000/"}}}`
 	}
 	const cluster = `{"bootstrapServers":["127.0.0.1:9092"]}`
 	const secretBody = `{"type":"generic","data":{"password":"p"}}`

@@ -21,13 +21,13 @@ func TestBodiesDecodedStrictly(t *testing.T) {
 	for _, c := range []struct {
 		name, method, path, body, says string
 	}{
-		{"pipe: case-folded name", "POST", "/v1/pipes", `{"Name":"p","bootstrapServers":["h:9092"],"topics":["t"],"target":{"url":"http://x/"}}`,
+		{"pipe: case-folded name", "POST", "/v1/pipes", `{"Name":"p","bootstrapServers":["h:9092"],"topics":["t"],"target":{"http":{"url":"http://x/"}}}`,
 			`field Name: unknown field; names are case-sensitive: did you mean "name"?`},
-		{"pipe: nested case-folded name", "POST", "/v1/pipes", `{"name":"p","bootstrapServers":["h:9092"],"topics":["t"],"target":{"URL":"http://x/"}}`,
-			`field target.URL: unknown field; names are case-sensitive: did you mean "url"?`},
-		{"pipe: duplicate target", "POST", "/v1/pipes", `{"name":"p","bootstrapServers":["h:9092"],"topics":["t"],"target":{"url":"http://x/"},"target":{"url":"http://attacker/"}}`,
+		{"pipe: nested case-folded name", "POST", "/v1/pipes", `{"name":"p","bootstrapServers":["h:9092"],"topics":["t"],"target":{"http":{"URL":"http://x/"}}}`,
+			`field target.http.URL: unknown field; names are case-sensitive: did you mean "url"?`},
+		{"pipe: duplicate target", "POST", "/v1/pipes", `{"name":"p","bootstrapServers":["h:9092"],"topics":["t"],"target":{"http":{"url":"http://x/"}},"target":{"http":{"url":"http://attacker/"}}}`,
 			"field target: appears twice in one object"},
-		{"pipe: batch size out of range", "POST", "/v1/pipes", `{"name":"p","bootstrapServers":["h:9092"],"topics":["t"],"target":{"url":"http://x/"},"batchSize":1e300}`,
+		{"pipe: batch size out of range", "POST", "/v1/pipes", `{"name":"p","bootstrapServers":["h:9092"],"topics":["t"],"target":{"http":{"url":"http://x/"}},"batchSize":1e300}`,
 			"field batchSize: number 1e300 does not fit: want an integer"},
 		{"cluster: trailing data", "PUT", "/v1/clusters/c", `{"bootstrapServers":["h:9092"]} {"bootstrapServers":["evil:9092"]}`,
 			"the body has data after its JSON value"},

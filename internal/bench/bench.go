@@ -407,7 +407,7 @@ func (b *bench) rig(ctx context.Context, sink *countSink) (url string, eng *engi
 func (b *bench) runPipe(ctx context.Context, eng *engine.Engine, name, topic, url string, batchSize int, window *float64, sink *countSink, want int64) error {
 	reached := sink.expect(want)
 	if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: name, BootstrapServers: b.brokers, Topics: []string{topic},
-		BatchSize: batchSize, MaximumBatchingWindowInSeconds: window, Target: pipe.Target{URL: url}}); err != nil {
+		BatchSize: batchSize, MaximumBatchingWindowInSeconds: window, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: url}}}); err != nil {
 		return err
 	}
 	return b.await(ctx, "pipe", reached, sink, want)
@@ -428,5 +428,5 @@ func (b *bench) await(ctx context.Context, who string, reached <-chan struct{}, 
 
 func pipeSpec(name string, brokers []string, topic, url string, batchSize int) pipe.Spec {
 	return pipe.Spec{Name: name, BootstrapServers: brokers, Topics: []string{topic}, BatchSize: batchSize,
-		Target: pipe.Target{URL: url}}
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: url}}}
 }

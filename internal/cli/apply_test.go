@@ -79,8 +79,9 @@ maximumBatchingWindowInSeconds: 2.5
 consumerGroupId: g1
 enabled: false
 target:
-  url: https://hooks.example.com/x
-  timeoutSeconds: 90
+  http:
+    url: https://hooks.example.com/x
+    timeoutSeconds: 90
 payloadLimitBytes: 1048576
 retry:
   maximumRetryAttempts: 3
@@ -139,26 +140,26 @@ const (
   - name: a
     bootstrapServers: [127.0.0.1:9092]
     topics: [a]
-    target: {url: http://127.0.0.1:9000/}`
+    target: {http: {url: http://127.0.0.1:9000/}}`
 	pipeB = `
   - name: b
     bootstrapServers: [127.0.0.1:9092]
     topics: [b]
     batchSize: 100
-    target: {url: http://127.0.0.1:9000/}`
+    target: {http: {url: http://127.0.0.1:9000/}}`
 	pipeB500 = `
   - name: b
     bootstrapServers: [127.0.0.1:9092]
     topics: [b]
     batchSize: 500
     maximumBatchingWindowInSeconds: 2
-    target: {url: http://127.0.0.1:9001/}`
+    target: {http: {url: http://127.0.0.1:9001/}}`
 	pipeC = `
   - name: c
     bootstrapServers: [127.0.0.1:9092]
     topics: [c]
     enabled: false
-    target: {url: http://127.0.0.1:9000/}`
+    target: {http: {url: http://127.0.0.1:9000/}}`
 )
 
 func TestApplyCreatesUpdatesPrunes(t *testing.T) {
@@ -176,7 +177,7 @@ func TestApplyCreatesUpdatesPrunes(t *testing.T) {
 
 	// Without --prune, a pipe left out of the file stays.
 	r = mustOK(t, sluice("apply", "-f", writeFile(t, "pipes:"+pipeB500+pipeC)))
-	if r.stdout != "pipe/b updated (batchSize: 100 -> 500, maximumBatchingWindowInSeconds: 0.5 -> 2, target.url: http://127.0.0.1:9000/ -> http://127.0.0.1:9001/)\npipe/c created\n" {
+	if r.stdout != "pipe/b updated (batchSize: 100 -> 500, maximumBatchingWindowInSeconds: 0.5 -> 2, target.http.url: http://127.0.0.1:9000/ -> http://127.0.0.1:9001/)\npipe/c created\n" {
 		t.Errorf("update apply printed %q", r.stdout)
 	}
 	after := revisions(t, svc)
@@ -224,7 +225,7 @@ func TestApplyDryRunChangesNothing(t *testing.T) {
 	before := revisions(t, svc)
 
 	r := mustOK(t, sluice("apply", "--dry-run", "--prune", "-f", writeFile(t, "pipes:"+pipeB500+pipeC)))
-	want := "pipe/b updated (batchSize: 100 -> 500, maximumBatchingWindowInSeconds: 0.5 -> 2, target.url: http://127.0.0.1:9000/ -> http://127.0.0.1:9001/) (dry run)\n" +
+	want := "pipe/b updated (batchSize: 100 -> 500, maximumBatchingWindowInSeconds: 0.5 -> 2, target.http.url: http://127.0.0.1:9000/ -> http://127.0.0.1:9001/) (dry run)\n" +
 		"pipe/c created (dry run)\n" +
 		"pipe/a deleted (dry run)\n"
 	if r.stdout != want {
@@ -256,25 +257,25 @@ func TestApplyRefusesBadFiles(t *testing.T) {
     bootstrapServers: [localhost]
     topics: [t]
     batchSize: 20000
-    target: {url: ftp://x}` + pipeC,
+    target: {http: {url: ftp://x}}` + pipeC,
 			nil, []string{"problems, so nothing was changed:",
 				`pipe/bad (pipes[1]): bootstrapServers[0]: invalid value "localhost": use host:port`,
 				"pipe/bad (pipes[1]): batchSize: invalid value 20000: use 1–10000",
-				`pipe/bad (pipes[1]): target.url: invalid value "ftp://x"`}},
+				`pipe/bad (pipes[1]): target.http.url: invalid value "ftp://x"`}},
 		{"unknown field", "pipes:" + pipeB + `
   - name: typo
     bootstrapServers: [127.0.0.1:9092]
     topics: [t]
     batchsize: 5
-    target: {url: http://x/, timeout: 5}`, nil,
-			[]string{`pipe/typo (pipes[1]): unknown field "batchsize" (did you mean "batchSize"? names are case-sensitive)`, `pipe/typo (pipes[1]): unknown field "target.timeout": the fields of target are url`}},
+    target: {http: {url: http://x/, timeout: 5}}`, nil,
+			[]string{`pipe/typo (pipes[1]): unknown field "batchsize" (did you mean "batchSize"? names are case-sensitive)`, `pipe/typo (pipes[1]): unknown field "target.http.timeout": the fields of target.http are url`}},
 		{"unknown top-level field", "pipes: []\nversion: 1\n", nil, []string{`unknown field "version": a document is either "pipes:" with a list of pipes, or one pipe's fields`}},
 		{"duplicate names", "pipes:" + pipeB + pipeC + pipeB500, nil,
 			[]string{"pipe/b (pipes[2]): name: declared again, first at pipes[0]: a name declares one pipe; remove or rename one of them"}},
 		{"create-only change", "pipes:" + strings.Replace(pipeA, "topics: [a]", "topics: [other]", 1) + pipeB, nil,
 			[]string{"pipe/a: topics: invalid value other: can be set only when the pipe is created", "delete and re-create the pipe to change it"}},
 		{"uuid", "pipes:" + pipeB + "\n    uuid: 123\n", nil, []string{"pipe/b (pipes[0]): uuid: Sluice assigns it when it creates the pipe: leave it out"}},
-		{"wrong type", "name: b\nbootstrapServers: 127.0.0.1:9092\ntopics: [b]\ntarget: {url: http://x/}\n", nil,
+		{"wrong type", "name: b\nbootstrapServers: 127.0.0.1:9092\ntopics: [b]\ntarget: {http: {url: http://x/}}\n", nil,
 			[]string{"pipe/b: bootstrapServers: got string, want a list"}},
 		{"not yaml", "pipes: [\n", nil, []string{"not valid YAML: line 1"}},
 		{"key twice", "name: b\nname: c\n", nil, []string{`not valid YAML`, `key "name" already set`}},
@@ -307,7 +308,7 @@ func TestApplyRefusesBadFiles(t *testing.T) {
 // Several documents, each a list or a single pipe, make one declaration.
 func TestApplyMultipleDocuments(t *testing.T) {
 	sluice, svc := server(t)
-	file := "# pipes of the team\n---\npipes:" + pipeA + "\n---\nname: single\nbootstrapServers: [127.0.0.1:9092]\ntopics: [s]\ntarget: {url: http://127.0.0.1:9000/}\n---\n"
+	file := "# pipes of the team\n---\npipes:" + pipeA + "\n---\nname: single\nbootstrapServers: [127.0.0.1:9092]\ntopics: [s]\ntarget: {http: {url: http://127.0.0.1:9000/}}\n---\n"
 	r := mustOK(t, sluice("apply", "-f", writeFile(t, file)))
 	if r.stdout != "pipe/a created\npipe/single created\n" {
 		t.Errorf("apply printed %q", r.stdout)
@@ -316,12 +317,12 @@ func TestApplyMultipleDocuments(t *testing.T) {
 		t.Errorf("server has %v", got)
 	}
 	// JSON is YAML too.
-	r = mustOK(t, sluice("apply", "-f", writeFile(t, `{"pipes":[{"name":"a","bootstrapServers":["127.0.0.1:9092"],"topics":["a"],"target":{"url":"http://127.0.0.1:9000/"},"batchSize":3}]}`)))
+	r = mustOK(t, sluice("apply", "-f", writeFile(t, `{"pipes":[{"name":"a","bootstrapServers":["127.0.0.1:9092"],"topics":["a"],"target":{"http":{"url":"http://127.0.0.1:9000/"}},"batchSize":3}]}`)))
 	if r.stdout != "pipe/a updated (batchSize: 100 -> 3)\n" {
 		t.Errorf("JSON apply printed %q", r.stdout)
 	}
 	// Problems say which document they are in.
-	r = sluice("apply", "-f", writeFile(t, file+"name: single\nbootstrapServers: [127.0.0.1:9092]\ntopics: [s]\nbatchSize: 0.5\ntarget: {url: http://x/}\n"))
+	r = sluice("apply", "-f", writeFile(t, file+"name: single\nbootstrapServers: [127.0.0.1:9092]\ntopics: [s]\nbatchSize: 0.5\ntarget: {http: {url: http://x/}}\n"))
 	if r.code != 1 || !strings.Contains(r.stderr, "pipe/single (document 3): batchSize: got number 0.5, want a whole number") ||
 		!strings.Contains(r.stderr, "pipe/single (document 3): name: declared again, first at document 2") {
 		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)

@@ -170,7 +170,7 @@ func TestCreateFlagsToSpec(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &def); err != nil {
 		t.Fatal(err)
 	}
-	want := pipe.Spec{Name: "demo", UUID: def.UUID, BootstrapServers: []string{"127.0.0.1:9092"}, Topics: []string{"demo"}, Target: pipe.Target{URL: "http://127.0.0.1:9000/"}}.Normalize()
+	want := pipe.Spec{Name: "demo", UUID: def.UUID, BootstrapServers: []string{"127.0.0.1:9092"}, Topics: []string{"demo"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: "http://127.0.0.1:9000/"}}}.Normalize()
 	if got, _ := json.Marshal(def.Spec); string(got) != string(must(json.Marshal(want))) {
 		t.Errorf("defaults:\n got %s\nwant %s", got, must(json.Marshal(want)))
 	}
@@ -195,7 +195,7 @@ func TestCreateFlagsToSpec(t *testing.T) {
 		{"position", s.StartingPosition, pipe.AtTimestamp},
 		{"timestamp", s.StartingPositionTimestamp.Format(time.RFC3339), "2025-01-02T03:04:05Z"},
 		{"group", s.ConsumerGroupID, "g1"},
-		{"timeout", s.Target.TimeoutSeconds, 90.0},
+		{"timeout", s.Target.HTTP.TimeoutSeconds, 90.0},
 		{"payload", s.PayloadLimitBytes, 1 << 20},
 		{"retries", *s.Retry.MaximumRetryAttempts, 3},
 		{"age", *s.Retry.MaximumRecordAgeInSeconds, 3600},
@@ -335,12 +335,12 @@ func TestPipesTargetAFunction(t *testing.T) {
 	}
 	r = mustOK(t, sluice("pipes", "update", "p", "--target", "http://127.0.0.1:9000/", "-o", "json"))
 	var p pipe.Pipe
-	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || p.Target.URL != "http://127.0.0.1:9000/" || p.Target.Function != "" {
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || p.Target.HTTP.URL != "http://127.0.0.1:9000/" || p.Target.HTTP.Function != "" {
 		t.Fatalf("after --target: %+v %v", p.Target, err)
 	}
 	r = mustOK(t, sluice("pipes", "update", "p", "--function", "billing", "-o", "json"))
 	p = pipe.Pipe{}
-	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || p.Target.URL != "" || p.Target.Function != "billing" {
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || p.Target.HTTP.URL != "" || p.Target.HTTP.Function != "billing" {
 		t.Fatalf("after --function: %+v %v", p.Target, err)
 	}
 	if r := sluice("pipes", "create", "q", "--bootstrap-servers", "127.0.0.1:9092", "--topic", "t", "--function", "billing", "--target", "http://x/"); r.code == 0 || !strings.Contains(r.stderr, "--function") {

@@ -59,7 +59,7 @@ func startDemo(ctx context.Context, out io.Writer, svc pipe.Service, broker stri
 	spec := pipe.Spec{
 		Name: demoPipe, BootstrapServers: []string{broker}, Topics: []string{demoTopic},
 		ConsumerGroupID: demoGroup, BatchSize: 10, MaximumBatchingWindowInSeconds: &window,
-		Target: pipe.Target{URL: "http://" + ln.Addr().String() + "/"},
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: "http://" + ln.Addr().String() + "/"}},
 	}
 	if err := ensureDemoPipe(ctx, svc, spec); err != nil {
 		d.srv.Close()

@@ -33,7 +33,7 @@ func TestDemoTwiceOnOneDataDir(t *testing.T) {
 	}
 	defer second.stop()
 	p2, err := svc.GetPipe(t.Context(), demoPipe)
-	if err != nil || p2.UUID != p1.UUID || p2.Target.URL == p1.Target.URL || !strings.HasPrefix(p2.Target.URL, "http://127.0.0.1:") {
+	if err != nil || p2.UUID != p1.UUID || p2.Target.HTTP.URL == p1.Target.HTTP.URL || !strings.HasPrefix(p2.Target.HTTP.URL, "http://127.0.0.1:") {
 		t.Fatalf("after the second demo: %+v (first %+v), %v; want the same pipe aimed at the new endpoint", p2.Target, p1.Target, err)
 	}
 }

@@ -369,7 +369,7 @@ func TestServeRunsAndStops(t *testing.T) {
 	apiURL := re.FindStringSubmatch(s.stdout.String())[1]
 
 	c := api.NewClient(apiURL, nil).WithToken(token)
-	if _, err := c.CreatePipe(t.Context(), pipe.Spec{Name: "p", BootstrapServers: []string{"127.0.0.1:9092"}, Topics: []string{"t"}, Target: pipe.Target{URL: "http://127.0.0.1:9000/"}}); err != nil {
+	if _, err := c.CreatePipe(t.Context(), pipe.Spec{Name: "p", BootstrapServers: []string{"127.0.0.1:9092"}, Topics: []string{"t"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: "http://127.0.0.1:9000/"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(s.stderr.String(), `"msg":"serving the Sluice API"`) {

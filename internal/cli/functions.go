@@ -14,7 +14,7 @@ func (a *app) functionsCmd() *cobra.Command {
 		Use:   "functions",
 		Short: "Register named HTTP endpoints that pipes and event source mappings target by name",
 		Long: `A function is a named HTTP endpoint. A pipe can target it by name
-(target.function), and the Lambda-compatible API resolves FunctionName
+(target.http.function), and the Lambda-compatible API resolves FunctionName
 (a name or a function ARN) to it. Changing a function's URL moves every pipe
 that targets it to the new URL.`,
 	}

@@ -48,8 +48,11 @@ func writePipeTable(w io.Writer, p pipe.Pipe) error {
 		{"Target", targetText(s.Target)},
 		{"Target timeout", s.TargetTimeout().String()},
 		{"Target headers", targetHeaders(s.Target)},
-		{"Signing secret", orDash(s.Target.SigningSecret)},
-		{"OAuth", oauthText(s.Target.OAuth)},
+		{"Signing secret", orDash(s.Target.HTTPOrZero().SigningSecret)},
+		{"OAuth", oauthText(s.Target.HTTPOrZero().OAuth)},
+		{"Partial responses", yesNo(s.Target.HTTPOrZero().ReportBatchItemFailures)},
+		{"Bisect on error", yesNo(s.Retry.BisectBatchOnError)},
+		{"On failure", onFailureText(s.OnFailure)},
 		{"Maximum retry attempts", limit(s.Retry.MaximumRetryAttempts, "")},
 		{"Maximum record age", limit(s.Retry.MaximumRecordAgeInSeconds, "s")},
 		{"Revision", strconv.FormatInt(p.Revision, 10)},
@@ -63,7 +66,8 @@ func writePipeTable(w io.Writer, p pipe.Pipe) error {
 
 // targetHeaders names the target's headers and where each value comes
 // from, never a value: one given in clear may still be a credential.
-func targetHeaders(t pipe.Target) string {
+func targetHeaders(tg pipe.Target) string {
+	t := tg.HTTPOrZero()
 	if len(t.Headers) == 0 {
 		return "-"
 	}
@@ -163,10 +167,11 @@ func clean(s string) string {
 
 // targetText shows a URL target as the URL and a function target by name.
 func targetText(t pipe.Target) string {
-	if t.Function != "" {
-		return "function " + t.Function
+	h := t.HTTPOrZero()
+	if h.Function != "" {
+		return "function " + h.Function
 	}
-	return t.URL
+	return h.URL
 }
 
 // source is the table row saying where a pipe reads from.
@@ -175,4 +180,22 @@ func source(s pipe.Spec) [2]string {
 		return [2]string{"Cluster", s.Cluster}
 	}
 	return [2]string{"Bootstrap servers", strings.Join(s.BootstrapServers, ",")}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// onFailureText says where records whose limits ran out go.
+func onFailureText(f pipe.OnFailure) string {
+	switch {
+	case f.Destination != "":
+		return f.Destination
+	case f.Discard:
+		return "discard"
+	}
+	return "retried until delivered"
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -73,32 +74,41 @@ const (
 	flagOAuthURL  = "oauth-token-url"
 	flagOAuthCli  = "oauth-client"
 	flagOAuthScp  = "oauth-scope"
+	flagOnFailure = "on-failure"
+	flagDiscard   = "discard-on-failure"
+	flagBisect    = "bisect-on-error"
+	flagPartial   = "report-batch-item-failures"
 	argName       = "NAME"
 )
 
 // specFlags maps the spec's field paths, as a pipe.ValidationError names
 // them, to the flag that sets the field.
 var specFlags = map[string]string{
-	"name":                            argName,
-	"bootstrapServers":                "--" + flagBootstrap,
-	"cluster":                         "--" + flagCluster,
-	"topics":                          "--" + flagTopic,
-	"target.url":                      "--" + flagTarget,
-	"target.function":                 "--" + flagFunction,
-	"batchSize":                       "--" + flagBatchSize,
-	"maximumBatchingWindowInSeconds":  "--" + flagWindow,
-	"startingPosition":                "--" + flagPosition,
-	"startingPositionTimestamp":       "--" + flagTimestamp,
-	"consumerGroupId":                 "--" + flagGroup,
-	"target.timeoutSeconds":           "--" + flagTimeout,
-	"payloadLimitBytes":               "--" + flagPayload,
-	"retry.maximumRetryAttempts":      "--" + flagRetries,
-	"retry.maximumRecordAgeInSeconds": "--" + flagRecordAge,
-	"target.headers":                  "--" + flagHeader,
-	"target.signingSecret":            "--" + flagSigning,
-	"target.oauth.tokenUrl":           "--" + flagOAuthURL,
-	"target.oauth.clientSecret":       "--" + flagOAuthCli,
-	"target.oauth.scopes":             "--" + flagOAuthScp,
+	"name":                                argName,
+	"bootstrapServers":                    "--" + flagBootstrap,
+	"cluster":                             "--" + flagCluster,
+	"topics":                              "--" + flagTopic,
+	"target":                              "--" + flagTarget,
+	"target.http.url":                     "--" + flagTarget,
+	"target.http.function":                "--" + flagFunction,
+	"batchSize":                           "--" + flagBatchSize,
+	"maximumBatchingWindowInSeconds":      "--" + flagWindow,
+	"startingPosition":                    "--" + flagPosition,
+	"startingPositionTimestamp":           "--" + flagTimestamp,
+	"consumerGroupId":                     "--" + flagGroup,
+	"target.http.timeoutSeconds":          "--" + flagTimeout,
+	"payloadLimitBytes":                   "--" + flagPayload,
+	"retry.maximumRetryAttempts":          "--" + flagRetries,
+	"retry.maximumRecordAgeInSeconds":     "--" + flagRecordAge,
+	"target.http.headers":                 "--" + flagHeader,
+	"target.http.signingSecret":           "--" + flagSigning,
+	"target.http.oauth.tokenUrl":          "--" + flagOAuthURL,
+	"target.http.oauth.clientSecret":      "--" + flagOAuthCli,
+	"target.http.oauth.scopes":            "--" + flagOAuthScp,
+	"target.http.reportBatchItemFailures": "--" + flagPartial,
+	"retry.bisectBatchOnError":            "--" + flagBisect,
+	"onFailure.destination":               "--" + flagOnFailure,
+	"onFailure.discard":                   "--" + flagDiscard,
 }
 
 // targetAuthFlags defines --header and --signing-secret; usage for create
@@ -160,6 +170,7 @@ the server's defaults, shown by 'sluice pipes get NAME'.`,
 	f.Int(flagRecordAge, 0, fmt.Sprintf("age in seconds after which a failing record is given up: -1 (unlimited) or %d–%d (default unlimited)", pipe.MinRecordAgeSeconds, pipe.MaxRecordAgeSeconds))
 	f.Bool(flagDisabled, false, "create the pipe without starting it")
 	targetAuthFlags(f)
+	failureFlags(f)
 	return cmd
 }
 
@@ -168,7 +179,9 @@ the server's defaults, shown by 'sluice pipes get NAME'.`,
 // everything else is left to the server's validation, which reports every
 // problem at once.
 func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
-	s := pipe.Spec{Name: name}
+	// The http section is filled as its flags are read, and dropped when
+	// none was given, so an update that names none leaves it alone.
+	s := pipe.Spec{Name: name, Target: pipe.Target{HTTP: &pipe.HTTPTarget{}}}
 	var errs []error
 	changed := f.Changed
 
@@ -188,29 +201,29 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 		s.Topics = []string{t}
 	}
 	if changed(flagFunction) {
-		s.Target.Function, _ = f.GetString(flagFunction)
+		s.Target.HTTP.Function, _ = f.GetString(flagFunction)
 	}
 	if changed(flagTarget) {
-		s.Target.URL, _ = f.GetString(flagTarget)
+		s.Target.HTTP.URL, _ = f.GetString(flagTarget)
 	}
 	if changed(flagHeader) {
 		hs, _ := f.GetStringArray(flagHeader)
-		s.Target.Headers = map[string]string{}
+		s.Target.HTTP.Headers = map[string]string{}
 		for _, h := range hs {
 			k, v, ok := strings.Cut(h, "=")
 			switch {
 			case !ok || strings.TrimSpace(k) == "":
 				// Not quoted back: the value may be a credential.
 				errs = append(errs, fmt.Errorf("--%s: use NAME=VALUE or NAME=secret:SECRET/KEY", flagHeader))
-			case s.Target.Headers[strings.TrimSpace(k)] != "":
+			case s.Target.HTTP.Headers[strings.TrimSpace(k)] != "":
 				errs = append(errs, fmt.Errorf("--%s %s given twice: give each header once", flagHeader, strings.TrimSpace(k)))
 			default:
-				s.Target.Headers[strings.TrimSpace(k)] = v
+				s.Target.HTTP.Headers[strings.TrimSpace(k)] = v
 			}
 		}
 	}
 	if changed(flagSigning) {
-		s.Target.SigningSecret, _ = f.GetString(flagSigning)
+		s.Target.HTTP.SigningSecret, _ = f.GetString(flagSigning)
 	}
 	if changed(flagOAuthURL) || changed(flagOAuthCli) || changed(flagOAuthScp) {
 		o := &pipe.OAuth{}
@@ -218,7 +231,7 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 		c, _ := f.GetString(flagOAuthCli)
 		o.ClientSecret = strings.TrimPrefix(c, pipe.SecretValuePrefix)
 		o.Scopes, _ = f.GetStringArray(flagOAuthScp)
-		s.Target.OAuth = o
+		s.Target.HTTP.OAuth = o
 	}
 	if changed(flagBatchSize) {
 		// 0 on the wire means "default", which is not what someone
@@ -265,7 +278,7 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 		case d == 0:
 			errs = append(errs, fmt.Errorf("--%s 0: give a positive duration such as 10s (at most %s)", flagTimeout, pipe.MaxTargetTimeout))
 		default:
-			s.Target.TimeoutSeconds = d.Seconds()
+			s.Target.HTTP.TimeoutSeconds = d.Seconds()
 		}
 	}
 	if changed(flagPayload) {
@@ -288,10 +301,34 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 		enabled := !d
 		s.Enabled = &enabled
 	}
+	if changed(flagBisect) {
+		s.Retry.BisectBatchOnError, _ = f.GetBool(flagBisect)
+	}
+	if changed(flagPartial) {
+		s.Target.HTTP.ReportBatchItemFailures, _ = f.GetBool(flagPartial)
+	}
+	if changed(flagOnFailure) {
+		s.OnFailure.Destination, _ = f.GetString(flagOnFailure)
+	}
+	if changed(flagDiscard) {
+		s.OnFailure.Discard, _ = f.GetBool(flagDiscard)
+	}
+	if reflect.ValueOf(*s.Target.HTTP).IsZero() {
+		s.Target.HTTP = nil
+	}
 	if len(errs) > 0 {
 		return pipe.Spec{}, errors.Join(errs...)
 	}
 	return s, nil
+}
+
+// failureFlags defines the flags of what happens to failing records; for
+// create and update.
+func failureFlags(f *pflag.FlagSet) {
+	f.String(flagOnFailure, "", "where records go whose retry limits ran out: kafka://TOPIC (on the pipe's cluster), kafka://CLUSTER/TOPIC, an http(s):// URL or file:///PATH.jsonl")
+	f.Bool(flagDiscard, false, "drop records whose retry limits ran out, counted and logged with their offsets (instead of --on-failure)")
+	f.Bool(flagBisect, false, "split a failed batch in halves and retry each, so one bad record is set apart; splits do not count as retries")
+	f.Bool(flagPartial, false, "read the target's answer as a partial batch response: {\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"topic-0\",\"offset\":N}}]}")
 }
 
 // durationFlag parses a Go duration flag. pflag's own duration flag would
@@ -327,7 +364,7 @@ func asFlagErrors(err error) error {
 			out.Fields = append(out.Fields, f)
 			continue
 		}
-		if path == "maximumBatchingWindowInSeconds" || path == "target.timeoutSeconds" {
+		if path == "maximumBatchingWindowInSeconds" || path == "target.http.timeoutSeconds" {
 			if secs, err := strconv.ParseFloat(f.Value, 64); err == nil {
 				f.Value = (time.Duration(secs * float64(time.Second))).String()
 			}

@@ -16,7 +16,8 @@ const flagEnabled = "enabled"
 
 // updateFlags are the flags of `pipes update`, in the order its error
 // messages list them. They set the fields a pipe may change after create.
-var updateFlags = []string{flagTarget, flagFunction, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning, flagOAuthURL, flagOAuthCli, flagOAuthScp}
+var updateFlags = []string{flagTarget, flagFunction, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning, flagOAuthURL, flagOAuthCli, flagOAuthScp,
+	flagOnFailure, flagDiscard, flagBisect, flagPartial}
 
 // createOnlyFlags set fields that can be set only on create. `pipes
 // update` accepts them (hidden) only to refuse them with the reason and the
@@ -73,13 +74,38 @@ run it again.`,
 				return err
 			}
 			return a.patchPipe(cmd, args[0], func(s *pipe.Spec) {
+				// The section is a pointer shared with the pipe as read:
+				// changing a copy keeps the diff shown below honest.
+				if patch.Target.HTTP == nil {
+					patch.Target.HTTP = &pipe.HTTPTarget{}
+				}
+				h := s.Target.HTTPOrZero()
+				s.Target.HTTP = &h
+				if f.Changed(flagPartial) {
+					s.Target.HTTP.ReportBatchItemFailures = patch.Target.HTTP.ReportBatchItemFailures
+				}
+				if f.Changed(flagBisect) {
+					s.Retry.BisectBatchOnError = patch.Retry.BisectBatchOnError
+				}
+				if f.Changed(flagOnFailure) {
+					s.OnFailure.Destination = patch.OnFailure.Destination
+					if patch.OnFailure.Destination != "" {
+						s.OnFailure.Discard = false // one or the other
+					}
+				}
+				if f.Changed(flagDiscard) {
+					s.OnFailure.Discard = patch.OnFailure.Discard
+					if patch.OnFailure.Discard {
+						s.OnFailure.Destination = ""
+					}
+				}
 				// A target is a URL or a function: giving one replaces
 				// the other.
 				if f.Changed(flagTarget) {
-					s.Target.URL, s.Target.Function = patch.Target.URL, ""
+					s.Target.HTTP.URL, s.Target.HTTP.Function = patch.Target.HTTP.URL, ""
 				}
 				if f.Changed(flagFunction) {
-					s.Target.URL, s.Target.Function = "", patch.Target.Function
+					s.Target.HTTP.URL, s.Target.HTTP.Function = "", patch.Target.HTTP.Function
 				}
 				if f.Changed(flagBatchSize) {
 					s.BatchSize = patch.BatchSize
@@ -88,18 +114,18 @@ run it again.`,
 					s.MaximumBatchingWindowInSeconds = patch.MaximumBatchingWindowInSeconds
 				}
 				if f.Changed(flagTimeout) {
-					s.Target.TimeoutSeconds = patch.Target.TimeoutSeconds
+					s.Target.HTTP.TimeoutSeconds = patch.Target.HTTP.TimeoutSeconds
 				}
 				if f.Changed(flagHeader) {
 					// The headers given replace all of the pipe's.
-					s.Target.Headers = patch.Target.Headers
+					s.Target.HTTP.Headers = patch.Target.HTTP.Headers
 				}
 				if f.Changed(flagSigning) {
-					s.Target.SigningSecret = patch.Target.SigningSecret
+					s.Target.HTTP.SigningSecret = patch.Target.HTTP.SigningSecret
 				}
-				if patch.Target.OAuth != nil {
+				if patch.Target.HTTP.OAuth != nil {
 					// Given together: the grant replaces the pipe's.
-					s.Target.OAuth = patch.Target.OAuth
+					s.Target.HTTP.OAuth = patch.Target.HTTP.OAuth
 				}
 				if f.Changed(flagPayload) {
 					s.PayloadLimitBytes = patch.PayloadLimitBytes
@@ -130,6 +156,7 @@ run it again.`,
 	f.Int(flagRecordAge, 0, fmt.Sprintf("age in seconds after which a failing record is given up: -1 (unlimited) or %d–%d", pipe.MinRecordAgeSeconds, pipe.MaxRecordAgeSeconds))
 	f.Bool(flagEnabled, false, "--enabled=false stops the pipe, --enabled starts it (as 'pipes disable' and 'pipes enable' do)")
 	targetAuthFlags(f)
+	failureFlags(f)
 	f.StringSlice(flagBootstrap, nil, "")
 	for _, name := range []string{flagCluster, flagTopic, flagPosition, flagTimestamp, flagGroup} {
 		f.String(name, "", "")

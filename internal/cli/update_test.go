@@ -30,7 +30,7 @@ func TestPipesUpdate(t *testing.T) {
 	before := getPipe(t, svc, "demo")
 
 	r := mustOK(t, sluice("pipes", "update", "demo", "--batch-size", "500", "--target-timeout", "10s", "--batching-window", "2s"))
-	for _, want := range []string{`Updated pipe "demo" (batchSize: 7 -> 500, maximumBatchingWindowInSeconds: 0.5 -> 2, target.timeoutSeconds: 30 -> 10).`,
+	for _, want := range []string{`Updated pipe "demo" (batchSize: 7 -> 500, maximumBatchingWindowInSeconds: 0.5 -> 2, target.http.timeoutSeconds: 30 -> 10).`,
 		"It is Updating: it restarts with the new settings in a moment", "Batch size:              500", "Revision:                2"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("update output lacks %q:\n%s", want, r.stdout)
@@ -43,7 +43,7 @@ func TestPipesUpdate(t *testing.T) {
 	want := before.Spec
 	want.BatchSize = 500
 	w, to := 2.0, 10.0
-	want.MaximumBatchingWindowInSeconds, want.Target.TimeoutSeconds = &w, to
+	want.MaximumBatchingWindowInSeconds, want.Target.HTTP.TimeoutSeconds = &w, to
 	if cs := specDiff(want, after.Spec); len(cs) != 0 {
 		t.Errorf("the spec differs from the old one plus the flags: %s", formatChanges(cs))
 	}
@@ -54,7 +54,7 @@ func TestPipesUpdate(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
 		t.Fatalf("update -o json: %v\n%s", err, r.stdout)
 	}
-	if p.Target.URL != "http://127.0.0.1:9001/" || p.IsEnabled() || p.Status.State != pipe.StateDisabling || p.Revision != 3 || p.BatchSize != 500 {
+	if p.Target.HTTP.URL != "http://127.0.0.1:9001/" || p.IsEnabled() || p.Status.State != pipe.StateDisabling || p.Revision != 3 || p.BatchSize != 500 {
 		t.Errorf("after the second update: %+v", p)
 	}
 
@@ -162,11 +162,11 @@ func TestPipesUpdateConflict(t *testing.T) {
 		}
 	}
 	p := getPipe(t, svc, "demo")
-	if p.Target.TimeoutSeconds != 30 || !p.IsEnabled() {
+	if p.Target.HTTP.TimeoutSeconds != 30 || !p.IsEnabled() {
 		t.Errorf("a conflicting update landed: %+v", p.Spec)
 	}
 
-	f := writeFile(t, "pipes:\n- name: demo\n  bootstrapServers: [127.0.0.1:9092]\n  topics: [demo]\n  batchSize: 9999\n  target: {url: http://127.0.0.1:9000/}\n")
+	f := writeFile(t, "pipes:\n- name: demo\n  bootstrapServers: [127.0.0.1:9092]\n  topics: [demo]\n  batchSize: 9999\n  target: {http: {url: http://127.0.0.1:9000/}}\n")
 	r := sluice("apply", "-f", f)
 	if r.code != 1 || !strings.Contains(r.stderr, "pipe/demo failed: it was changed by someone else while apply ran, so it was not updated: apply again") ||
 		!strings.Contains(r.stderr, "1 of 1 pipes failed to apply") {

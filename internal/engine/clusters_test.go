@@ -263,7 +263,7 @@ func TestEveryAuthModeDelivers(t *testing.T) {
 			srv := httptest.NewServer(s)
 			defer srv.Close()
 			if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: tc.name, Cluster: tc.name, Topics: []string{topic},
-				Target: pipe.Target{URL: srv.URL}, MaximumBatchingWindowInSeconds: ptr(0.0)}); err != nil {
+				Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, MaximumBatchingWindowInSeconds: ptr(0.0)}); err != nil {
 				t.Fatal(err)
 			}
 			waitFor(t, 30*time.Second, "every record over "+tc.name, func() bool { return s.Stats().Accepted >= n })
@@ -323,7 +323,7 @@ func TestAuthProblemsShowAndRecover(t *testing.T) {
 		srv := httptest.NewServer(s)
 		defer srv.Close()
 		if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: name, Cluster: name, Topics: []string{topic},
-			Target: pipe.Target{URL: srv.URL}, MaximumBatchingWindowInSeconds: ptr(0.0)}); err != nil {
+			Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, MaximumBatchingWindowInSeconds: ptr(0.0)}); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, 30*time.Second, "the problem "+wantProblem, func() bool { return strings.HasPrefix(result(name), "PROBLEM: "+wantProblem) })
@@ -547,7 +547,7 @@ func TestSecretsGoOnlyToTheirBrokers(t *testing.T) {
 		t.Fatalf("the first cluster did not bind the secret: %+v, %v", m, err)
 	}
 	if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: "orders", Cluster: "prod", Topics: []string{"orders"},
-		Target: pipe.Target{URL: "http://127.0.0.1:1/"}}); err != nil {
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: "http://127.0.0.1:1/"}}}); err != nil {
 		t.Fatal(err)
 	}
 	repointed := prod
@@ -583,7 +583,7 @@ func TestSecretsGoOnlyToTheirBrokers(t *testing.T) {
 		t.Fatalf("with the value given again with its brokers: %v", err)
 	}
 	if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: "evil", Cluster: "evil", Topics: []string{"orders"},
-		Target: pipe.Target{URL: "http://127.0.0.1:1/"}}); err != nil {
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: "http://127.0.0.1:1/"}}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the broker to see a login", func() bool { return strings.Contains(seen.String(), "their-own") })
@@ -626,8 +626,8 @@ func TestTargetCredentialsFromSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := pipe.Spec{Name: "hooked", BootstrapServers: c.ListenAddrs(), Topics: []string{topic}, BatchSize: 5,
-		Target: pipe.Target{URL: srv.URL + "/in?team=payments", Headers: map[string]string{"X-Api-Key": "secret:hook/apiKey", "X-Team": "payments"},
-			SigningSecret: "hook/signing"}}
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL + "/in?team=payments", Headers: map[string]string{"X-Api-Key": "secret:hook/apiKey", "X-Team": "payments"},
+			SigningSecret: "hook/signing"}}}
 	if _, err := eng.CreatePipe(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -646,12 +646,12 @@ func TestTargetCredentialsFromSecrets(t *testing.T) {
 
 	// Bound to the target's host: another host is refused.
 	other := spec
-	other.Name, other.Target.URL = "leak", "https://attacker.example/collect"
+	other.Name, other.Target.HTTP.URL = "leak", "https://attacker.example/collect"
 	if _, err := eng.CreatePipe(ctx, other); err == nil || !strings.Contains(err.Error(), `secret "hook" may be sent only to the hosts it is bound to`) ||
 		!strings.Contains(err.Error(), "attacker.example:443") {
 		t.Errorf("a pipe sending the secret to another host: %v", err)
 	}
-	other.Target = pipe.Target{URL: "https://user:pw@hooks.example.com/"}
+	other.Target = pipe.Target{HTTP: &pipe.HTTPTarget{URL: "https://user:pw@hooks.example.com/"}}
 	if _, err := eng.CreatePipe(ctx, other); err == nil || !strings.Contains(err.Error(), "credentials in the URL") {
 		t.Errorf("a URL with user info: %v", err)
 	}
@@ -715,7 +715,7 @@ func TestTargetOAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := pipe.Spec{Name: "oauth", BootstrapServers: c.ListenAddrs(), Topics: []string{topic}, BatchSize: 5,
-		Target: pipe.Target{URL: srv.URL, OAuth: &pipe.OAuth{TokenURL: idp.URL + "/token", ClientSecret: "idp"}}}
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL, OAuth: &pipe.OAuth{TokenURL: idp.URL + "/token", ClientSecret: "idp"}}}}
 	if _, err := eng.CreatePipe(ctx, spec); err != nil {
 		t.Fatal(err)
 	}

@@ -3,12 +3,11 @@ package engine
 import (
 	"context"
 	"fmt"
-	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/sluice-dev/sluice/internal/certs"
 	"github.com/sluice-dev/sluice/internal/cluster"
@@ -17,6 +16,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/secret"
 	"github.com/sluice-dev/sluice/internal/store"
+	"github.com/sluice-dev/sluice/internal/target"
 )
 
 // connection is how a pipe reaches its Kafka cluster.
@@ -77,76 +77,66 @@ func (cs *connections) key(spec pipe.Spec) string {
 	return b.String()
 }
 
-// targetAuth is what a pipe's target sends besides the body: its
-// headers, secret values filled in, and the key that signs each body.
-type targetAuth struct {
-	headers    http.Header
-	signingKey []byte
-	oauth      *clientcredentials.Config
+// targetEnv is what targets may use during one reconcile: the secrets
+// and functions as this reconcile read them.
+func (cs *connections) targetEnv(urls map[string]string) target.Env {
+	return target.Env{
+		HTTPClient: cs.e.cfg.HTTPClient,
+		Secret:     cs.secretValue,
+		SecretVersion: func(name string) string {
+			s, ok := cs.secrets[name]
+			if !ok {
+				return "missing"
+			}
+			return strconv.FormatInt(s.Updated.UnixNano(), 10)
+		},
+		FunctionURL: func(name string) (string, error) {
+			if u, ok := urls[name]; ok && u != "" {
+				return u, nil
+			}
+			return "", fmt.Errorf("Function %q is not registered: register it with `sluice functions set %s --url URL`.", name, name)
+		},
+	}
 }
 
-// targetKey identifies the secrets a pipe's target uses, without opening
-// them: a runner whose key changed (a secret was replaced) restarts.
-func (cs *connections) targetKey(spec pipe.Spec) string {
-	var b strings.Builder
-	for _, ref := range spec.Target.SecretRefs() {
-		fmt.Fprintf(&b, "%s@%d,", ref.Secret, cs.secrets[ref.Secret].Updated.UnixNano())
-	}
-	return b.String()
+// targetKey identifies what a pipe's target is made of besides its spec
+// (see target.Kind.Key): a runner whose key changed restarts.
+func (cs *connections) targetKey(spec pipe.Spec, env target.Env) string {
+	return target.KeyOf(spec, env)
 }
 
-// targetAuth opens the secrets a pipe's target uses. Its error is what the
-// pipe's LastProcessingResult shows, so it names the fix.
-func (cs *connections) targetAuth(spec pipe.Spec) (targetAuth, error) {
-	a := targetAuth{headers: http.Header{}}
-	value := func(ref pipe.SecretRef) ([]byte, error) {
-		s, ok := cs.secrets[ref.Secret]
-		if !ok {
-			return nil, fmt.Errorf("Secret %q of %s does not exist: create it with `sluice secrets create generic %s --from-file %s=FILE`.", ref.Secret, ref.Field, ref.Secret, ref.Key)
+// secretValue opens the key of a stored secret a target names. Its error
+// is what the pipe's LastProcessingResult shows, so it names the fix.
+func (cs *connections) secretValue(ref pipe.SecretRef) ([]byte, error) {
+	s, ok := cs.secrets[ref.Secret]
+	if !ok {
+		return nil, fmt.Errorf("Secret %q of %s does not exist: create it with `sluice secrets create generic %s --from-file %s=FILE`.", ref.Secret, ref.Field, ref.Secret, ref.Key)
+	}
+	data, err := cs.e.openSecret(s)
+	if err != nil {
+		return nil, fmt.Errorf("Secret %q of %s cannot be opened: %w", ref.Secret, ref.Field, err)
+	}
+	v, ok := data[ref.Key]
+	if !ok {
+		return nil, fmt.Errorf("Secret %q of %s has no key %q: add it with `sluice secrets create`.", ref.Secret, ref.Field, ref.Key)
+	}
+	return v, nil
+}
+
+// kafkaFor is how a pipe's kafka:// failure destination reaches its
+// cluster: "" is the pipe's own connection, any other name a registered
+// cluster resolved as a pipe on it would be.
+func (cs *connections) kafkaFor(ctx context.Context, spec pipe.Spec, own connection) func(string) ([]string, []kgo.Opt, error) {
+	return func(name string) ([]string, []kgo.Opt, error) {
+		if name == "" {
+			return own.brokers, own.opts, nil
 		}
-		data, err := cs.e.openSecret(s)
+		c, err := cs.resolve(ctx, pipe.Spec{Cluster: name})
 		if err != nil {
-			return nil, fmt.Errorf("Secret %q of %s cannot be opened: %w", ref.Secret, ref.Field, err)
+			return nil, nil, err
 		}
-		v, ok := data[ref.Key]
-		if !ok {
-			return nil, fmt.Errorf("Secret %q of %s has no key %q: add it with `sluice secrets create`.", ref.Secret, ref.Field, ref.Key)
-		}
-		return v, nil
+		return c.brokers, c.opts, nil
 	}
-	for name, v := range spec.Target.Headers {
-		if !strings.HasPrefix(v, pipe.SecretValuePrefix) {
-			a.headers.Set(name, v)
-		}
-	}
-	for _, ref := range spec.Target.SecretRefs() {
-		v, err := value(ref)
-		if err != nil {
-			return targetAuth{}, err
-		}
-		switch {
-		case ref.Field == "target.signingSecret":
-			a.signingKey = v
-			continue
-		case ref.Field == "target.oauth.clientSecret":
-			o := spec.Target.OAuth
-			if a.oauth == nil {
-				a.oauth = &clientcredentials.Config{TokenURL: o.TokenURL, Scopes: o.Scopes}
-			}
-			if ref.Key == pipe.OAuthClientIDKey {
-				a.oauth.ClientID = string(v)
-			} else {
-				a.oauth.ClientSecret = string(v)
-			}
-			continue
-		}
-		name := strings.TrimPrefix(ref.Field, "target.headers.")
-		if strings.ContainsAny(string(v), "\r\n") {
-			return targetAuth{}, fmt.Errorf("Secret %q of %s holds a line break, which no header value may: store the value without it.", ref.Secret, ref.Field)
-		}
-		a.headers.Set(name, string(v))
-	}
-	return a, nil
 }
 
 // resolve builds a pipe's connection. Its error is what the pipe's

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sluice-dev/sluice/internal/chain"
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/secret"
 	"github.com/sluice-dev/sluice/internal/store"
@@ -329,12 +330,7 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	for _, f := range funcs {
 		urls[f.Name] = f.URL
 	}
-	targetURL := func(p pipe.Pipe) string {
-		if p.Target.Function != "" {
-			return urls[p.Target.Function]
-		}
-		return p.Target.URL
-	}
+	tenv := conns.targetEnv(urls)
 	want := make(map[string]pipe.Pipe, len(pipes))
 	for _, p := range pipes {
 		if p.IsEnabled() && p.Status.State != pipe.StateDeleting {
@@ -347,8 +343,8 @@ func (e *Engine) reconcile(ctx context.Context) error {
 		p, ok := want[name]
 		// A function whose URL changed, or a cluster or secret that
 		// changed, restarts its pipes, as a spec change does.
-		if !ok || p.UUID != r.uuid || p.Revision != r.revision || targetURL(p) != r.url || conns.key(p.Spec) != r.connKey ||
-			conns.targetKey(p.Spec) != r.targetKey {
+		if !ok || p.UUID != r.uuid || p.Revision != r.revision || conns.key(p.Spec) != r.connKey ||
+			conns.targetKey(p.Spec, tenv) != r.targetKey {
 			stop = append(stop, r)
 			delete(e.runners, name)
 		}
@@ -376,15 +372,6 @@ func (e *Engine) reconcile(ctx context.Context) error {
 		if running {
 			continue
 		}
-		url := targetURL(p)
-		if url == "" {
-			problem := fmt.Sprintf("%sFunction %q is not registered: register it with `sluice functions set %s --url URL`.", pipe.ProblemPrefix, p.Target.Function, p.Target.Function)
-			if p.Status.LastProcessingResult != problem {
-				e.log.Error("cannot start pipe: its function is not registered", "pipe", p.Name, "function", p.Target.Function)
-				e.setStatus(ctx, p, p.Status.State, problem)
-			}
-			continue
-		}
 		conn, err := conns.resolve(ctx, p.Spec)
 		if err != nil {
 			problem := pipe.ProblemPrefix + err.Error()
@@ -394,19 +381,16 @@ func (e *Engine) reconcile(ctx context.Context) error {
 			}
 			continue
 		}
-		auth, err := conns.targetAuth(p.Spec)
+		r, err := e.startRunner(ctx, p, chain.Env{Target: tenv, Kafka: conns.kafkaFor(ctx, p.Spec, conn)}, conns.targetKey(p.Spec, tenv), conn, conns.key(p.Spec))
 		if err != nil {
+			// Its target or failure destination cannot be made (a
+			// function not registered, a secret missing): the error names
+			// the fix, and a change to what it names restarts the pipe.
 			problem := pipe.ProblemPrefix + err.Error()
 			if p.Status.LastProcessingResult != problem {
-				e.log.Error("cannot start pipe: its target's secrets cannot be used", "pipe", p.Name, "err", err)
+				e.log.Error("cannot start pipe", "pipe", p.Name, "err", err)
 				e.setStatus(ctx, p, p.Status.State, problem)
 			}
-			continue
-		}
-		r, err := e.startRunner(ctx, p, url, auth, conns.targetKey(p.Spec), conn, conns.key(p.Spec))
-		if err != nil {
-			e.log.Error("cannot start pipe", "pipe", p.Name, "err", err)
-			e.setStatus(ctx, p, p.Status.State, pipe.ProblemPrefix+err.Error())
 			continue
 		}
 		e.mu.Lock()

@@ -169,7 +169,7 @@ func TestDeliversEveryRecordInOrderAndCommits(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
-	p := h.create(pipe.Spec{Name: "orders", Topics: []string{topic}, Target: pipe.Target{URL: srv.URL}, BatchSize: 50,
+	p := h.create(pipe.Spec{Name: "orders", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 50,
 		MaximumBatchingWindowInSeconds: ptr(0.05)})
 	if p.Status.State != pipe.StateCreating || p.Status.LastProcessingResult != pipe.ResultNoRecords || p.GroupID() != p.UUID {
 		t.Fatalf("new pipe: %+v", p)
@@ -223,7 +223,7 @@ func TestEveryRecordArrivesWhileTargetFailsHalfTheTime(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
-	h.create(pipe.Spec{Name: "flaky", Topics: []string{topic}, Target: pipe.Target{URL: srv.URL}, BatchSize: 20,
+	h.create(pipe.Spec{Name: "flaky", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 20,
 		MaximumBatchingWindowInSeconds: ptr(0.0)})
 	waitFor(t, 60*time.Second, "every record despite failures", delivered(s, topic, counts(parts, n)))
 	if _, err := sink.Check(s.Records(), topic, counts(parts, n)); err != nil {
@@ -261,7 +261,7 @@ func TestRestartMidStreamLosesNothing(t *testing.T) {
 	}()
 
 	h := startEngine(t, c, db)
-	h.create(pipe.Spec{Name: "stream", Topics: []string{topic}, Target: pipe.Target{URL: srv.URL}, BatchSize: 25,
+	h.create(pipe.Spec{Name: "stream", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 25,
 		MaximumBatchingWindowInSeconds: ptr(0.01)})
 	for restart := 0; restart < 3; restart++ {
 		before := s.Stats().Accepted
@@ -289,7 +289,7 @@ func TestStartingPositions(t *testing.T) {
 		srv := httptest.NewServer(s)
 		defer srv.Close()
 		h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
-		h.create(pipe.Spec{Name: "latest", Topics: []string{"latest"}, Target: pipe.Target{URL: srv.URL},
+		h.create(pipe.Spec{Name: "latest", Topics: []string{"latest"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}},
 			StartingPosition: pipe.Latest, MaximumBatchingWindowInSeconds: ptr(0.0)})
 		// The group joins asynchronously: keep producing until new
 		// records arrive on both partitions.
@@ -316,7 +316,7 @@ func TestStartingPositions(t *testing.T) {
 		srv := httptest.NewServer(s)
 		defer srv.Close()
 		h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
-		h.create(pipe.Spec{Name: "ts", Topics: []string{"ts"}, Target: pipe.Target{URL: srv.URL},
+		h.create(pipe.Spec{Name: "ts", Topics: []string{"ts"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}},
 			StartingPosition: pipe.AtTimestamp, StartingPositionTimestamp: ptr(t0.Add(10 * time.Minute)), MaximumBatchingWindowInSeconds: ptr(0.0)})
 		waitFor(t, 30*time.Second, "records after the timestamp", func() bool { return s.Stats().Accepted >= parts*20 })
 		for _, r := range s.Records() {
@@ -344,7 +344,7 @@ func TestStartingPositions(t *testing.T) {
 			srv := httptest.NewServer(s)
 			defer srv.Close()
 			h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
-			h.create(pipe.Spec{Name: "resume", Topics: []string{"resume"}, Target: pipe.Target{URL: srv.URL},
+			h.create(pipe.Spec{Name: "resume", Topics: []string{"resume"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}},
 				StartingPosition: pos, ConsumerGroupID: "existing-group", MaximumBatchingWindowInSeconds: ptr(0.0)})
 			waitFor(t, 30*time.Second, "the records after the committed offsets", func() bool { return s.Stats().Accepted >= 30+60 })
 			first := map[int32]int64{0: -1, 1: -1}
@@ -376,7 +376,7 @@ func TestBatchCuts(t *testing.T) {
 		srv := httptest.NewServer(s)
 		defer srv.Close()
 		h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
-		h.create(pipe.Spec{Name: "cuts", Topics: []string{"cuts"}, Target: pipe.Target{URL: srv.URL}, BatchSize: 10,
+		h.create(pipe.Spec{Name: "cuts", Topics: []string{"cuts"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 10,
 			MaximumBatchingWindowInSeconds: ptr(1.0), StartingPosition: pipe.TrimHorizon})
 		produced := time.Now()
 		produce(t, c.ListenAddrs(), "cuts", 1, 25, time.Time{})
@@ -407,7 +407,7 @@ func TestBatchCuts(t *testing.T) {
 		}
 		cl.Close()
 		h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
-		h.create(pipe.Spec{Name: "big", Topics: []string{"big"}, Target: pipe.Target{URL: srv.URL}, BatchSize: 100,
+		h.create(pipe.Spec{Name: "big", Topics: []string{"big"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 100,
 			PayloadLimitBytes: 5000, MaximumBatchingWindowInSeconds: ptr(0.0)})
 		waitFor(t, 30*time.Second, "20 records", func() bool { return s.Stats().Accepted >= 20 })
 		mu.Lock()
@@ -431,7 +431,7 @@ func TestBatchCuts(t *testing.T) {
 		}
 		cl.Close()
 		h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
-		h.create(pipe.Spec{Name: "huge", Topics: []string{"huge"}, Target: pipe.Target{URL: srv.URL},
+		h.create(pipe.Spec{Name: "huge", Topics: []string{"huge"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}},
 			PayloadLimitBytes: 5000, MaximumBatchingWindowInSeconds: ptr(0.0)})
 		waitFor(t, 30*time.Second, "the problem in the status", func() bool {
 			p, err := h.eng.GetPipe(context.Background(), "huge")
@@ -468,12 +468,12 @@ func TestRebalanceWhenASecondConsumerJoins(t *testing.T) {
 
 	produce(t, c.ListenAddrs(), topic, parts, 100, time.Time{})
 	h1 := startEngine(t, c, filepath.Join(t.TempDir(), "a.db"))
-	h1.create(pipe.Spec{Name: "shared", Topics: []string{topic}, Target: pipe.Target{URL: a.URL}, ConsumerGroupID: "shared-group",
+	h1.create(pipe.Spec{Name: "shared", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: a.URL}}, ConsumerGroupID: "shared-group",
 		BatchSize: 10, MaximumBatchingWindowInSeconds: ptr(0.0)})
 	waitFor(t, 30*time.Second, "the first consumer to deliver", func() bool { return fromA.Load() >= parts*100 })
 
 	h2 := startEngine(t, c, filepath.Join(t.TempDir(), "b.db"))
-	h2.create(pipe.Spec{Name: "shared", Topics: []string{topic}, Target: pipe.Target{URL: b.URL}, ConsumerGroupID: "shared-group",
+	h2.create(pipe.Spec{Name: "shared", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: b.URL}}, ConsumerGroupID: "shared-group",
 		BatchSize: 10, MaximumBatchingWindowInSeconds: ptr(0.0)})
 	// Keep producing until the second member has received a share.
 	total := int64(100)
@@ -529,7 +529,7 @@ func TestUnreachableBrokerShowsProblemAndRecovers(t *testing.T) {
 
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: "down", BootstrapServers: []string{addr}, Topics: []string{"t"},
-		Target: pipe.Target{URL: srv.URL}, MaximumBatchingWindowInSeconds: ptr(0.0)}); err != nil {
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, MaximumBatchingWindowInSeconds: ptr(0.0)}); err != nil {
 		t.Fatal(err)
 	}
 	result := func() string {
@@ -564,7 +564,7 @@ func TestCreateValidatesAndDisabledPipesDoNotConsume(t *testing.T) {
 	h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
 
 	_, err := h.eng.CreatePipe(context.Background(), pipe.Spec{Name: "x", UUID: "mine", BootstrapServers: h.addrs,
-		Topics: []string{"quiet"}, Target: pipe.Target{URL: srv.URL}})
+		Topics: []string{"quiet"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}})
 	if err == nil || !strings.Contains(err.Error(), "uuid") {
 		t.Fatalf("a client-chosen UUID must be refused, got %v", err)
 	}
@@ -575,13 +575,13 @@ func TestCreateValidatesAndDisabledPipesDoNotConsume(t *testing.T) {
 		t.Fatal("a refused pipe must not be stored")
 	}
 
-	p := h.create(pipe.Spec{Name: "quiet", Topics: []string{"quiet"}, Target: pipe.Target{URL: srv.URL}, Enabled: ptr(false)})
+	p := h.create(pipe.Spec{Name: "quiet", Topics: []string{"quiet"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, Enabled: ptr(false)})
 	if p.Status.State != pipe.StateDisabled {
 		t.Fatalf("state %s, want Disabled", p.Status.State)
 	}
 	// A second, enabled pipe on the same topic proves the engine is
 	// running; the disabled one must not have joined its group meanwhile.
-	h.create(pipe.Spec{Name: "loud", Topics: []string{"quiet"}, Target: pipe.Target{URL: srv.URL}, MaximumBatchingWindowInSeconds: ptr(0.0)})
+	h.create(pipe.Spec{Name: "loud", Topics: []string{"quiet"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, MaximumBatchingWindowInSeconds: ptr(0.0)})
 	waitFor(t, 30*time.Second, "the enabled pipe's deliveries", func() bool { return s.Stats().Accepted >= 10 })
 	if s.Stats().Accepted != 10 {
 		t.Fatalf("%d records delivered; the disabled pipe consumed too", s.Stats().Accepted)
@@ -611,7 +611,7 @@ func TestCreateValidatesAndDisabledPipesDoNotConsume(t *testing.T) {
 	produce(t, c.ListenAddrs(), "quiet", 1, 5, time.Time{})
 	// Another enabled pipe on the topic delivers the new records; the
 	// deleted one must not deliver them too.
-	h.create(pipe.Spec{Name: "later", Topics: []string{"quiet"}, Target: pipe.Target{URL: srv.URL}, MaximumBatchingWindowInSeconds: ptr(0.0)})
+	h.create(pipe.Spec{Name: "later", Topics: []string{"quiet"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, MaximumBatchingWindowInSeconds: ptr(0.0)})
 	waitFor(t, 30*time.Second, "the new pipe's deliveries", func() bool { return s.Stats().Accepted >= 25 })
 	if got := s.Stats().Accepted; got != 25 {
 		t.Fatalf("%d records delivered, want 10 + 15 from the new pipe only", got)

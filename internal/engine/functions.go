@@ -38,7 +38,7 @@ func (e *Engine) DeleteFunction(ctx context.Context, name string) error {
 	if _, err := e.store.GetFunction(ctx, name); err != nil {
 		return err
 	}
-	users, err := e.pipesWhere(ctx, func(p pipe.Pipe) bool { return p.Target.Function == name })
+	users, err := e.pipesWhere(ctx, func(p pipe.Pipe) bool { return p.Target.HTTPOrZero().Function == name })
 	if err != nil {
 		return err
 	}

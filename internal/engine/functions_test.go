@@ -27,7 +27,7 @@ func TestFunctionTargets(t *testing.T) {
 	ctx := context.Background()
 
 	// No function yet: the pipe says so instead of failing silently.
-	h.create(pipe.Spec{Name: "fn", Topics: []string{topic}, Target: pipe.Target{Function: "billing"}, MaximumBatchingWindowInSeconds: ptr(0.0)})
+	h.create(pipe.Spec{Name: "fn", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{Function: "billing"}}, MaximumBatchingWindowInSeconds: ptr(0.0)})
 	waitFor(t, 10*time.Second, "the missing function's PROBLEM", func() bool {
 		p, err := h.eng.GetPipe(ctx, "fn")
 		return err == nil && strings.Contains(p.Status.LastProcessingResult, `PROBLEM: Function "billing" is not registered`)

@@ -73,7 +73,7 @@ func TestStatusSaysWhenTheGroupCannotConsume(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"), asMember("m1", "memberName in the serve config"))
-	p := h.create(pipe.Spec{Name: "stall", Topics: []string{topic}, Target: pipe.Target{URL: srv.URL}, BatchSize: 10,
+	p := h.create(pipe.Spec{Name: "stall", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 10,
 		ConsumerGroupID: group, MaximumBatchingWindowInSeconds: ptr(0.0)})
 
 	waitFor(t, 30*time.Second, "a PROBLEM saying the group cannot consume", func() bool {
@@ -126,7 +126,7 @@ func TestFencedMemberShowsTheSetting(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"), asMember("worker", "memberName in the serve config"))
-	p := h.create(pipe.Spec{Name: "twin", Topics: []string{topic}, Target: pipe.Target{URL: srv.URL}, BatchSize: 10,
+	p := h.create(pipe.Spec{Name: "twin", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 10,
 		MaximumBatchingWindowInSeconds: ptr(0.0)})
 	waitFor(t, 30*time.Second, "every record", delivered(s, topic, counts(parts, n)))
 
@@ -183,7 +183,7 @@ func TestFlappingTargetLogsQuietly(t *testing.T) {
 	h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"), func(cfg *engine.Config) {
 		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
-	h.create(pipe.Spec{Name: "flap", Topics: []string{topic}, Target: pipe.Target{URL: srv.URL}, BatchSize: 5,
+	h.create(pipe.Spec{Name: "flap", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 5,
 		MaximumBatchingWindowInSeconds: ptr(0.0)})
 	waitFor(t, 60*time.Second, "every record", delivered(s, topic, counts(parts, n)))
 	h.stop()
@@ -229,7 +229,7 @@ func TestRetriesExhaustedStaysInTheStatus(t *testing.T) {
 	defer srv.Close()
 	h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
 	retries := 1
-	h.create(pipe.Spec{Name: "exhaust", Topics: []string{topic}, Target: pipe.Target{URL: srv.URL}, BatchSize: 5,
+	h.create(pipe.Spec{Name: "exhaust", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 5,
 		MaximumBatchingWindowInSeconds: ptr(0.0), Retry: pipe.RetryPolicy{MaximumRetryAttempts: &retries}})
 	waitFor(t, 30*time.Second, "the exhausted problem", func() bool {
 		return strings.Contains(result(t, h, "exhaust"), "retries exhausted")

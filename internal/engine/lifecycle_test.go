@@ -34,7 +34,7 @@ func TestLifecycle(t *testing.T) {
 		return p.Status.State
 	}
 
-	p := h.create(pipe.Spec{Name: "life", Topics: []string{topic}, Target: pipe.Target{URL: srv1.URL}, BatchSize: 10,
+	p := h.create(pipe.Spec{Name: "life", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv1.URL}}, BatchSize: 10,
 		MaximumBatchingWindowInSeconds: ptr(0.0)})
 	waitFor(t, 10*time.Second, "Enabled", func() bool { return state() == pipe.StateEnabled })
 	produce(t, h.addrs, topic, parts, 100, time.Time{})
@@ -42,7 +42,7 @@ func TestLifecycle(t *testing.T) {
 
 	// Update: a new target and batch size. Finished work is committed
 	// when the old runner stops, so the new target starts after it.
-	upd, err := h.eng.UpdatePipe(ctx, pipe.Spec{Name: "life", Target: pipe.Target{URL: srv2.URL}, BatchSize: 25,
+	upd, err := h.eng.UpdatePipe(ctx, pipe.Spec{Name: "life", Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv2.URL}}, BatchSize: 25,
 		MaximumBatchingWindowInSeconds: ptr(0.0)}, p.Revision)
 	if err != nil {
 		t.Fatal(err)
@@ -65,13 +65,13 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// A stale revision is refused.
-	if _, err := h.eng.UpdatePipe(ctx, pipe.Spec{Name: "life", Target: pipe.Target{URL: srv1.URL}}, p.Revision); !errors.Is(err, pipe.ErrConflict) {
+	if _, err := h.eng.UpdatePipe(ctx, pipe.Spec{Name: "life", Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv1.URL}}}, p.Revision); !errors.Is(err, pipe.ErrConflict) {
 		t.Fatalf("stale update: %v, want ErrConflict", err)
 	}
 
 	// Disable: consuming stops and the group keeps its offsets.
 	off := false
-	if _, err := h.eng.UpdatePipe(ctx, pipe.Spec{Name: "life", Enabled: &off, Target: pipe.Target{URL: srv2.URL}, BatchSize: 25,
+	if _, err := h.eng.UpdatePipe(ctx, pipe.Spec{Name: "life", Enabled: &off, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv2.URL}}, BatchSize: 25,
 		MaximumBatchingWindowInSeconds: ptr(0.0)}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	// Enable: it resumes from the committed offsets.
 	on := true
-	if _, err := h.eng.UpdatePipe(ctx, pipe.Spec{Name: "life", Enabled: &on, Target: pipe.Target{URL: srv2.URL}, BatchSize: 25,
+	if _, err := h.eng.UpdatePipe(ctx, pipe.Spec{Name: "life", Enabled: &on, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv2.URL}}, BatchSize: 25,
 		MaximumBatchingWindowInSeconds: ptr(0.0)}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestLifecycle(t *testing.T) {
 	if s := state(); s != pipe.StateDeleting && s != "" {
 		t.Fatalf("state right after delete: %s, want Deleting", s)
 	}
-	if _, err := h.eng.UpdatePipe(ctx, pipe.Spec{Name: "life", Target: pipe.Target{URL: srv1.URL}}, 0); err != nil &&
+	if _, err := h.eng.UpdatePipe(ctx, pipe.Spec{Name: "life", Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv1.URL}}}, 0); err != nil &&
 		!errors.Is(err, pipe.ErrDeleting) && !errors.Is(err, pipe.ErrNotFound) {
 		t.Fatalf("update while deleting: %v", err)
 	}

@@ -11,11 +11,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluice-dev/sluice/internal/batch"
 	"github.com/sluice-dev/sluice/internal/metrics"
 	"github.com/sluice-dev/sluice/internal/observe"
 	"github.com/sluice-dev/sluice/internal/pipe"
-	"github.com/sluice-dev/sluice/internal/source"
-	"github.com/sluice-dev/sluice/internal/target"
 )
 
 // observer keeps what the engine reports about pipes besides their stored
@@ -159,36 +158,31 @@ func (t *throughput) total(now time.Time) int64 {
 	return n
 }
 
-// observedTarget times each attempt and counts its records. An attempt cut
-// off because the partition is stopping is neither a success nor a failed
-// invocation, as for the retry policy, so it is not counted.
-type observedTarget struct {
-	t target.Target
-	r *runner
-}
+// Attempting and Attempted time each attempt and count its records. An
+// attempt cut off because the partition is stopping (took < 0) is
+// neither a success nor a failed invocation, as for the retry policy, so
+// it is not counted.
+func (r *runner) Attempting(*batch.Batch) { r.obs.m.InFlight.Inc() }
 
-func (o observedTarget) Deliver(ctx context.Context, b *source.Batch) error {
-	m := o.r.obs.m
-	m.InFlight.Inc()
-	start := time.Now()
-	err := o.t.Deliver(ctx, b)
+func (r *runner) Attempted(b *batch.Batch, res batch.Result, took time.Duration) {
+	m := r.obs.m
 	m.InFlight.Dec()
-	if err != nil && ctx.Err() != nil {
-		return err
+	if took < 0 {
+		return
 	}
-	m.BatchDuration.Observe(time.Since(start).Seconds())
-	n := len(b.Records)
+	m.BatchDuration.Observe(took.Seconds())
+	n := b.Len()
 	m.Invoked.Add(float64(n))
-	if err != nil {
-		m.FailedInvoke.Add(float64(n))
+	if failed := n - res.Count(batch.Delivered) - res.Count(batch.Filtered); failed > 0 {
+		m.FailedInvoke.Add(float64(failed))
 		m.InvokeErrors.Inc()
-		return err
 	}
-	po := o.r.obs
-	po.mu.Lock()
-	po.tput.add(time.Now(), n)
-	po.mu.Unlock()
-	return nil
+	if d := res.Count(batch.Delivered); d > 0 {
+		po := r.obs
+		po.mu.Lock()
+		po.tput.add(time.Now(), d)
+		po.mu.Unlock()
+	}
 }
 
 func (r *runner) polled(n int)           { r.obs.m.Polled.Add(float64(n)) }

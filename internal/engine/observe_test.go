@@ -192,9 +192,9 @@ func TestMetricsOverHTTP(t *testing.T) {
 	defer srv.Close()
 	o := newObserved(t, c)
 	o.run()
-	o.create(pipe.Spec{Name: "live", Topics: []string{topic}, Target: pipe.Target{URL: srv.URL}, BatchSize: 10,
+	o.create(pipe.Spec{Name: "live", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 10,
 		MaximumBatchingWindowInSeconds: ptr(0.0)})
-	o.create(pipe.Spec{Name: "idle", Topics: []string{topic}, Target: pipe.Target{URL: srv.URL}, Enabled: ptr(false)})
+	o.create(pipe.Spec{Name: "idle", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, Enabled: ptr(false)})
 
 	total := float64(parts * n)
 	got := o.waitMetrics(30*time.Second, "delivery, commits and lag 0 for live; lag of everything for idle", map[string]float64{
@@ -296,9 +296,9 @@ func TestDescribeMatchesKadm(t *testing.T) {
 	defer srv.Close()
 	o := newObserved(t, c)
 	o.run()
-	live := o.create(pipe.Spec{Name: "live", Topics: []string{topic}, Target: pipe.Target{URL: srv.URL},
+	live := o.create(pipe.Spec{Name: "live", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}},
 		MaximumBatchingWindowInSeconds: ptr(0.0)})
-	idle := o.create(pipe.Spec{Name: "idle", Topics: []string{topic}, Target: pipe.Target{URL: srv.URL}, Enabled: ptr(false)})
+	idle := o.create(pipe.Spec{Name: "idle", Topics: []string{topic}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, Enabled: ptr(false)})
 	client := api.NewClient(o.api.URL, nil)
 
 	check := func(p pipe.Pipe, wantLag map[int32]int64) observe.Description {
@@ -398,7 +398,7 @@ func TestDescribeShowsLastProblem(t *testing.T) {
 	defer srv.Close()
 	o := newObserved(t, c)
 	o.run()
-	o.create(pipe.Spec{Name: "prob", Topics: []string{"prob"}, Target: pipe.Target{URL: srv.URL}, MaximumBatchingWindowInSeconds: ptr(0.0)})
+	o.create(pipe.Spec{Name: "prob", Topics: []string{"prob"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, MaximumBatchingWindowInSeconds: ptr(0.0)})
 	waitFor(t, 30*time.Second, "a failed attempt", func() bool {
 		d, err := o.eng.Describe(context.Background(), "prob")
 		return err == nil && d.LastError != nil
@@ -483,9 +483,9 @@ func TestLagDespiteAnUnreachableCluster(t *testing.T) {
 	dead := ln.Addr().String()
 	o := newObserved(t, c, func(tun *engine.Tuning) { tun.LagTimeout = 3 * time.Second })
 	o.run()
-	o.create(pipe.Spec{Name: "up", Topics: []string{"up"}, Target: pipe.Target{URL: "http://127.0.0.1:1/"}, Enabled: ptr(false)})
+	o.create(pipe.Spec{Name: "up", Topics: []string{"up"}, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: "http://127.0.0.1:1/"}}, Enabled: ptr(false)})
 	if _, err := o.eng.CreatePipe(context.Background(), pipe.Spec{Name: "down", BootstrapServers: []string{dead}, Topics: []string{"t"},
-		Target: pipe.Target{URL: "http://127.0.0.1:1/"}, Enabled: ptr(false)}); err != nil {
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: "http://127.0.0.1:1/"}}, Enabled: ptr(false)}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 3; i++ {

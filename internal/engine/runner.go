@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -17,13 +16,17 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluice-dev/sluice/internal/batch"
+	"github.com/sluice-dev/sluice/internal/chain"
 	"github.com/sluice-dev/sluice/internal/cluster"
+	"github.com/sluice-dev/sluice/internal/destination"
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/kafkaauth"
 	"github.com/sluice-dev/sluice/internal/member"
 	"github.com/sluice-dev/sluice/internal/observe"
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/source"
+	"github.com/sluice-dev/sluice/internal/stage"
 	"github.com/sluice-dev/sluice/internal/target"
 )
 
@@ -32,7 +35,6 @@ type runner struct {
 	name     string
 	uuid     string
 	revision int64
-	url      string // the target URL it posts to, resolved from a function name
 	connKey  string // what its Kafka connection was made of; see connections.key
 	// targetKey is what its target's secrets were; see connections.targetKey.
 	targetKey string
@@ -59,6 +61,7 @@ type runner struct {
 	kafkaIssue  string // the latest Kafka connection failure, until progress
 	groupIssue  string // the group cannot consume the pipe's lag; see group.go
 	memberIssue string // another process took this one's instance id, until it holds partitions again
+	destIssue   string // the failure destination refuses records, until it takes them
 	// exhausted holds, per partition, the problem of a batch whose
 	// retries ran out and which is retried on (no failure destination):
 	// it stays the result until that batch is delivered, rather than
@@ -75,11 +78,11 @@ type runner struct {
 	obs *pipeObs // metrics, throughput and last problem; see observe.go
 }
 
-func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, auth targetAuth, targetKey string, conn connection, connKey string) (*runner, error) {
+func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, targetKey string, conn connection, connKey string) (*runner, error) {
 	spec := p.Spec
 	log := e.log.With("pipe", spec.Name)
 	r := &runner{
-		name: spec.Name, uuid: spec.UUID, revision: p.Revision, url: url, connKey: connKey, targetKey: targetKey,
+		name: spec.Name, uuid: spec.UUID, revision: p.Revision, connKey: connKey, targetKey: targetKey,
 		done: make(chan struct{}), eng: e, log: log,
 		state: pipe.StateEnabled, reason: p.Status.StateTransitionReason,
 		lastReported: p.Status.LastProcessingResult,
@@ -100,32 +103,14 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, auth 
 	}
 
 	enc := event.NewEncoder(conn.source)
-	client := e.cfg.HTTPClient
-	headers := auth.headers.Clone()
-	if headers == nil {
-		headers = http.Header{}
-	}
-	headers.Set("X-Sluice-Pipe", spec.Name)
-	tgt, err := target.NewHTTP(target.HTTPConfig{
-		URL: url, Timeout: spec.TargetTimeout(), PayloadLimit: spec.PayloadLimitBytes,
-		Encoder: enc, Client: client,
-		Headers: headers, SigningKey: auth.signingKey, OAuth: auth.oauth,
-	})
+	env.Target.Encoder = enc
+	env.Target.Pipe = spec.Name
+	env.Observer = r
+	env.InitialBackoff, env.MaxBackoff = tun.InitialBackoff, tun.MaxBackoff
+	env.Meta = destination.Meta{EventSourceARN: conn.source.EventSourceARN, BootstrapServers: conn.brokers, FunctionARN: target.Describe(spec, env.Target)}
+	pl, err := chain.Open(ctx, spec, env)
 	if err != nil {
 		return nil, err
-	}
-	retrying := &target.Retrying{
-		Target: observedTarget{tgt, r},
-		Policy: target.RetryPolicy{
-			MaxRetries: spec.MaxRetries(), MaxRecordAge: spec.MaxRecordAge(),
-			InitialBackoff: tun.InitialBackoff, MaxBackoff: tun.MaxBackoff,
-		},
-		Hooks: target.Hooks{
-			Failed:    r.failed,
-			Waiting:   r.waiting,
-			Exhausted: r.exhaustedBatch,
-			Delivered: r.deliveredBatch,
-		},
 	}
 	watch := &kafkaauth.ConnWatch{ClientCert: conn.auth == cluster.AuthMTLS}
 	srcCfg := source.Config{
@@ -171,8 +156,11 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, url string, auth 
 	go func() {
 		defer close(r.done)
 		log.Info("pipe started", "topics", spec.Topics, "group", spec.GroupID(), "instance_id", r.instanceID,
-			"target", target.RedactURL(url), "brokers", conn.brokers, "auth", conn.auth)
-		r.consume(rctx, conn, spec, srcCfg, retrying.Handle)
+			"target", target.Describe(spec, env.Target), "brokers", conn.brokers, "auth", conn.auth)
+		r.consume(rctx, conn, spec, srcCfg, pl.Handler)
+		if err := pl.Close(); err != nil {
+			log.Warn("cannot close the pipe's target or failure destination", "err", err)
+		}
 		wg.Wait()
 		r.flushChanges(time.Now(), true)
 		e.obs.detach(r.obs)
@@ -345,6 +333,8 @@ func (r *runner) result() string {
 		return pipe.ProblemPrefix + r.kafkaIssue
 	case r.groupIssue != "":
 		return pipe.ProblemPrefix + r.groupIssue
+	case r.destIssue != "":
+		return pipe.ProblemPrefix + r.destIssue
 	case len(r.exhausted) > 0:
 		first := slices.MinFunc(slices.Collect(maps.Keys(r.exhausted)), func(a, b partitionKey) int {
 			return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
@@ -411,20 +401,31 @@ func (r *runner) flushChanges(now time.Time, final bool) {
 	}
 }
 
-func (r *runner) failed(b *source.Batch, attempt int, err error) {
+// The runner is the stages' Observer: it keeps the pipe's status and
+// metrics from what they report.
+var _ stage.Observer = (*runner)(nil)
+
+func (r *runner) Failed(b *batch.Batch, attempt int, err error) {
 	key := partitionKey{b.Topic, b.Partition}
 	r.update(func() {
 		r.targetIssue = target.ProblemOf(err)
 		if _, ok := r.exhausted[key]; ok {
-			r.exhausted[key] = target.ExhaustedProblem(attempt, err)
+			r.exhausted[key] = exhaustedProblem(attempt, err)
 		}
 	})
 	r.log.Debug("delivery failed", "topic", b.Topic, "partition", b.Partition,
 		"first_offset", b.FirstOffset(), "attempt", attempt, "err", err)
 }
 
-// waiting records when a failing batch's next attempt comes, for describe.
-func (r *runner) waiting(b *source.Batch, next int, at time.Time) {
+// exhaustedProblem is the status shown while records whose retries ran
+// out keep being retried because no failure destination is configured.
+func exhaustedProblem(attempts int, err error) string {
+	return fmt.Sprintf("retries exhausted after %d attempts and no failure destination is configured, so the batch keeps being retried: %s",
+		attempts, target.ProblemOf(err))
+}
+
+// Waiting records when a failing batch's next attempt comes, for describe.
+func (r *runner) Waiting(b *batch.Batch, next int, at time.Time) {
 	key := partitionKey{b.Topic, b.Partition}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -440,19 +441,18 @@ func (r *runner) waiting(b *source.Batch, next int, at time.Time) {
 	r.retrying[key] = rt
 }
 
-func (r *runner) exhaustedBatch(_ context.Context, b *source.Batch, attempts int, err error) bool {
+func (r *runner) Exhausted(b *batch.Batch, attempts int, err error) {
 	r.update(func() {
 		if r.exhausted == nil {
 			r.exhausted = map[partitionKey]string{}
 		}
-		r.exhausted[partitionKey{b.Topic, b.Partition}] = target.ExhaustedProblem(attempts, err)
+		r.exhausted[partitionKey{b.Topic, b.Partition}] = exhaustedProblem(attempts, err)
 	})
 	r.log.Error("retries exhausted; no failure destination configured, so the batch keeps being retried",
 		"topic", b.Topic, "partition", b.Partition, "first_offset", b.FirstOffset(), "last_offset", b.LastOffset(), "err", err)
-	return false
 }
 
-func (r *runner) deliveredBatch(b *source.Batch, _ int) {
+func (r *runner) Delivered(b *batch.Batch, _ int) {
 	r.mu.Lock()
 	clean := r.delivered && r.targetIssue == "" && r.kafkaIssue == "" && r.memberIssue == "" && len(r.exhausted) == 0 && len(r.retrying) == 0
 	r.mu.Unlock()
@@ -467,6 +467,42 @@ func (r *runner) deliveredBatch(b *source.Batch, _ int) {
 		delete(r.exhausted, partitionKey{b.Topic, b.Partition})
 		delete(r.retrying, partitionKey{b.Topic, b.Partition})
 	})
+}
+
+// HandedOff counts and logs records that left the pipe undelivered, with
+// their offsets, so an operator can find them.
+func (r *runner) HandedOff(b *batch.Batch, status batch.Status, n int, cond batch.Condition, err error) {
+	m := r.obs.m
+	args := []any{"topic", b.Topic, "partition", b.Partition, "first_offset", b.FirstOffset(), "last_offset", b.LastOffset(),
+		"records", n, "condition", string(cond)}
+	if err != nil {
+		args = append(args, "err", target.ProblemOf(err))
+	}
+	if status == batch.Discarded {
+		m.Dropped.Add(float64(n))
+		r.log.Warn("records discarded after their retry limits ran out (onFailure.discard)", args...)
+	} else {
+		m.OnFailureDelivered.Add(float64(n))
+		r.log.Warn("records handed to the failure destination", args...)
+	}
+	r.update(func() {
+		delete(r.exhausted, partitionKey{b.Topic, b.Partition})
+		delete(r.retrying, partitionKey{b.Topic, b.Partition})
+	})
+}
+
+// DestinationFailed shows a failure destination that refuses records as
+// the pipe's problem until it accepts them again.
+func (r *runner) DestinationFailed(b *batch.Batch, err error) {
+	if err == nil {
+		r.update(func() { r.destIssue = "" })
+		return
+	}
+	problem := fmt.Sprintf("the failure destination refused records of %s-%d from offset %d, so they are kept and offered again: %s",
+		b.Topic, b.Partition, b.FirstOffset(), target.ProblemOf(err))
+	r.update(func() { r.destIssue = problem })
+	r.log.Warn("failure destination refused records; retrying", "topic", b.Topic, "partition", b.Partition,
+		"first_offset", b.FirstOffset(), "err", err)
 }
 
 func (r *runner) pollError(err error) {

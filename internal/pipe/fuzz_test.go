@@ -11,9 +11,9 @@ import (
 // normalization: nothing may panic, a rejection must name its fields, and a
 // spec that validates must still validate once its defaults are filled in.
 func FuzzSpec(f *testing.F) {
-	f.Add(`{"name":"orders","bootstrapServers":["127.0.0.1:9092"],"topics":["orders"],"target":{"url":"http://x/"}}`)
-	f.Add(`{"name":"a","bootstrapServers":["h:1"],"topics":["t"],"target":{"url":"https://x"},"startingPosition":"AT_TIMESTAMP","startingPositionTimestamp":"2020-01-01T00:00:00Z","batchSize":10000,"maximumBatchingWindowInSeconds":300,"retry":{"maximumRetryAttempts":-1,"maximumRecordAgeInSeconds":60}}`)
-	f.Add(`{"name":"","batchSize":-5,"target":{"url":"ftp://"},"payloadLimitBytes":1}`)
+	f.Add(`{"name":"orders","bootstrapServers":["127.0.0.1:9092"],"topics":["orders"],"target":{"http":{"url":"http://x/"}}}`)
+	f.Add(`{"name":"a","bootstrapServers":["h:1"],"topics":["t"],"target":{"http":{"url":"https://x"}},"startingPosition":"AT_TIMESTAMP","startingPositionTimestamp":"2020-01-01T00:00:00Z","batchSize":10000,"maximumBatchingWindowInSeconds":300,"retry":{"maximumRetryAttempts":-1,"maximumRecordAgeInSeconds":60}}`)
+	f.Add(`{"name":"","batchSize":-5,"target":{"http":{"url":"ftp://"}},"payloadLimitBytes":1}`)
 	f.Add(`{"bootstrapServers":["[::1]:9092","host"],"consumerGroupId":"a b/c"}`)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body string) {

@@ -99,12 +99,55 @@ type Spec struct {
 	PayloadLimitBytes int `json:"payloadLimitBytes,omitempty"`
 	// Retry says when a failing batch stops being retried.
 	Retry RetryPolicy `json:"retry"`
+	// OnFailure says where records go whose retries ran out.
+	OnFailure OnFailure `json:"onFailure,omitzero"`
 }
 
-// Target is an HTTP endpoint that receives each batch as a POST: a URL, or
-// a function registered by name whose URL can change without touching the
-// pipes that use it.
+// OnFailure is what happens to records whose retry limits ran out. With
+// neither field set they are retried on (the PROBLEM says so), so nothing
+// leaves a pipe undelivered unless the user chose where.
+type OnFailure struct {
+	// Destination receives them, in the reference's failure record
+	// format: "kafka://TOPIC" (a topic on the pipe's cluster),
+	// "kafka://CLUSTER/TOPIC" (a topic on another registered cluster), an
+	// http(s):// URL, or "file:///PATH" (JSON lines, for dev).
+	Destination string `json:"destination,omitempty"`
+	// Discard drops them, counted and logged with their offsets, as the
+	// reference does when limits are set without a destination.
+	Discard bool `json:"discard,omitempty"`
+}
+
+// Target is where batches go. Exactly one section is set, and which one is
+// the target's kind (see Kind); each kind's settings, validation and
+// delivery live with its section. Today's kind is http.
 type Target struct {
+	HTTP *HTTPTarget `json:"http,omitempty"`
+}
+
+// Target kinds, named as their spec sections are.
+const KindHTTP = "http"
+
+// Kind is the name of the target's one section, or "" when none is set.
+// Validate refuses a spec with none or several.
+func (t Target) Kind() string {
+	if t.HTTP != nil {
+		return KindHTTP
+	}
+	return ""
+}
+
+// SecretRefs lists the secrets the target uses, in a stable order.
+func (t Target) SecretRefs() []SecretRef {
+	if t.HTTP != nil {
+		return t.HTTP.SecretRefs()
+	}
+	return nil
+}
+
+// HTTPTarget is an HTTP endpoint that receives each batch as a POST: a
+// URL, or a function registered by name whose URL can change without
+// touching the pipes that use it.
+type HTTPTarget struct {
 	URL string `json:"url,omitempty"`
 	// Function names a registered Function instead of a URL.
 	Function string `json:"function,omitempty"`
@@ -121,6 +164,13 @@ type Target struct {
 	// OAuth, when set, sends every delivery with a bearer token from the
 	// OAuth 2.0 client credentials grant, cached until it expires.
 	OAuth *OAuth `json:"oauth,omitempty"`
+	// ReportBatchItemFailures makes a 2xx answer's body count, as the
+	// reference's FunctionResponseTypes ["ReportBatchItemFailures"] does:
+	// {"batchItemFailures":[{"itemIdentifier":{"partition":"t-0","offset":N}}]}
+	// names the records that failed. Sluice also reads "poison": true on
+	// an item: that record goes to the failure destination without
+	// further retries.
+	ReportBatchItemFailures bool `json:"reportBatchItemFailures,omitempty"`
 }
 
 // OAuth is the client credentials grant of a target's authorization server.
@@ -145,29 +195,29 @@ const SecretValuePrefix = "secret:"
 
 // SecretRef is a reference to one key of a stored secret.
 type SecretRef struct {
-	Field  string // where it is used, e.g. target.headers.Authorization
+	Field  string // where it is used, e.g. target.http.headers.Authorization
 	Secret string
 	Key    string
 	// URL is where the value is sent: the target, or the token endpoint.
 	URL string
 }
 
-// SecretRefs lists the secrets the target uses, in a stable order.
-func (t Target) SecretRefs() []SecretRef {
+// SecretRefs lists the secrets the HTTP target uses, in a stable order.
+func (t HTTPTarget) SecretRefs() []SecretRef {
 	var out []SecretRef
 	for _, name := range slices.Sorted(maps.Keys(t.Headers)) {
 		if ref, ok := strings.CutPrefix(t.Headers[name], SecretValuePrefix); ok {
 			s, k, _ := strings.Cut(ref, "/")
-			out = append(out, SecretRef{Field: "target.headers." + name, Secret: s, Key: k, URL: t.URL})
+			out = append(out, SecretRef{Field: "target.http.headers." + name, Secret: s, Key: k, URL: t.URL})
 		}
 	}
 	if t.SigningSecret != "" {
 		s, k, _ := strings.Cut(t.SigningSecret, "/")
-		out = append(out, SecretRef{Field: "target.signingSecret", Secret: s, Key: k, URL: t.URL})
+		out = append(out, SecretRef{Field: "target.http.signingSecret", Secret: s, Key: k, URL: t.URL})
 	}
 	if o := t.OAuth; o != nil && o.ClientSecret != "" {
 		for _, k := range []string{OAuthClientIDKey, OAuthClientSecretKey} {
-			out = append(out, SecretRef{Field: "target.oauth.clientSecret", Secret: o.ClientSecret, Key: k, URL: o.TokenURL})
+			out = append(out, SecretRef{Field: "target.http.oauth.clientSecret", Secret: o.ClientSecret, Key: k, URL: o.TokenURL})
 		}
 	}
 	return out
@@ -182,6 +232,10 @@ type RetryPolicy struct {
 	MaximumRetryAttempts *int `json:"maximumRetryAttempts,omitempty"`
 	// MaximumRecordAgeInSeconds is -1 (unlimited) or 60–604,800.
 	MaximumRecordAgeInSeconds *int `json:"maximumRecordAgeInSeconds,omitempty"`
+	// BisectBatchOnError splits a failed batch in halves and retries each
+	// on its own, down to single records, so one poison record is set
+	// apart from the rest; the splits do not count as retries.
+	BisectBatchOnError bool `json:"bisectBatchOnError,omitempty"`
 }
 
 // State is a pipe's lifecycle state, with the reference's names.
@@ -297,10 +351,10 @@ func (s Spec) BatchingWindow() time.Duration {
 
 // TargetTimeout is the timeout of one delivery attempt.
 func (s Spec) TargetTimeout() time.Duration {
-	if s.Target.TimeoutSeconds == 0 {
+	if s.Target.HTTP.TimeoutSeconds == 0 {
 		return DefaultTargetTimeout
 	}
-	return time.Duration(s.Target.TimeoutSeconds * float64(time.Second))
+	return time.Duration(s.Target.HTTP.TimeoutSeconds * float64(time.Second))
 }
 
 // MaxRetries is the retry limit, or Unlimited.
@@ -336,8 +390,8 @@ func (s Spec) Normalize() Spec {
 		t := true
 		s.Enabled = &t
 	}
-	if s.Target.TimeoutSeconds == 0 {
-		s.Target.TimeoutSeconds = DefaultTargetTimeout.Seconds()
+	if s.Target.HTTP.TimeoutSeconds == 0 {
+		s.Target.HTTP.TimeoutSeconds = DefaultTargetTimeout.Seconds()
 	}
 	if s.PayloadLimitBytes == 0 {
 		s.PayloadLimitBytes = DefaultPayloadLimitBytes
@@ -354,4 +408,13 @@ func (s Spec) Normalize() Spec {
 		s.ConsumerGroupID = s.UUID
 	}
 	return s
+}
+
+// HTTPOrZero is the http section, or its zero value when the target is of
+// another kind, for code that reads HTTP fields of any pipe.
+func (t Target) HTTPOrZero() HTTPTarget {
+	if t.HTTP == nil {
+		return HTTPTarget{}
+	}
+	return *t.HTTP
 }

@@ -1,8 +1,8 @@
 package pipe
 
 import (
+	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -15,7 +15,7 @@ import (
 // FieldError is one invalid field: its path in the spec, the bad value and
 // what would be accepted instead.
 type FieldError struct {
-	Field  string // e.g. "batchSize" or "target.url"
+	Field  string // e.g. "batchSize" or "target.http.url"
 	Value  string // the rejected value, as the user wrote it
 	Reason string // what is allowed, phrased as the fix
 }
@@ -120,26 +120,7 @@ func (s Spec) Validate(now time.Time) error {
 		v.add("consumerGroupId", strconv.Quote(g), fmt.Sprintf("use 1–%d letters, digits, spaces and -/*:_+=.@", MaxConsumerGroupIDLength))
 	}
 
-	switch u, err := url.Parse(s.Target.URL); {
-	case s.Target.Function != "" && s.Target.URL != "":
-		v.add("target.function", s.Target.Function, "give either target.url or target.function, not both")
-	case s.Target.Function != "":
-		if !nameRE.MatchString(s.Target.Function) || len(s.Target.Function) > MaxNameLength {
-			v.add("target.function", strconv.Quote(s.Target.Function), fmt.Sprintf("use the name of a registered function: 1–%d letters, digits, '-' and '_'", MaxNameLength))
-		}
-	case s.Target.URL == "":
-		v.add("target.url", "", "required: give the http:// or https:// URL that receives batches, or target.function, a function registered with `sluice functions set`")
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s.Target.URL) > maxURLLength:
-		v.add("target.url", strconv.Quote(s.Target.URL), "use an absolute http:// or https:// URL")
-	case u.User != nil:
-		// Not quoted back: the value is the credential.
-		v.add("target.url", "(with user:password@)", "credentials in the URL would be stored, shown and logged in clear: "+
-			"remove them from the URL and send them from a secret, e.g. --header Authorization=secret:SECRET/KEY")
-	}
-	validateTargetAuth(v, s.Target)
-	if t := s.Target.TimeoutSeconds; t < 0 || t > maxTargetTimeoutSecondsFloat {
-		v.add("target.timeoutSeconds", strconv.FormatFloat(t, 'f', -1, 64), fmt.Sprintf("use 0 (the default, %s) up to %d seconds", DefaultTargetTimeout, int(maxTargetTimeoutSecondsFloat)))
-	}
+	validateTarget(v, s.Target)
 	if p := s.PayloadLimitBytes; p != 0 && (p < MinPayloadLimitBytes || p > MaxPayloadLimitBytes) {
 		v.add("payloadLimitBytes", strconv.Itoa(p), fmt.Sprintf("use %d–%d bytes", MinPayloadLimitBytes, MaxPayloadLimitBytes))
 	}
@@ -149,6 +130,7 @@ func (s Spec) Validate(now time.Time) error {
 	if a := s.Retry.MaximumRecordAgeInSeconds; a != nil && *a != Unlimited && (*a < MinRecordAgeSeconds || *a > MaxRecordAgeSeconds) {
 		v.add("retry.maximumRecordAgeInSeconds", strconv.Itoa(*a), fmt.Sprintf("use -1 (unlimited) or %d–%d", MinRecordAgeSeconds, MaxRecordAgeSeconds))
 	}
+	validateOnFailure(v, s)
 
 	if len(v.Fields) == 0 {
 		return nil
@@ -250,76 +232,79 @@ func (f Function) Validate() error {
 	return nil
 }
 
-// Limits of a target's headers.
+// Failure destination schemes.
 const (
-	MaxTargetHeaders     = 20
-	maxHeaderValueLength = 8 << 10
+	DestinationKafka = "kafka"
+	DestinationHTTP  = "http"
+	DestinationFile  = "file"
 )
 
-var (
-	// headerNameRE is an HTTP field name (RFC 9110's token).
-	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-	// secretRefRE is SECRET/KEY, secretNameRE SECRET, as package secret
-	// names them (it is not imported: the domain stays free of I/O).
-	secretRefRE  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?/[-._a-zA-Z0-9]{1,253}$`)
-	secretNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$`)
-)
+// maxDestinationLength is the reference's DestinationConfig limit.
+const maxDestinationLength = 350
 
-// reservedHeaders are set by Sluice itself: a pipe may not replace them.
-var reservedHeaders = []string{"Host", "Content-Type", "Content-Length", "Transfer-Encoding", "Connection", "User-Agent", "X-Sluice-Pipe", "X-Sluice-Signature"}
+// Destination is a parsed OnFailure.Destination.
+type Destination struct {
+	Scheme string // DestinationKafka, DestinationHTTP or DestinationFile
+	// Cluster and Topic, for kafka: Cluster is "" for the pipe's own.
+	Cluster, Topic string
+	// URL, for http (http or https) and file (the absolute path in Path).
+	URL, Path string
+}
 
-func validateTargetAuth(v *ValidationError, t Target) {
-	if len(t.Headers) > MaxTargetHeaders {
-		v.add("target.headers", strconv.Itoa(len(t.Headers)), fmt.Sprintf("give at most %d headers", MaxTargetHeaders))
+// ParseDestination reads a failure destination URI, or explains what a
+// valid one looks like.
+func ParseDestination(raw string) (Destination, error) {
+	if len(raw) > maxDestinationLength {
+		return Destination{}, fmt.Errorf("use at most %d characters", maxDestinationLength)
 	}
-	for _, name := range slices.Sorted(maps.Keys(t.Headers)) {
-		field := "target.headers." + name
-		value := t.Headers[name]
-		switch {
-		case !headerNameRE.MatchString(name):
-			v.add(field, strconv.Quote(name), "use an HTTP header name: letters, digits and !#$%&'*+.^_`|~-")
-		case slices.ContainsFunc(reservedHeaders, func(r string) bool { return strings.EqualFold(r, name) }):
-			v.add(field, "", "Sluice sets this header itself: use another name")
-		}
-		ref, isSecret := strings.CutPrefix(value, SecretValuePrefix)
-		switch {
-		case isSecret && !secretRefRE.MatchString(ref):
-			v.add(field, strconv.Quote(value), "a secret value is secret:SECRET/KEY, naming a stored secret and one of its keys")
-		case isSecret && t.Function != "":
-			v.add(field, "", "headers from secrets need target.url: a function's URL can change without the pipe, and the secret would follow it")
-		case !isSecret && (len(value) > maxHeaderValueLength || strings.ContainsAny(value, "\r\n\x00")):
-			// Not quoted back: a value may be a credential given in clear.
-			v.add(field, "", fmt.Sprintf("use a value of at most %d bytes without line breaks", maxHeaderValueLength))
-		}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Destination{}, errors.New("use kafka://TOPIC, kafka://CLUSTER/TOPIC, an http(s):// URL or file:///PATH")
 	}
-	if o := t.OAuth; o != nil {
-		switch u, err := url.Parse(o.TokenURL); {
-		case o.TokenURL == "":
-			v.add("target.oauth.tokenUrl", "", "required: the authorization server's token endpoint")
-		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil:
-			v.add("target.oauth.tokenUrl", "", "use an absolute https:// URL without user:password@")
+	switch u.Scheme {
+	case "kafka":
+		d := Destination{Scheme: DestinationKafka, Topic: u.Host}
+		if p := strings.TrimPrefix(u.Path, "/"); p != "" {
+			d.Cluster, d.Topic = u.Host, p
 		}
-		if !secretNameRE.MatchString(o.ClientSecret) {
-			v.add("target.oauth.clientSecret", strconv.Quote(o.ClientSecret), "name a stored secret holding the keys clientId and clientSecret")
+		if d.Topic == "" || d.Topic == "." || d.Topic == ".." || len(d.Topic) > MaxTopicLength || !topicRE.MatchString(d.Topic) || u.RawQuery != "" || u.User != nil {
+			return Destination{}, fmt.Errorf("use kafka://TOPIC (a topic on the pipe's cluster) or kafka://CLUSTER/TOPIC, with a Kafka topic name of 1–%d letters, digits, '.', '_' and '-'", MaxTopicLength)
 		}
-		if t.Function != "" {
-			v.add("target.oauth", "", "OAuth needs target.url: a function's URL can change without the pipe")
+		if d.Cluster != "" && !nameRE.MatchString(d.Cluster) {
+			return Destination{}, errors.New("in kafka://CLUSTER/TOPIC, CLUSTER is a cluster registered with `sluice clusters set`")
 		}
-		for name := range t.Headers {
-			if strings.EqualFold(name, "Authorization") {
-				v.add("target.headers."+name, "", "OAuth sets Authorization: give one or the other")
-			}
+		return d, nil
+	case "http", "https":
+		if u.Host == "" {
+			return Destination{}, errors.New("use an absolute http:// or https:// URL")
 		}
-		if len(o.Scopes) > 20 {
-			v.add("target.oauth.scopes", strconv.Itoa(len(o.Scopes)), "give at most 20 scopes")
+		if u.User != nil {
+			return Destination{}, errors.New("remove the user:password@ from the URL: it would be stored and shown in clear")
 		}
+		return Destination{Scheme: DestinationHTTP, URL: raw}, nil
+	case "file":
+		if u.Host != "" || !strings.HasPrefix(u.Path, "/") || u.Path == "/" {
+			return Destination{}, errors.New("use file:///ABSOLUTE/PATH.jsonl (three slashes)")
+		}
+		return Destination{Scheme: DestinationFile, Path: u.Path}, nil
 	}
-	if s := t.SigningSecret; s != "" {
-		switch {
-		case !secretRefRE.MatchString(s):
-			v.add("target.signingSecret", strconv.Quote(s), "give SECRET/KEY, naming a stored secret and the key holding the signing key")
-		case t.Function != "":
-			v.add("target.signingSecret", "", "a signing secret needs target.url: a function's URL can change without the pipe")
-		}
+	return Destination{}, errors.New("use kafka://TOPIC, kafka://CLUSTER/TOPIC, an http(s):// URL or file:///PATH")
+}
+
+func validateOnFailure(v *ValidationError, s Spec) {
+	f := s.OnFailure
+	if f.Destination == "" {
+		return
+	}
+	if f.Discard {
+		v.add("onFailure.discard", "true", "give either onFailure.destination or onFailure.discard, not both")
+	}
+	d, err := ParseDestination(f.Destination)
+	if err != nil {
+		v.add("onFailure.destination", strconv.Quote(f.Destination), err.Error())
+		return
+	}
+	if d.Scheme == DestinationKafka && (d.Cluster == "" || d.Cluster == s.Cluster) && slices.Contains(s.Topics, d.Topic) {
+		v.add("onFailure.destination", strconv.Quote(f.Destination), "the failure destination must differ from the topic the pipe reads: records that failed would be read again")
 	}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func valid() Spec {
-	return Spec{Name: "orders", BootstrapServers: []string{"127.0.0.1:9092"}, Topics: []string{"orders"}, Target: Target{URL: "http://127.0.0.1:9000/"}}
+	return Spec{Name: "orders", BootstrapServers: []string{"127.0.0.1:9092"}, Topics: []string{"orders"}, Target: Target{HTTP: &HTTPTarget{URL: "http://127.0.0.1:9000/"}}}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -43,9 +43,9 @@ func TestValidateNamesFieldValueAndRange(t *testing.T) {
 		{"ts future", func(s *Spec) { s.StartingPosition = AtTimestamp; s.StartingPositionTimestamp = ptr(now.Add(time.Hour)) }, "startingPositionTimestamp", "future"},
 		{"ts without at", func(s *Spec) { s.StartingPositionTimestamp = ptr(now) }, "startingPositionTimestamp", "only allowed"},
 		{"group", func(s *Spec) { s.ConsumerGroupID = "a#b" }, "consumerGroupId", "letters"},
-		{"no target", func(s *Spec) { s.Target.URL = "" }, "target.url", "required"},
-		{"bad target", func(s *Spec) { s.Target.URL = "ftp://x" }, "target.url", "http://"},
-		{"timeout", func(s *Spec) { s.Target.TimeoutSeconds = 900 }, "target.timeoutSeconds", "840"},
+		{"no target", func(s *Spec) { s.Target.HTTP.URL = "" }, "target.http.url", "required"},
+		{"bad target", func(s *Spec) { s.Target.HTTP.URL = "ftp://x" }, "target.http.url", "http://"},
+		{"timeout", func(s *Spec) { s.Target.HTTP.TimeoutSeconds = 900 }, "target.http.timeoutSeconds", "840"},
 		{"payload", func(s *Spec) { s.PayloadLimitBytes = 10 }, "payloadLimitBytes", "1024"},
 		{"retries", func(s *Spec) { s.Retry.MaximumRetryAttempts = ptr(10001) }, "retry.maximumRetryAttempts", "-1 (unlimited) or 0–10000"},
 		{"age", func(s *Spec) { s.Retry.MaximumRecordAgeInSeconds = ptr(59) }, "retry.maximumRecordAgeInSeconds", "60–604800"},
@@ -70,10 +70,10 @@ func TestValidateNamesFieldValueAndRange(t *testing.T) {
 }
 
 func TestValidateReportsEveryField(t *testing.T) {
-	err := Spec{BatchSize: 0, Target: Target{URL: "x"}}.Validate(time.Now())
+	err := Spec{BatchSize: 0, Target: Target{HTTP: &HTTPTarget{URL: "x"}}}.Validate(time.Now())
 	var ve *ValidationError
 	if !errors.As(err, &ve) || len(ve.Fields) != 4 {
-		t.Fatalf("want name, bootstrapServers, topics, target.url; got %v", err)
+		t.Fatalf("want name, bootstrapServers, topics, target.http.url; got %v", err)
 	}
 }
 
@@ -103,24 +103,24 @@ func TestValidateTargetAuth(t *testing.T) {
 		field  string
 		reason string
 	}{
-		{"user info in the URL", func(s *Spec) { s.Target.URL = "https://user:s3cret@hooks.example.com/x" }, "target.url", "send them from a secret"},
-		{"bad header name", func(s *Spec) { s.Target.Headers = map[string]string{"X Key": "v"} }, "target.headers.X Key", "HTTP header name"},
-		{"reserved header", func(s *Spec) { s.Target.Headers = map[string]string{"content-type": "text/plain"} }, "target.headers.content-type", "Sluice sets this header"},
-		{"bad secret reference", func(s *Spec) { s.Target.Headers = map[string]string{"X-Api-Key": "secret:nokey"} }, "target.headers.X-Api-Key", "secret:SECRET/KEY"},
-		{"line break", func(s *Spec) { s.Target.Headers = map[string]string{"X-Api-Key": "a\r\nHost: evil"} }, "target.headers.X-Api-Key", "without line breaks"},
+		{"user info in the URL", func(s *Spec) { s.Target.HTTP.URL = "https://user:s3cret@hooks.example.com/x" }, "target.http.url", "send them from a secret"},
+		{"bad header name", func(s *Spec) { s.Target.HTTP.Headers = map[string]string{"X Key": "v"} }, "target.http.headers.X Key", "HTTP header name"},
+		{"reserved header", func(s *Spec) { s.Target.HTTP.Headers = map[string]string{"content-type": "text/plain"} }, "target.http.headers.content-type", "Sluice sets this header"},
+		{"bad secret reference", func(s *Spec) { s.Target.HTTP.Headers = map[string]string{"X-Api-Key": "secret:nokey"} }, "target.http.headers.X-Api-Key", "secret:SECRET/KEY"},
+		{"line break", func(s *Spec) { s.Target.HTTP.Headers = map[string]string{"X-Api-Key": "a\r\nHost: evil"} }, "target.http.headers.X-Api-Key", "without line breaks"},
 		{"secret header on a function", func(s *Spec) {
-			s.Target.URL, s.Target.Function = "", "billing"
-			s.Target.Headers = map[string]string{"Authorization": "secret:hook/token"}
-		}, "target.headers.Authorization", "need target.url"},
-		{"bad signing secret", func(s *Spec) { s.Target.SigningSecret = "hook" }, "target.signingSecret", "SECRET/KEY"},
-		{"oauth without a token URL", func(s *Spec) { s.Target.OAuth = &OAuth{ClientSecret: "idp"} }, "target.oauth.tokenUrl", "required"},
+			s.Target.HTTP.URL, s.Target.HTTP.Function = "", "billing"
+			s.Target.HTTP.Headers = map[string]string{"Authorization": "secret:hook/token"}
+		}, "target.http.headers.Authorization", "need target.http.url"},
+		{"bad signing secret", func(s *Spec) { s.Target.HTTP.SigningSecret = "hook" }, "target.http.signingSecret", "SECRET/KEY"},
+		{"oauth without a token URL", func(s *Spec) { s.Target.HTTP.OAuth = &OAuth{ClientSecret: "idp"} }, "target.http.oauth.tokenUrl", "required"},
 		{"oauth with a bad client secret", func(s *Spec) {
-			s.Target.OAuth = &OAuth{TokenURL: "https://idp.example.com/token", ClientSecret: "Bad/Name"}
-		}, "target.oauth.clientSecret", "clientId and clientSecret"},
+			s.Target.HTTP.OAuth = &OAuth{TokenURL: "https://idp.example.com/token", ClientSecret: "Bad/Name"}
+		}, "target.http.oauth.clientSecret", "clientId and clientSecret"},
 		{"oauth and an Authorization header", func(s *Spec) {
-			s.Target.OAuth = &OAuth{TokenURL: "https://idp.example.com/token", ClientSecret: "idp"}
-			s.Target.Headers = map[string]string{"authorization": "Bearer x"}
-		}, "target.headers.authorization", "OAuth sets Authorization"},
+			s.Target.HTTP.OAuth = &OAuth{TokenURL: "https://idp.example.com/token", ClientSecret: "idp"}
+			s.Target.HTTP.Headers = map[string]string{"authorization": "Bearer x"}
+		}, "target.http.headers.authorization", "OAuth sets Authorization"},
 	} {
 		s := valid()
 		c.edit(&s)
@@ -143,13 +143,49 @@ func TestValidateTargetAuth(t *testing.T) {
 		}
 	}
 	s := valid()
-	s.Target.Headers = map[string]string{"Authorization": "secret:hook/token", "X-Team": "payments"}
-	s.Target.SigningSecret = "hook/signing"
+	s.Target.HTTP.Headers = map[string]string{"Authorization": "secret:hook/token", "X-Team": "payments"}
+	s.Target.HTTP.SigningSecret = "hook/signing"
 	if err := s.Validate(time.Now()); err != nil {
 		t.Fatalf("valid target auth: %v", err)
 	}
-	refs := s.Target.SecretRefs()
-	if len(refs) != 2 || refs[0] != (SecretRef{"target.headers.Authorization", "hook", "token", s.Target.URL}) || refs[1] != (SecretRef{"target.signingSecret", "hook", "signing", s.Target.URL}) {
+	refs := s.Target.HTTP.SecretRefs()
+	if len(refs) != 2 || refs[0] != (SecretRef{"target.http.headers.Authorization", "hook", "token", s.Target.HTTP.URL}) || refs[1] != (SecretRef{"target.http.signingSecret", "hook", "signing", s.Target.HTTP.URL}) {
 		t.Errorf("SecretRefs = %+v", refs)
+	}
+}
+
+func TestValidateOnFailure(t *testing.T) {
+	for _, c := range []struct {
+		name, dest string
+		discard    bool
+		field, say string
+	}{
+		{"kafka", "kafka://dlq", false, "", ""},
+		{"other cluster", "kafka://backup/dlq", false, "", ""},
+		{"http", "https://hooks.example.com/dlq", false, "", ""},
+		{"file", "file:///var/lib/sluice/dlq.jsonl", false, "", ""},
+		{"discard", "", true, "", ""},
+		{"source topic", "kafka://orders", false, "onFailure.destination", "must differ from the topic"},
+		{"bad topic", "kafka://bad topic", false, "onFailure.destination", "kafka://TOPIC"},
+		{"relative file", "file://dlq.jsonl", false, "onFailure.destination", "file:///ABSOLUTE/PATH"},
+		{"sqs", "arn:aws:sqs:us-east-1:1:q", false, "onFailure.destination", "kafka://TOPIC"},
+		{"credentials", "https://u:p@hooks.example.com/", false, "onFailure.destination", "user:password@"},
+		{"both", "kafka://dlq", true, "onFailure.discard", "not both"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := valid()
+			s.OnFailure = OnFailure{Destination: c.dest, Discard: c.discard}
+			err := s.Validate(time.Now())
+			if c.field == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want valid", err)
+				}
+				return
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Fields) != 1 || ve.Fields[0].Field != c.field || !strings.Contains(ve.Fields[0].Reason, c.say) {
+				t.Fatalf("Validate = %v, want %s saying %q", err, c.field, c.say)
+			}
+		})
 	}
 }

@@ -23,9 +23,96 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/sluice-dev/sluice/internal/batch"
 	"github.com/sluice-dev/sluice/internal/event"
-	"github.com/sluice-dev/sluice/internal/source"
+	"github.com/sluice-dev/sluice/internal/pipe"
 )
+
+// The http kind: the pipe's target.http section.
+func init() {
+	Register(Kind{Name: pipe.KindHTTP, Key: httpKey, Describe: describeHTTP, Open: openHTTP})
+}
+
+// describeHTTP is the redacted URL, or the function's name and URL.
+func describeHTTP(spec pipe.Spec, env Env) string {
+	t := spec.Target.HTTP
+	if t.Function == "" {
+		return RedactURL(t.URL)
+	}
+	if u, err := env.FunctionURL(t.Function); err == nil {
+		return "function " + t.Function + " (" + RedactURL(u) + ")"
+	}
+	return "function " + t.Function
+}
+
+// httpKey is the URL a function name resolves to and the versions of the
+// secrets the target uses.
+func httpKey(spec pipe.Spec, env Env) string {
+	t := spec.Target.HTTP
+	var b strings.Builder
+	if t.Function != "" {
+		u, err := env.FunctionURL(t.Function)
+		if err != nil {
+			u = "(unresolved)"
+		}
+		b.WriteString(u)
+	}
+	for _, ref := range t.SecretRefs() {
+		fmt.Fprintf(&b, ",%s@%s", ref.Secret, env.SecretVersion(ref.Secret))
+	}
+	return b.String()
+}
+
+// openHTTP resolves the section's function and secrets into an HTTP
+// target. Its errors are the pipe's PROBLEM, so they name the fix.
+func openHTTP(_ context.Context, spec pipe.Spec, env Env) (Target, error) {
+	t := spec.Target.HTTP
+	u := t.URL
+	if t.Function != "" {
+		var err error
+		if u, err = env.FunctionURL(t.Function); err != nil {
+			return nil, err
+		}
+	}
+	cfg := HTTPConfig{
+		URL: u, Timeout: spec.TargetTimeout(), PayloadLimit: spec.PayloadLimitBytes,
+		Encoder: env.Encoder, Client: env.HTTPClient, Headers: http.Header{},
+		ReportBatchItemFailures: t.ReportBatchItemFailures,
+	}
+	for name, v := range t.Headers {
+		if !strings.HasPrefix(v, pipe.SecretValuePrefix) {
+			cfg.Headers.Set(name, v)
+		}
+	}
+	for _, ref := range t.SecretRefs() {
+		v, err := env.Secret(ref)
+		if err != nil {
+			return nil, err
+		}
+		switch ref.Field {
+		case "target.http.signingSecret":
+			cfg.SigningKey = v
+		case "target.http.oauth.clientSecret":
+			if cfg.OAuth == nil {
+				cfg.OAuth = &clientcredentials.Config{TokenURL: t.OAuth.TokenURL, Scopes: t.OAuth.Scopes}
+			}
+			if ref.Key == pipe.OAuthClientIDKey {
+				cfg.OAuth.ClientID = string(v)
+			} else {
+				cfg.OAuth.ClientSecret = string(v)
+			}
+		default:
+			if strings.ContainsAny(string(v), "\r\n") {
+				return nil, fmt.Errorf("Secret %q of %s holds a line break, which no header value may: store the value without it.", ref.Secret, ref.Field)
+			}
+			cfg.Headers.Set(strings.TrimPrefix(ref.Field, "target.http.headers."), string(v))
+		}
+	}
+	if env.Pipe != "" {
+		cfg.Headers.Set("X-Sluice-Pipe", env.Pipe)
+	}
+	return NewHTTP(cfg)
+}
 
 // HTTPConfig configures an HTTP target.
 type HTTPConfig struct {
@@ -49,6 +136,9 @@ type HTTPConfig struct {
 	OAuth *clientcredentials.Config
 	// Now is the clock of the signatures' time stamps; nil is time.Now.
 	Now func() time.Time
+	// ReportBatchItemFailures reads a 2xx answer's body as the
+	// reference's partial batch response; see pipe.HTTPTarget.
+	ReportBatchItemFailures bool
 }
 
 // SignatureHeader carries the body's signature, as webhook receivers
@@ -166,16 +256,33 @@ func (b *pooledBody) Close() error {
 	return nil
 }
 
+// Close releases nothing: the transport is shared, and its idle
+// connections time out on their own.
+func (h *HTTP) Close() error { return nil }
+
 // Deliver posts the batch once.
-func (h *HTTP) Deliver(ctx context.Context, b *source.Batch) error {
+func (h *HTTP) Deliver(ctx context.Context, b *batch.Batch) batch.Result {
 	if b.Oversized {
 		r := b.Records[0]
-		return &Error{
+		return batch.All(1, batch.Outcome{Status: batch.Failed, Condition: batch.MaximumPayloadSizeExceeded, Err: &Error{
 			Problem: fmt.Sprintf("record %s-%d offset %d is %d bytes as an event, over the pipe's payload limit of %d bytes",
 				r.Topic, r.Partition, r.Offset, b.Size, h.cfg.PayloadLimit),
 			Err: ErrOversized,
-		}
+		}})
 	}
+	body, err := h.post(ctx, b)
+	if err != nil {
+		return batch.FailedAll(b, err)
+	}
+	if !h.cfg.ReportBatchItemFailures {
+		return batch.DeliveredAll(b)
+	}
+	return partialResult(b, body)
+}
+
+// post sends the batch and returns the first bytes of a 2xx answer's body
+// (what a partial batch response needs), or the failure.
+func (h *HTTP) post(ctx context.Context, b *batch.Batch) ([]byte, error) {
 	bufp, _ := h.pool.Get().(*[]byte)
 	if bufp == nil {
 		bufp = new([]byte)
@@ -184,7 +291,7 @@ func (h *HTTP) Deliver(ctx context.Context, b *source.Batch) error {
 	body := &pooledBody{Reader: bytes.NewReader(*bufp), buf: bufp, pool: &h.pool}
 	if n := len(*bufp); n > h.cfg.PayloadLimit {
 		body.Close()
-		return &Error{Problem: fmt.Sprintf("batch is %d bytes, over the payload limit of %d bytes", n, h.cfg.PayloadLimit), Err: ErrOversized}
+		return nil, &Error{Problem: fmt.Sprintf("batch is %d bytes, over the payload limit of %d bytes", n, h.cfg.PayloadLimit), Err: ErrOversized}
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
@@ -192,7 +299,7 @@ func (h *HTTP) Deliver(ctx context.Context, b *source.Batch) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, body)
 	if err != nil {
 		body.Close()
-		return &Error{Problem: "cannot build the request to the target", Err: err}
+		return nil, &Error{Problem: "cannot build the request to the target", Err: err}
 	}
 	req.ContentLength = int64(body.Len())
 	req.Header.Set("Content-Type", "application/json")
@@ -204,7 +311,7 @@ func (h *HTTP) Deliver(ctx context.Context, b *source.Batch) error {
 		tok, err := h.token()
 		if err != nil {
 			body.Close()
-			return &Error{Problem: fmt.Sprintf("cannot get an OAuth token from %s: %s", RedactURL(h.cfg.OAuth.TokenURL), printable([]byte(oauthCause(err)))), Err: err}
+			return nil, &Error{Problem: fmt.Sprintf("cannot get an OAuth token from %s: %s", RedactURL(h.cfg.OAuth.TokenURL), printable([]byte(oauthCause(err)))), Err: err}
 		}
 		tok.SetAuthHeader(req)
 	}
@@ -218,20 +325,30 @@ func (h *HTTP) Deliver(ctx context.Context, b *source.Batch) error {
 	resp, err := h.cfg.Client.Do(req)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
-			return &Error{Problem: fmt.Sprintf("target did not answer within %s", h.cfg.Timeout), Err: err}
+			return nil, &Error{Problem: fmt.Sprintf("target did not answer within %s", h.cfg.Timeout), Err: err}
 		}
 		cause := withoutLocalAddr(unwrapURLError(err))
 		if errors.Is(cause, io.EOF) || errors.Is(cause, io.ErrUnexpectedEOF) {
-			return &Error{Problem: "target closed the connection without answering", Err: cause}
+			return nil, &Error{Problem: "target closed the connection without answering", Err: cause}
 		}
-		return &Error{Problem: "target unreachable: " + cause.Error(), Err: cause}
+		return nil, &Error{Problem: "target unreachable: " + cause.Error(), Err: cause}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		// Drain so the connection is reused; a target has no reason to
-		// send much, so stop at a bound.
+		// Read what a partial batch response needs and drain the rest, so
+		// the connection is reused; the bound keeps a chatty target from
+		// holding memory.
+		var body []byte
+		if h.cfg.ReportBatchItemFailures {
+			if body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1)); err != nil {
+				return nil, &Error{StatusCode: resp.StatusCode, Problem: "target's answer broke off: " + withoutLocalAddr(unwrapURLError(err)).Error(), Err: err}
+			}
+			if len(body) > maxResponseBody {
+				return nil, &Error{StatusCode: resp.StatusCode, Problem: fmt.Sprintf("target's answer is over %d bytes, too long for a partial batch response", maxResponseBody)}
+			}
+		}
 		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
-		return nil
+		return body, nil
 	}
 	if resp.StatusCode == http.StatusUnauthorized && h.cfg.OAuth != nil {
 		h.dropToken() // revoked or rotated early: the retry asks for a new one
@@ -242,10 +359,10 @@ func (h *HTTP) Deliver(ctx context.Context, b *source.Batch) error {
 	if s := printable(snippet); s != "" {
 		problem += ": " + s
 	}
-	return &Error{
-		StatusCode: resp.StatusCode,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
-		Problem:    problem,
+	return nil, &Error{
+		StatusCode:      resp.StatusCode,
+		RetryAfterDelay: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		Problem:         problem,
 	}
 }
 

@@ -28,8 +28,8 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/sluice-dev/sluice/internal/batch"
 	"github.com/sluice-dev/sluice/internal/event"
-	"github.com/sluice-dev/sluice/internal/source"
 )
 
 var testEncoder = event.NewEncoder(event.Source{
@@ -57,8 +57,8 @@ func records(topic string, partition int32, first int64, n, valueSize int) []*kg
 	return recs
 }
 
-func batchOf(recs []*kgo.Record) *source.Batch {
-	return &source.Batch{Topic: recs[0].Topic, Partition: recs[0].Partition, Records: recs}
+func batchOf(recs []*kgo.Record) *batch.Batch {
+	return batch.New(recs, nil)
 }
 
 // hit is one request a test server received.
@@ -218,7 +218,7 @@ func TestHTTPDeliversBatch(t *testing.T) {
 				Headers: http.Header{"X-Sluice-Pipe": {"orders-to-billing"}},
 			})
 			recs := records("orders", 3, 100, 5, 40)
-			if err := h.Deliver(context.Background(), batchOf(recs)); err != nil {
+			if err := deliver(h, context.Background(), batchOf(recs)); err != nil {
 				t.Fatalf("Deliver = %v, want nil", err)
 			}
 			if n := srv.calls(); n != 1 {
@@ -284,7 +284,7 @@ func TestHTTPErrorStatus(t *testing.T) {
 				io.WriteString(w, c.body)
 			})
 			h := newTestHTTP(t, HTTPConfig{URL: srv.srv.URL})
-			err := h.Deliver(context.Background(), batchOf(records("t", 0, 0, 2, 10)))
+			err := deliver(h, context.Background(), batchOf(records("t", 0, 0, 2, 10)))
 			var te *Error
 			if !errors.As(err, &te) {
 				t.Fatalf("Deliver = %#v, want *Error", err)
@@ -292,8 +292,8 @@ func TestHTTPErrorStatus(t *testing.T) {
 			if te.StatusCode != c.status {
 				t.Errorf("StatusCode = %d, want %d", te.StatusCode, c.status)
 			}
-			if te.RetryAfter != c.retryAfter {
-				t.Errorf("RetryAfter = %v, want %v", te.RetryAfter, c.retryAfter)
+			if te.RetryAfterDelay != c.retryAfter {
+				t.Errorf("RetryAfter = %v, want %v", te.RetryAfterDelay, c.retryAfter)
 			}
 			if c.problem != "" && te.Problem != c.problem {
 				t.Errorf("Problem = %q\nwant      %q", te.Problem, c.problem)
@@ -327,14 +327,14 @@ func TestHTTPRetryAfterDate(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	h := newTestHTTP(t, HTTPConfig{URL: srv.srv.URL})
-	err := h.Deliver(context.Background(), batchOf(records("t", 0, 0, 1, 1)))
+	err := deliver(h, context.Background(), batchOf(records("t", 0, 0, 1, 1)))
 	var te *Error
 	if !errors.As(err, &te) || te.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("Deliver = %v, want a 503 *Error", err)
 	}
 	// The date has second resolution and was written before it was read.
-	if te.RetryAfter <= 0 || te.RetryAfter > time.Hour {
-		t.Errorf("RetryAfter = %v, want within (0, 1h]", te.RetryAfter)
+	if te.RetryAfterDelay <= 0 || te.RetryAfterDelay > time.Hour {
+		t.Errorf("RetryAfter = %v, want within (0, 1h]", te.RetryAfterDelay)
 	}
 }
 
@@ -358,7 +358,7 @@ func TestHTTPDoesNotFollowRedirects(t *testing.T) {
 			t.Cleanup(srv.Close)
 			for _, client := range []*http.Client{nil, {}} {
 				h := newTestHTTP(t, HTTPConfig{URL: srv.URL + "/in", Client: client})
-				err := h.Deliver(context.Background(), batchOf(records("t", 0, 0, 1, 1)))
+				err := deliver(h, context.Background(), batchOf(records("t", 0, 0, 1, 1)))
 				var te *Error
 				if !errors.As(err, &te) || te.StatusCode != status {
 					t.Errorf("Deliver = %v, want a %d *Error", err, status)
@@ -384,7 +384,7 @@ func TestHTTPTimeout(t *testing.T) {
 	})
 	t.Cleanup(func() { close(release) }) // before the server's Close, which waits for handlers
 	h := newTestHTTP(t, HTTPConfig{URL: srv.srv.URL, Timeout: 50 * time.Millisecond})
-	err := h.Deliver(context.Background(), batchOf(records("t", 0, 0, 1, 1)))
+	err := deliver(h, context.Background(), batchOf(records("t", 0, 0, 1, 1)))
 	var te *Error
 	if !errors.As(err, &te) {
 		t.Fatalf("Deliver = %v, want *Error", err)
@@ -408,7 +408,7 @@ func TestHTTPUnreachable(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	h := newTestHTTP(t, HTTPConfig{URL: "http://" + addr + "/"})
-	err = h.Deliver(context.Background(), batchOf(records("t", 0, 0, 1, 1)))
+	err = deliver(h, context.Background(), batchOf(records("t", 0, 0, 1, 1)))
 	var te *Error
 	if !errors.As(err, &te) {
 		t.Fatalf("Deliver = %v, want *Error", err)
@@ -430,7 +430,7 @@ func TestHTTPUnreachable(t *testing.T) {
 func TestHTTPUnreachableCauses(t *testing.T) {
 	// A name that cannot resolve: the DNS failure is the cause.
 	h := newTestHTTP(t, HTTPConfig{URL: "http://no-such-host.invalid/"})
-	err := h.Deliver(context.Background(), batchOf(records("t", 0, 0, 1, 1)))
+	err := deliver(h, context.Background(), batchOf(records("t", 0, 0, 1, 1)))
 	if p := ProblemOf(err); !strings.HasPrefix(p, "target unreachable: dial tcp: lookup no-such-host.invalid") {
 		t.Errorf("Problem for an unresolvable host = %q, want the lookup failure", p)
 	}
@@ -452,7 +452,7 @@ func TestHTTPUnreachableCauses(t *testing.T) {
 		}
 	}()
 	h = newTestHTTP(t, HTTPConfig{URL: "http://" + ln.Addr().String() + "/"})
-	err = h.Deliver(context.Background(), batchOf(records("t", 0, 0, 1, 1)))
+	err = deliver(h, context.Background(), batchOf(records("t", 0, 0, 1, 1)))
 	// EOF, a reset, or (on a pooled connection the test's earlier servers
 	// left on a reused port) a closed connection: each says what happened.
 	if p := ProblemOf(err); p != "target closed the connection without answering" && !strings.HasPrefix(p, "target unreachable: ") {
@@ -477,7 +477,7 @@ func TestHTTPCanceledContext(t *testing.T) {
 	h := newTestHTTP(t, HTTPConfig{URL: srv.srv.URL})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := h.Deliver(ctx, batchOf(records("t", 0, 0, 1, 1)))
+	err := deliver(h, ctx, batchOf(records("t", 0, 0, 1, 1)))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Deliver = %v, want it to wrap context.Canceled", err)
 	}
@@ -491,7 +491,7 @@ func TestHTTPOversizedRecord(t *testing.T) {
 	h := newTestHTTP(t, HTTPConfig{URL: srv.srv.URL, PayloadLimit: 6 << 20})
 	b := batchOf(records("big-topic", 7, 42, 1, 10))
 	b.Oversized, b.Size = true, 7_000_000
-	err := h.Deliver(context.Background(), b)
+	err := deliver(h, context.Background(), b)
 	if !errors.Is(err, ErrOversized) {
 		t.Fatalf("Deliver = %v, want ErrOversized", err)
 	}
@@ -513,14 +513,14 @@ func TestHTTPPayloadLimit(t *testing.T) {
 
 	// Exactly at the limit is allowed.
 	h := newTestHTTP(t, HTTPConfig{URL: srv.srv.URL, PayloadLimit: size})
-	if err := h.Deliver(context.Background(), batchOf(recs)); err != nil {
+	if err := deliver(h, context.Background(), batchOf(recs)); err != nil {
 		t.Fatalf("Deliver at the limit = %v", err)
 	}
 	checkEvent(t, srv.hit(0).body, recs)
 
 	// One byte more is not.
 	h = newTestHTTP(t, HTTPConfig{URL: srv.srv.URL, PayloadLimit: size - 1})
-	err := h.Deliver(context.Background(), batchOf(recs))
+	err := deliver(h, context.Background(), batchOf(recs))
 	if !errors.Is(err, ErrOversized) {
 		t.Fatalf("Deliver over the limit = %v, want ErrOversized", err)
 	}
@@ -531,7 +531,7 @@ func TestHTTPPayloadLimit(t *testing.T) {
 		t.Errorf("server got %d requests, want only the one within the limit", n)
 	}
 	// The buffer went back to the pool; the target still works.
-	if err := h.Deliver(context.Background(), batchOf(recs[:2])); err != nil {
+	if err := deliver(h, context.Background(), batchOf(recs[:2])); err != nil {
 		t.Fatalf("Deliver after an oversized batch = %v", err)
 	}
 	checkEvent(t, srv.hit(1).body, recs[:2])
@@ -587,7 +587,7 @@ func TestHTTPConcurrentDeliveries(t *testing.T) {
 				key := fmt.Sprintf("orders-%d@%d", p, offset)
 				body := testEncoder.Append(nil, recs)
 				expected.Store(key, body)
-				err := h.Deliver(context.Background(), batchOf(recs))
+				err := deliver(h, context.Background(), batchOf(recs))
 				var te *Error
 				switch {
 				case early(int64(len(body))):
@@ -651,11 +651,11 @@ func TestHTTPUsesGivenClient(t *testing.T) {
 	b := batchOf(records("t", 0, 0, 1, 1))
 
 	h := newTestHTTP(t, HTTPConfig{URL: srv.URL, Client: srv.Client()})
-	if err := h.Deliver(context.Background(), b); err != nil {
+	if err := deliver(h, context.Background(), b); err != nil {
 		t.Fatalf("Deliver with the server's client = %v", err)
 	}
 	h = newTestHTTP(t, HTTPConfig{URL: srv.URL})
-	if err := h.Deliver(context.Background(), b); err == nil || !strings.HasPrefix(ProblemOf(err), "target unreachable: tls: failed to verify certificate") {
+	if err := deliver(h, context.Background(), b); err == nil || !strings.HasPrefix(ProblemOf(err), "target unreachable: tls: failed to verify certificate") {
 		t.Errorf("Deliver with the default client to an untrusted certificate = %v, want target unreachable with the TLS cause", err)
 	}
 	if n := got.Load(); n != 1 {
@@ -744,7 +744,7 @@ func TestSigningAndRedaction(t *testing.T) {
 	defer srv.Close()
 	h := newTestHTTP(t, HTTPConfig{URL: srv.URL, SigningKey: key, Now: func() time.Time { return at },
 		Headers: http.Header{"X-Api-Key": {"k"}}})
-	if err := h.Deliver(context.Background(), batchOf(records("t", 0, 0, 2, 1))); err != nil {
+	if err := deliver(h, context.Background(), batchOf(records("t", 0, 0, 2, 1))); err != nil {
 		t.Fatal(err)
 	}
 	// Verify as a receiver would: recompute over "<t>.<body>".
@@ -798,7 +798,7 @@ func TestOAuthClientCredentials(t *testing.T) {
 		TokenURL: auth.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}})
 	b := batchOf(records("t", 0, 0, 1, 1))
 	for i := 0; i < 3; i++ {
-		if err := h.Deliver(context.Background(), b); err != nil {
+		if err := deliver(h, context.Background(), b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -806,10 +806,10 @@ func TestOAuthClientCredentials(t *testing.T) {
 		t.Errorf("%d tokens issued for 3 deliveries, want 1 (cached)", issued.Load())
 	}
 	revoke.Store(true)
-	if err := h.Deliver(context.Background(), b); err == nil {
+	if err := deliver(h, context.Background(), b); err == nil {
 		t.Fatal("a 401 from the target was a success")
 	}
-	if err := h.Deliver(context.Background(), b); err != nil {
+	if err := deliver(h, context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -821,7 +821,7 @@ func TestOAuthClientCredentials(t *testing.T) {
 	refuse.Store(true)
 	h2 := newTestHTTP(t, HTTPConfig{URL: srv.URL, OAuth: &clientcredentials.Config{ClientID: "sluice", ClientSecret: "wrong",
 		TokenURL: auth.URL + "/token?tenant=x", AuthStyle: oauth2.AuthStyleInHeader}})
-	err := h2.Deliver(context.Background(), b)
+	err := deliver(h2, context.Background(), b)
 	p := ProblemOf(err)
 	if !strings.Contains(p, "cannot get an OAuth token from "+auth.URL+"/token?tenant=REDACTED: 401 Unauthorized: invalid_client unknown client") {
 		t.Errorf("problem = %q", p)
@@ -829,4 +829,17 @@ func TestOAuthClientCredentials(t *testing.T) {
 	if strings.Contains(p, "wrong") || strings.Contains(err.Error(), "client-s3cret") {
 		t.Error("the problem shows the client secret")
 	}
+}
+
+// deliver makes one attempt and answers it as an error: nil when every
+// record was delivered, else the first failure.
+func deliver(h *HTTP, ctx context.Context, b *batch.Batch) error {
+	res := h.Deliver(ctx, b)
+	if res.Final() == b.Len() {
+		return nil
+	}
+	if err := res.Err(); err != nil {
+		return err
+	}
+	return errors.New("records left pending without an error")
 }

@@ -70,3 +70,7 @@ func ProblemOf(err error) string {
 	}
 	return err.Error()
 }
+
+// HTTPStatus is the status the target answered, 0 when none came; failure
+// records carry it (destination.HTTPStatuser).
+func (e *Error) HTTPStatus() int { return e.StatusCode }

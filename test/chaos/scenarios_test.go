@@ -61,7 +61,7 @@ func TestTargetErrorStorm(t *testing.T) {
 	})
 	eng := startEngine(t, fastTuning)
 	createPipe(t, eng, pipe.Spec{Name: "storm", BootstrapServers: cl.ListenAddrs(), Topics: []string{topic},
-		Target: pipe.Target{URL: srv.URL}, BatchSize: 50, MaximumBatchingWindowInSeconds: ptr(0.02), ConsumerGroupID: group})
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 50, MaximumBatchingWindowInSeconds: ptr(0.02), ConsumerGroupID: group})
 	prod := startProducer(t, cl.ListenAddrs(), topic, parts, 5, 10*time.Millisecond, c)
 
 	time.Sleep(mode(3*time.Second, 10*time.Second)) // the storm's length: pacing
@@ -101,7 +101,7 @@ func TestTargetSlowerThanItsTimeout(t *testing.T) {
 	})
 	eng := startEngine(t, fastTuning)
 	createPipe(t, eng, pipe.Spec{Name: "slow", BootstrapServers: cl.ListenAddrs(), Topics: []string{topic},
-		Target: pipe.Target{URL: srv.URL, TimeoutSeconds: 1}, BatchSize: 20, MaximumBatchingWindowInSeconds: ptr(0.02), ConsumerGroupID: group})
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL, TimeoutSeconds: 1}}, BatchSize: 20, MaximumBatchingWindowInSeconds: ptr(0.02), ConsumerGroupID: group})
 	prod := startProducer(t, cl.ListenAddrs(), topic, parts, 3, 10*time.Millisecond, c)
 	time.Sleep(mode(6*time.Second, 60*time.Second)) // pacing: timeouts keep happening
 	slow.Store(false)
@@ -178,7 +178,7 @@ func TestBrokerFaults(t *testing.T) {
 	srv := newSink(t, c, nil)
 	eng := startEngine(t, fastTuning)
 	createPipe(t, eng, pipe.Spec{Name: "broker", BootstrapServers: cl.ListenAddrs(), Topics: []string{topic},
-		Target: pipe.Target{URL: srv.URL}, BatchSize: 20, MaximumBatchingWindowInSeconds: ptr(0.01), ConsumerGroupID: group})
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 20, MaximumBatchingWindowInSeconds: ptr(0.01), ConsumerGroupID: group})
 	prod := startProducer(t, cl.ListenAddrs(), topic, parts, 5, 10*time.Millisecond, c)
 	progress(t, c, 40, 30*time.Second, "before the first fault")
 
@@ -373,7 +373,7 @@ func TestPartitionsAddedMidRun(t *testing.T) {
 	srv := newSink(t, c, nil)
 	eng := startEngine(t, fastTuning)
 	createPipe(t, eng, pipe.Spec{Name: "grow", BootstrapServers: cl.ListenAddrs(), Topics: []string{topic},
-		Target: pipe.Target{URL: srv.URL}, BatchSize: 20, MaximumBatchingWindowInSeconds: ptr(0.01), ConsumerGroupID: group})
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 20, MaximumBatchingWindowInSeconds: ptr(0.01), ConsumerGroupID: group})
 	prod := startProducer(t, cl.ListenAddrs(), topic, parts, 5, 10*time.Millisecond, c)
 	progress(t, c, 40, 30*time.Second, "before partitions are added")
 

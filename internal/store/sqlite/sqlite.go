@@ -303,7 +303,8 @@ func scan(r scanner) (pipe.Pipe, error) {
 	if err := r.Scan(&name, &uuid, &spec, &status, &revision); err != nil {
 		return pipe.Pipe{}, err
 	}
-	if err := json.Unmarshal([]byte(spec), &p.Spec); err != nil {
+	var err error
+	if p.Spec, err = pipe.DecodeStored([]byte(spec)); err != nil {
 		return pipe.Pipe{}, fmt.Errorf("decode spec of pipe %q: %w", name, err)
 	}
 	if err := json.Unmarshal([]byte(status), &p.Status); err != nil {

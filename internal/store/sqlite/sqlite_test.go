@@ -20,7 +20,7 @@ func testPipe(name, uuid string) pipe.Pipe {
 			UUID:             uuid,
 			BootstrapServers: []string{"127.0.0.1:9092"},
 			Topics:           []string{"orders"},
-			Target:           pipe.Target{URL: "http://127.0.0.1:9000/"},
+			Target:           pipe.Target{HTTP: &pipe.HTTPTarget{URL: "http://127.0.0.1:9000/"}},
 		}.Normalize(),
 		Status: pipe.Status{
 			State:                pipe.StateCreating,
@@ -376,5 +376,17 @@ func TestStoreFilesPrivate(t *testing.T) {
 		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("%s after open: %v, %v; want mode 0600", p, st.Mode().Perm(), err)
 		}
+	}
+}
+
+// A spec stored before targets had kinds ({"target":{"url":…}}) reads as
+// an http target.
+func TestLegacyTargetReadsAsHTTP(t *testing.T) {
+	s, err := pipe.DecodeStored([]byte(`{"name":"old","topics":["t"],"target":{"url":"http://127.0.0.1:9/","timeoutSeconds":5}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Target.Kind() != pipe.KindHTTP || s.Target.HTTP.URL != "http://127.0.0.1:9/" || s.Target.HTTP.TimeoutSeconds != 5 {
+		t.Fatalf("target = %+v, want the http target of the stored fields", s.Target)
 	}
 }

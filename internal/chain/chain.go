@@ -1,0 +1,136 @@
+// Package chain builds a pipe's data path from its spec: the target of its
+// kind, the failure destination, and the stages between them, in the one
+// order they run in. The engine asks for a Pipeline and runs it; it does
+// not know how one is made.
+//
+//	source ─► OnFailure ─► Retry ─► Bisect ─► Observe ─► target
+//	          (destination  (limits,  (optional) (metrics)
+//	           or discard)   backoff)
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/internal/batch"
+	"github.com/sluice-dev/sluice/internal/destination"
+	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/stage"
+	"github.com/sluice-dev/sluice/internal/target"
+)
+
+// DefaultRetriesWithDestination is the retry limit of a pipe that has a
+// failure destination but no limits, as the reference applies: with
+// unlimited retries the destination would never be used.
+const DefaultRetriesWithDestination = 10
+
+// Env is what a pipeline may use of the process it runs in.
+type Env struct {
+	// Target is the targets' environment (encoder, secrets, functions).
+	Target target.Env
+	// Observer is told what the stages do; nil ignores it.
+	Observer stage.Observer
+	// InitialBackoff and MaxBackoff shape the retries of the target and
+	// of the destination (0 takes the stages' defaults).
+	InitialBackoff, MaxBackoff time.Duration
+	// Kafka is how to reach a cluster for a kafka:// destination: "" is
+	// the pipe's own, any other name a registered cluster.
+	Kafka func(cluster string) (brokers []string, opts []kgo.Opt, err error)
+	// Meta describes the pipe in failure records.
+	Meta destination.Meta
+}
+
+// Pipeline is a pipe's handler with what it holds open.
+type Pipeline struct {
+	Handler batch.Handler
+	target  target.Target
+	dest    stage.Destination
+}
+
+// Open builds spec's pipeline. Its errors are the pipe's PROBLEM, so they
+// name the fix.
+func Open(ctx context.Context, spec pipe.Spec, env Env) (*Pipeline, error) {
+	obs := env.Observer
+	if obs == nil {
+		obs = stage.Nop{}
+	}
+	tgt, err := target.Open(ctx, spec, env.Target)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{target: tgt}
+	if d := spec.OnFailure.Destination; d != "" {
+		if p.dest, err = openDestination(d, spec, env); err != nil {
+			tgt.Close()
+			return nil, err
+		}
+	}
+	giveUp := p.dest != nil || spec.OnFailure.Discard
+	retries := spec.MaxRetries()
+	if p.dest != nil && retries < 0 && spec.MaxRecordAge() == 0 {
+		retries = DefaultRetriesWithDestination
+	}
+	var stages []batch.Stage
+	if giveUp {
+		stages = append(stages, stage.OnFailure(p.dest, stage.DestinationPolicy{InitialBackoff: env.InitialBackoff, MaxBackoff: env.MaxBackoff}, obs))
+	}
+	stages = append(stages, stage.Retry(stage.RetryPolicy{
+		MaxRetries: retries, MaxRecordAge: spec.MaxRecordAge(),
+		InitialBackoff: env.InitialBackoff, MaxBackoff: env.MaxBackoff,
+		GiveUp: giveUp,
+	}, obs))
+	if spec.Retry.BisectBatchOnError {
+		stages = append(stages, stage.Bisect())
+	}
+	stages = append(stages, stage.Observe(obs))
+	p.Handler = batch.Chain(tgt.Deliver, stages...)
+	return p, nil
+}
+
+// Close closes the target and the destination.
+func (p *Pipeline) Close() error {
+	err := p.target.Close()
+	if p.dest != nil {
+		err = errors.Join(err, p.dest.Close())
+	}
+	return err
+}
+
+// destinationTimeout bounds one hand-off to an HTTP destination.
+const destinationTimeout = 30 * time.Second
+
+func openDestination(raw string, spec pipe.Spec, env Env) (stage.Destination, error) {
+	d, err := pipe.ParseDestination(raw)
+	if err != nil {
+		return nil, fmt.Errorf("onFailure.destination %q: %w", raw, err)
+	}
+	switch d.Scheme {
+	case pipe.DestinationFile:
+		return destination.NewFile(d.Path, env.Meta)
+	case pipe.DestinationHTTP:
+		client := env.Target.HTTPClient
+		if client == nil {
+			client = &http.Client{Transport: target.DefaultTransport}
+		}
+		return destination.NewHTTP(d.URL, client, env.Meta, destinationTimeout)
+	case pipe.DestinationKafka:
+		cluster := d.Cluster
+		if cluster == spec.Cluster {
+			cluster = ""
+		}
+		if env.Kafka == nil {
+			return nil, errors.New("this process cannot reach Kafka for a kafka:// failure destination")
+		}
+		brokers, opts, err := env.Kafka(cluster)
+		if err != nil {
+			return nil, fmt.Errorf("failure destination %s: %w", raw, err)
+		}
+		return destination.NewKafka(d.Topic, append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...), env.Meta)
+	}
+	return nil, fmt.Errorf("onFailure.destination %q: unknown scheme", raw)
+}
