@@ -67,6 +67,15 @@ func NewKafka(topic string, opts []kgo.Opt, meta Meta) (*Kafka, error) {
 	all := append([]kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordDeliveryTimeout(DefaultDeliveryTimeout),
+		// A missing topic fails a produce after kgo's few metadata
+		// retries; at its default 5 s between refreshes that takes as
+		// long as the delivery timeout, and the error would say only that
+		// time ran out instead of naming the missing topic.
+		kgo.MetadataMinAge(500 * time.Millisecond),
+		// A failed record carries its metadata besides itself, so it is
+		// larger than the source record; the producer's batch must hold
+		// one as large as a source record may be.
+		kgo.ProducerBatchMaxBytes(16 << 20),
 	}, opts...)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
