@@ -3,6 +3,7 @@
 package main
 
 import (
+	"github.com/sluice-dev/sluice/internal/api"
 	"log/slog"
 	"os"
 
@@ -18,6 +19,20 @@ func main() {
 // newEngine is the one place that names the engine, so that the CLI
 // package builds and tests without the data plane.
 func newEngine(st store.Store, log *slog.Logger, o cli.EngineOptions) (cli.Engine, error) {
-	return engine.New(engine.Config{Store: st, Logger: log, Tuning: engine.Tuning{SessionTimeout: o.SessionTimeout}, Keyring: o.Keyring,
+	e, err := engine.New(engine.Config{Store: st, Logger: log, Tuning: engine.Tuning{SessionTimeout: o.SessionTimeout}, Keyring: o.Keyring,
 		Member: o.Member, MemberSetting: o.MemberSetting})
+	if err != nil {
+		return nil, err
+	}
+	return served{e}, nil
+}
+
+// served is the engine with what its API serves besides pipes.
+type served struct{ *engine.Engine }
+
+func (s served) API() []api.Option {
+	return []api.Option{
+		api.WithFunctions(s.Engine), api.WithClusters(s.Engine, s.Engine), api.WithRedriver(s.Engine),
+		api.WithMetrics(s.MetricsHandler()), api.WithReadiness(s.Ready), api.WithDescriber(s.Engine),
+	}
 }

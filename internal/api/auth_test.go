@@ -22,7 +22,7 @@ import (
 func authServer(t *testing.T, cacheTTL time.Duration) (*httptest.Server, *apitest.Service, string) {
 	t.Helper()
 	svc := apitest.NewService(t)
-	srv := httptest.NewServer(api.NewHandler(svc, nil, api.WithAuth(svc.Store, cacheTTL)))
+	srv := httptest.NewServer(api.NewHandler(svc, nil, append(svc.API(), api.WithAuth(svc.Store, cacheTTL))...))
 	t.Cleanup(srv.Close)
 	token := api.NewToken()
 	if _, err := svc.Store.CreateToken(t.Context(), store.Token{Name: "ci", Hash: api.HashToken(token), Scope: api.ScopeAdmin}); err != nil {
@@ -229,7 +229,7 @@ func TestAuthLogsNoTokens(t *testing.T) {
 	var buf syncBuffer
 	svc := apitest.NewService(t)
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(api.NewHandler(svc, log, api.WithAuth(svc.Store, 0)))
+	srv := httptest.NewServer(api.NewHandler(svc, log, append(svc.API(), api.WithAuth(svc.Store, 0))...))
 	t.Cleanup(srv.Close)
 	token, unknown := api.NewToken(), api.NewToken()
 	if _, err := svc.Store.CreateToken(t.Context(), store.Token{Name: "ci", Hash: api.HashToken(token), Scope: api.ScopeAdmin}); err != nil {

@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/observe"
+	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/secret"
 )
 
 // Observability routes:
@@ -32,6 +35,14 @@ type Describer interface {
 type Option func(*observeOptions)
 
 type observeOptions struct {
+	// The services besides pipes, each adding its routes when set:
+	// what a server offers is declared where it is built (WithFunctions,
+	// WithClusters, WithRedriver), never guessed from the pipe service.
+	functions pipe.FunctionService
+	clusters  cluster.Service
+	secrets   secret.Service
+	redriver  Redriver
+
 	metrics   http.Handler
 	ready     func(context.Context) error
 	describer Describer
@@ -41,6 +52,19 @@ type observeOptions struct {
 	// configures this struct. nil: no authentication.
 	auth *authenticator
 }
+
+// WithFunctions serves the function routes (functions.go) from f, and lets
+// the Lambda API resolve FunctionName to registered functions.
+func WithFunctions(f pipe.FunctionService) Option { return func(o *observeOptions) { o.functions = f } }
+
+// WithClusters serves the cluster and secret routes (clusters.go), and
+// lets the Lambda API take EventSourceArn and SourceAccessConfigurations.
+func WithClusters(c cluster.Service, s secret.Service) Option {
+	return func(o *observeOptions) { o.clusters, o.secrets = c, s }
+}
+
+// WithRedriver serves POST /v1/pipes/{name}/redrive from r (redrive.go).
+func WithRedriver(r Redriver) Option { return func(o *observeOptions) { o.redriver = r } }
 
 // WithMetrics serves h at GET /metrics.
 func WithMetrics(h http.Handler) Option { return func(o *observeOptions) { o.metrics = h } }

@@ -17,7 +17,7 @@ import (
 // credentials; a refusal says what is needed.
 func TestTokenScopes(t *testing.T) {
 	svc := apitest.NewService(t)
-	srv := httptest.NewServer(api.NewHandler(svc, nil, api.WithAuth(svc.Store, 0)))
+	srv := httptest.NewServer(api.NewHandler(svc, nil, append(svc.API(), api.WithAuth(svc.Store, 0))...))
 	t.Cleanup(srv.Close)
 	tokens := map[string]string{}
 	for _, scope := range api.Scopes {

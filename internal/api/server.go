@@ -13,8 +13,10 @@
 //	GET    /healthz          200 "ok"
 //
 // and the observability routes (observe.go: /metrics, /readyz and
-// /v1/pipes/{name}/describe), the function routes (functions.go) and the
-// Lambda-compatible event source mapping routes (lambda.go).
+// /v1/pipes/{name}/describe), the function routes (functions.go), the
+// cluster and secret routes (clusters.go), redrive (redrive.go) and the
+// Lambda-compatible event source mapping routes (lambda.go). Which of them
+// a server has is declared by its options, never discovered from svc.
 //
 // Every error is JSON {"code","message"} with a code from the Code
 // constants; a rejected spec adds "fields": [{"field","value","reason"}].
@@ -39,9 +41,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/pipe"
-	"github.com/sluice-dev/sluice/internal/secret"
 	"github.com/sluice-dev/sluice/internal/strictjson"
 )
 
@@ -75,14 +75,15 @@ func NewHandler(svc pipe.Service, log *slog.Logger, opts ...Option) http.Handler
 	mux.HandleFunc("DELETE /v1/pipes/{name}", h.deletePipe)
 	mux.HandleFunc("GET /healthz", h.healthz)
 	h.registerObserve(mux)
-	funcs, _ := svc.(pipe.FunctionService)
+	funcs, clusters := h.obs.functions, h.obs.clusters
 	if funcs != nil {
 		h.registerFunctions(mux, funcs)
 	}
-	clusters, _ := svc.(cluster.Service)
-	secrets, _ := svc.(secret.Service)
-	if clusters != nil && secrets != nil {
-		h.registerClusters(mux, clusters, secrets)
+	if clusters != nil && h.obs.secrets != nil {
+		h.registerClusters(mux, clusters, h.obs.secrets)
+	}
+	if h.obs.redriver != nil {
+		h.registerRedrive(mux, h.obs.redriver)
 	}
 	(&lambdaHandler{h: h, funcs: funcs, clusters: clusters}).register(mux)
 	// The method-less patterns are less specific than the ones above, so

@@ -16,7 +16,7 @@ import (
 // created.
 func TestBodiesDecodedStrictly(t *testing.T) {
 	svc := apitest.NewService(t)
-	h := api.NewHandler(svc, nil)
+	h := api.NewHandler(svc, nil, svc.API()...)
 	json := map[string]string{"Content-Type": "application/json"}
 	for _, c := range []struct {
 		name, method, path, body, says string

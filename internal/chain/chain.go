@@ -134,3 +134,25 @@ func openDestination(raw string, spec pipe.Spec, env Env) (stage.Destination, er
 	}
 	return nil, fmt.Errorf("onFailure.destination %q: unknown scheme", raw)
 }
+
+// RedriveRetries is how often a redrive retries a delivery before it
+// stops: a redrive runs while someone waits for it.
+const RedriveRetries = 2
+
+// OpenRedrive builds what a redrive delivers through: the pipe's target
+// with a few retries, and no destination (a record that fails again stays
+// where it is, and the redrive stops to say so).
+func OpenRedrive(ctx context.Context, spec pipe.Spec, env Env) (*Pipeline, error) {
+	obs := env.Observer
+	if obs == nil {
+		obs = stage.Nop{}
+	}
+	tgt, err := target.Open(ctx, spec, env.Target)
+	if err != nil {
+		return nil, err
+	}
+	h := batch.Chain(tgt.Deliver,
+		stage.Retry(stage.RetryPolicy{MaxRetries: RedriveRetries, InitialBackoff: env.InitialBackoff, MaxBackoff: env.MaxBackoff, GiveUp: true}, obs),
+		stage.Observe(obs))
+	return &Pipeline{Handler: h, target: tgt}, nil
+}

@@ -37,6 +37,10 @@ const DefaultAPIURL = "http://127.0.0.1:8080"
 type Engine interface {
 	pipe.Service
 	Run(ctx context.Context) error
+	// API lists what the server's API serves besides pipes (functions,
+	// clusters, metrics, describe, redrive): declared by whoever builds
+	// the engine, so no route depends on a type assertion.
+	API() []api.Option
 }
 
 // EngineFunc builds the Engine over a store. cmd/sluice passes one that

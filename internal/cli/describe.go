@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -13,26 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sluice-dev/sluice/internal/api"
 	"github.com/sluice-dev/sluice/internal/observe"
 )
-
-// apiOptions gives the API what eng offers besides pipe.Service: metrics,
-// readiness and describe. They are optional so that stand-in engines (tests,
-// apitest) need not implement them.
-func apiOptions(eng Engine) []api.Option {
-	var opts []api.Option
-	if m, ok := eng.(interface{ MetricsHandler() http.Handler }); ok {
-		opts = append(opts, api.WithMetrics(m.MetricsHandler()))
-	}
-	if r, ok := eng.(interface{ Ready(context.Context) error }); ok {
-		opts = append(opts, api.WithReadiness(r.Ready))
-	}
-	if d, ok := eng.(api.Describer); ok {
-		opts = append(opts, api.WithDescriber(d))
-	}
-	return opts
-}
 
 func (a *app) pipesDescribeCmd() *cobra.Command {
 	return &cobra.Command{

@@ -35,6 +35,7 @@ func (a *app) pipesCmd() *cobra.Command {
 	cmd.AddCommand(a.pipesUpdateCmd(), a.pipesEnableCmd(), a.pipesDisableCmd()) // update.go
 	cmd.AddCommand(a.pipesCreateCmd(), a.pipesGetCmd(), a.pipesListCmd(), a.pipesDeleteCmd())
 	cmd.AddCommand(a.pipesDescribeCmd()) // describe.go
+	cmd.AddCommand(a.pipesRedriveCmd())  // redrive.go
 	return cmd
 }
 

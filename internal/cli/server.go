@@ -49,7 +49,7 @@ type serverOption func(*serverOptions)
 
 type serverOptions struct {
 	tls *tls.Config  // nil: plain HTTP
-	api []api.Option // after apiOptions(eng)
+	api []api.Option // after eng.API()
 }
 
 // withTLS serves HTTPS with c; nil keeps plain HTTP.
@@ -79,7 +79,7 @@ func runServer(ctx context.Context, log *slog.Logger, eng Engine, ln net.Listene
 	go func() { engDone <- eng.Run(engCtx) }()
 
 	srv := &http.Server{
-		Handler:           api.NewHandler(eng, log, append(apiOptions(eng), o.api...)...),
+		Handler:           api.NewHandler(eng, log, append(eng.API(), o.api...)...),
 		TLSConfig:         o.tls,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,

@@ -76,6 +76,10 @@ func NewKafka(topic string, opts []kgo.Opt, meta Meta) (*Kafka, error) {
 		// larger than the source record; the producer's batch must hold
 		// one as large as a source record may be.
 		kgo.ProducerBatchMaxBytes(16 << 20),
+		// Uncompressed: failure records are few, and whoever reads the
+		// topic (kafka-python without a snappy library, KafkaJS without a
+		// codec plugin) must be able to, whatever it runs on.
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	}, opts...)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {

@@ -16,8 +16,7 @@ type Failure struct {
 	Partition int32
 	Records   []*kgo.Record
 	Condition batch.Condition
-	// Err is the last attempt's failure (nil for a record too large to
-	// send at all is never the case: it carries the size problem).
+	// Err is the last attempt's failure.
 	Err      error
 	Attempts int
 }
@@ -68,7 +67,7 @@ func OnFailure(dest Destination, p DestinationPolicy, obs Observer) batch.Stage 
 				status := batch.Discarded
 				if dest != nil {
 					f := Failure{Topic: b.Topic, Partition: b.Partition, Records: b.Records[i:j], Condition: o.Condition, Err: o.Err, Attempts: o.Attempts}
-					if !send(ctx, b, dest, f, p, obs) {
+					if !send(ctx, b.Slice(i, j), dest, f, p, obs) {
 						return res // stopping: the rest stays GaveUp, uncommitted
 					}
 					status = batch.DeadLettered

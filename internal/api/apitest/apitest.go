@@ -57,9 +57,15 @@ func NewService(t testing.TB) *Service {
 func NewServer(t testing.TB) (*httptest.Server, *Service) {
 	t.Helper()
 	svc := NewService(t)
-	srv := httptest.NewServer(api.NewHandler(svc, nil))
+	srv := httptest.NewServer(api.NewHandler(svc, nil, svc.API()...))
 	t.Cleanup(srv.Close)
 	return srv, svc
+}
+
+// API is what the Service serves besides pipes: functions, clusters and
+// secrets.
+func (s *Service) API() []api.Option {
+	return []api.Option{api.WithFunctions(s), api.WithClusters(s, s)}
 }
 
 func (s *Service) now() time.Time {
