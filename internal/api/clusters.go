@@ -145,14 +145,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, empty string) boo
 }
 
 func (h *handler) clusterError(w http.ResponseWriter, r *http.Request, err error, name string) {
-	var ve *cluster.ValidationError
 	switch {
-	case errors.As(err, &ve):
-		body := errorBody{Code: CodeInvalidParameter, Message: ve.Error()}
-		for _, f := range ve.Fields {
-			body.Fields = append(body.Fields, fieldJSON{Field: f.Field, Reason: f.Reason})
-		}
-		writeError(w, http.StatusBadRequest, body)
 	case errors.Is(err, cluster.ErrNotFound):
 		writeError(w, http.StatusNotFound, errorBody{Code: CodeNotFound, Message: fmt.Sprintf("cluster %q not found: register it with `sluice clusters set %s --bootstrap-servers HOST:PORT`", name, name)})
 	case errors.Is(err, cluster.ErrInUse):
@@ -163,33 +156,17 @@ func (h *handler) clusterError(w http.ResponseWriter, r *http.Request, err error
 }
 
 func (h *handler) secretError(w http.ResponseWriter, r *http.Request, err error, name string) {
-	var fe *secret.FieldError
 	switch {
-	case errors.As(err, &fe):
-		// Validation messages never hold values (package secret).
-		body := errorBody{Code: CodeInvalidParameter, Message: "invalid secret: " + err.Error()}
-		for _, e := range flatten(err) {
-			if errors.As(e, &fe) {
-				body.Fields = append(body.Fields, fieldJSON{Field: fe.Field, Reason: fe.Reason})
-			}
-		}
-		writeError(w, http.StatusBadRequest, body)
 	case errors.Is(err, secret.ErrNotFound):
 		writeError(w, http.StatusNotFound, errorBody{Code: CodeNotFound, Message: fmt.Sprintf("secret %q not found: create it with `sluice secrets create`", name)})
 	case errors.Is(err, secret.ErrInUse):
 		writeError(w, http.StatusConflict, errorBody{Code: CodeInUse, Message: err.Error()})
 	default:
-		// Never echo err: a store or crypto error could quote input.
+		// Validation messages never hold values (package secret); any
+		// other error is never echoed: a store or crypto error could
+		// quote input.
 		h.serviceError(w, r, err, name)
 	}
-}
-
-// flatten lists the errors joined in err.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // PutCluster creates or replaces a cluster.

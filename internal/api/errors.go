@@ -2,7 +2,9 @@ package api
 
 import (
 	"errors"
+	"github.com/sluice-dev/sluice/internal/fielderr"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/sluice-dev/sluice/internal/pipe"
@@ -66,7 +68,12 @@ func (e *Error) Unwrap() error {
 		return pipe.ErrConflict
 	case CodeInvalidParameter:
 		if len(e.Fields) > 0 {
-			return &pipe.ValidationError{Fields: e.Fields}
+			// The server's message starts "invalid <kind>:".
+			kind, _, _ := strings.Cut(strings.TrimPrefix(e.Message, "invalid "), ":")
+			if strings.ContainsAny(kind, " \t") {
+				kind = "pipe"
+			}
+			return &fielderr.List{Kind: kind, Fields: e.Fields}
 		}
 	}
 	return nil

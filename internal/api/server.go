@@ -33,6 +33,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-dev/sluice/internal/fielderr"
 	"io"
 	"log/slog"
 	"net/http"
@@ -243,9 +244,11 @@ func methodNotAllowed(allow string) http.HandlerFunc {
 
 // serviceError answers with the error the service returned. Messages for
 // known errors are composed here rather than copied from err, whose wrapping
-// may name internals (store, SQL) that are no business of the client.
+// may name internals (store, SQL) that are no business of the client. It is
+// the one place an invalid spec of any kind (a *fielderr.List: pipe,
+// cluster, secret) becomes the API's InvalidParameter with its fields.
 func (h *handler) serviceError(w http.ResponseWriter, r *http.Request, err error, name string) {
-	var ve *pipe.ValidationError
+	var ve *fielderr.List
 	switch {
 	case errors.As(err, &ve):
 		body := errorBody{Code: CodeInvalidParameter, Message: ve.Error()}

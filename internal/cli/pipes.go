@@ -354,7 +354,7 @@ func asFlagErrors(err error) error {
 	if !errors.As(err, &ve) {
 		return err
 	}
-	out := &pipe.ValidationError{}
+	out := &pipe.ValidationError{Kind: ve.Kind}
 	for _, f := range ve.Fields {
 		path := f.Field
 		if i := strings.IndexByte(path, '['); i >= 0 {

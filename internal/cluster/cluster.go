@@ -5,6 +5,8 @@
 package cluster
 
 import (
+	"github.com/sluice-dev/sluice/internal/fielderr"
+
 	"context"
 	"errors"
 	"fmt"
@@ -94,20 +96,11 @@ type Service interface {
 }
 
 // FieldError is a problem with one field and how to fix it.
-type FieldError struct {
-	Field, Reason string
-}
+type FieldError = fielderr.Field
 
-// ValidationError lists every problem with a cluster.
-type ValidationError struct{ Fields []FieldError }
-
-func (v *ValidationError) Error() string {
-	parts := make([]string, len(v.Fields))
-	for i, f := range v.Fields {
-		parts[i] = f.Field + ": " + f.Reason
-	}
-	return "invalid cluster: " + strings.Join(parts, "; ")
-}
+// ValidationError lists every problem with a cluster: the one field-error
+// type of every spec (package fielderr), with Kind "cluster".
+type ValidationError = fielderr.List
 
 var (
 	nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$`)
@@ -126,7 +119,7 @@ func ParseARN(arn string) (region, name string, err error) {
 // Validate checks c, naming every bad field and its fix.
 func (c Cluster) Validate() error {
 	var errs []FieldError
-	add := func(field, reason string) { errs = append(errs, FieldError{field, reason}) }
+	add := func(field, reason string) { errs = append(errs, FieldError{Field: field, Reason: reason}) }
 	if !nameRE.MatchString(c.Name) {
 		add("name", fmt.Sprintf("%q: use 1–64 letters, digits, '-' or '_', starting with a letter or digit", c.Name))
 	}
@@ -202,7 +195,7 @@ func (c Cluster) Validate() error {
 		add("allowPlaintextCredentials", "applies only to SASL/PLAIN without TLS: remove it")
 	}
 	if len(errs) > 0 {
-		return &ValidationError{Fields: errs}
+		return &ValidationError{Kind: "cluster", Fields: errs}
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func (e *Engine) PutCluster(ctx context.Context, c cluster.Cluster) (cluster.Clu
 	if c.PasswordSecret != "" {
 		ref, err := secret.ParseRef(c.PasswordSecret)
 		if err != nil {
-			return cluster.Cluster{}, &cluster.ValidationError{Fields: []cluster.FieldError{{Field: "passwordSecret", Reason: err.Error()}}}
+			return cluster.Cluster{}, &cluster.ValidationError{Kind: "cluster", Fields: []cluster.FieldError{{Field: "passwordSecret", Reason: err.Error()}}}
 		}
 		check("passwordSecret", ref.Secret, "", ref.Key)
 		if c.User == "" {
@@ -57,7 +57,7 @@ func (e *Engine) PutCluster(ctx context.Context, c cluster.Cluster) (cluster.Clu
 	check("caCertSecret", c.CACertSecret, secret.TLSCA, "")
 	check("clientCertSecret", c.ClientCertSecret, secret.TLSClient, "")
 	if len(errs) > 0 {
-		return cluster.Cluster{}, &cluster.ValidationError{Fields: errs}
+		return cluster.Cluster{}, &cluster.ValidationError{Kind: "cluster", Fields: errs}
 	}
 	bind, err := e.checkSecretBrokers(ctx, c)
 	if err != nil {
@@ -349,7 +349,7 @@ func (e *Engine) checkSecretBrokers(ctx context.Context, c cluster.Cluster) ([]s
 		return nil, err
 	}
 	if len(probs) > 0 {
-		ve := &cluster.ValidationError{}
+		ve := &cluster.ValidationError{Kind: "cluster"}
 		for _, p := range probs {
 			ve.Fields = append(ve.Fields, cluster.FieldError{Field: p.field, Reason: p.reason})
 		}
@@ -366,7 +366,7 @@ func (e *Engine) checkTargetSecrets(ctx context.Context, spec pipe.Spec) ([]stor
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	ve := &pipe.ValidationError{}
+	ve := &pipe.ValidationError{Kind: "pipe"}
 	uses := map[string][]secretUse{} // by the host the value goes to
 	for _, ref := range refs {
 		s, err := e.store.GetSecret(ctx, ref.Secret)

@@ -137,7 +137,7 @@ func (e *Engine) CreatePipe(ctx context.Context, spec pipe.Spec) (pipe.Pipe, err
 		return pipe.Pipe{}, err
 	}
 	if spec.UUID != "" {
-		return pipe.Pipe{}, &pipe.ValidationError{Fields: []pipe.FieldError{{Field: "uuid", Value: spec.UUID,
+		return pipe.Pipe{}, &pipe.ValidationError{Kind: "pipe", Fields: []pipe.FieldError{{Field: "uuid", Value: spec.UUID,
 			Reason: "Sluice assigns the UUID when it creates the pipe: leave it out"}}}
 	}
 	bind, err := e.checkTargetSecrets(ctx, spec)

@@ -15,7 +15,7 @@ import (
 func validateTarget(v *ValidationError, t Target) {
 	switch t.Kind() {
 	case "":
-		v.add("target", "", "required: give the http:// or https:// URL that receives batches (target.http.url), or a function registered with `sluice functions set` (target.http.function)")
+		v.Add("target", "", "required: give the http:// or https:// URL that receives batches (target.http.url), or a function registered with `sluice functions set` (target.http.function)")
 	case KindHTTP:
 		validateHTTP(v, t.HTTP)
 	}
@@ -25,23 +25,23 @@ func validateTarget(v *ValidationError, t Target) {
 func validateHTTP(v *ValidationError, t *HTTPTarget) {
 	switch u, err := url.Parse(t.URL); {
 	case t.Function != "" && t.URL != "":
-		v.add("target.http.function", t.Function, "give either target.http.url or target.http.function, not both")
+		v.Add("target.http.function", t.Function, "give either target.http.url or target.http.function, not both")
 	case t.Function != "":
 		if !nameRE.MatchString(t.Function) || len(t.Function) > MaxNameLength {
-			v.add("target.http.function", strconv.Quote(t.Function), fmt.Sprintf("use the name of a registered function: 1–%d letters, digits, '-' and '_'", MaxNameLength))
+			v.Add("target.http.function", strconv.Quote(t.Function), fmt.Sprintf("use the name of a registered function: 1–%d letters, digits, '-' and '_'", MaxNameLength))
 		}
 	case t.URL == "":
-		v.add("target.http.url", "", "required: give the http:// or https:// URL that receives batches, or target.http.function, a function registered with `sluice functions set`")
+		v.Add("target.http.url", "", "required: give the http:// or https:// URL that receives batches, or target.http.function, a function registered with `sluice functions set`")
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(t.URL) > maxURLLength:
-		v.add("target.http.url", strconv.Quote(t.URL), "use an absolute http:// or https:// URL")
+		v.Add("target.http.url", strconv.Quote(t.URL), "use an absolute http:// or https:// URL")
 	case u.User != nil:
 		// Not quoted back: the value is the credential.
-		v.add("target.http.url", "(with user:password@)", "credentials in the URL would be stored, shown and logged in clear: "+
+		v.Add("target.http.url", "(with user:password@)", "credentials in the URL would be stored, shown and logged in clear: "+
 			"remove them from the URL and send them from a secret, e.g. --header Authorization=secret:SECRET/KEY")
 	}
 	validateHTTPAuth(v, t)
 	if s := t.TimeoutSeconds; s < 0 || s > maxTargetTimeoutSecondsFloat {
-		v.add("target.http.timeoutSeconds", strconv.FormatFloat(s, 'f', -1, 64), fmt.Sprintf("use 0 (the default, %s) up to %d seconds", DefaultTargetTimeout, int(maxTargetTimeoutSecondsFloat)))
+		v.Add("target.http.timeoutSeconds", strconv.FormatFloat(s, 'f', -1, 64), fmt.Sprintf("use 0 (the default, %s) up to %d seconds", DefaultTargetTimeout, int(maxTargetTimeoutSecondsFloat)))
 	}
 }
 
@@ -65,56 +65,56 @@ var reservedHeaders = []string{"Host", "Content-Type", "Content-Length", "Transf
 
 func validateHTTPAuth(v *ValidationError, t *HTTPTarget) {
 	if len(t.Headers) > MaxTargetHeaders {
-		v.add("target.http.headers", strconv.Itoa(len(t.Headers)), fmt.Sprintf("give at most %d headers", MaxTargetHeaders))
+		v.Add("target.http.headers", strconv.Itoa(len(t.Headers)), fmt.Sprintf("give at most %d headers", MaxTargetHeaders))
 	}
 	for _, name := range slices.Sorted(maps.Keys(t.Headers)) {
 		field := "target.http.headers." + name
 		value := t.Headers[name]
 		switch {
 		case !headerNameRE.MatchString(name):
-			v.add(field, strconv.Quote(name), "use an HTTP header name: letters, digits and !#$%&'*+.^_`|~-")
+			v.Add(field, strconv.Quote(name), "use an HTTP header name: letters, digits and !#$%&'*+.^_`|~-")
 		case slices.ContainsFunc(reservedHeaders, func(r string) bool { return strings.EqualFold(r, name) }):
-			v.add(field, "", "Sluice sets this header itself: use another name")
+			v.Add(field, "", "Sluice sets this header itself: use another name")
 		}
 		ref, isSecret := strings.CutPrefix(value, SecretValuePrefix)
 		switch {
 		case isSecret && !secretRefRE.MatchString(ref):
-			v.add(field, strconv.Quote(value), "a secret value is secret:SECRET/KEY, naming a stored secret and one of its keys")
+			v.Add(field, strconv.Quote(value), "a secret value is secret:SECRET/KEY, naming a stored secret and one of its keys")
 		case isSecret && t.Function != "":
-			v.add(field, "", "headers from secrets need target.http.url: a function's URL can change without the pipe, and the secret would follow it")
+			v.Add(field, "", "headers from secrets need target.http.url: a function's URL can change without the pipe, and the secret would follow it")
 		case !isSecret && (len(value) > maxHeaderValueLength || strings.ContainsAny(value, "\r\n\x00")):
 			// Not quoted back: a value may be a credential given in clear.
-			v.add(field, "", fmt.Sprintf("use a value of at most %d bytes without line breaks", maxHeaderValueLength))
+			v.Add(field, "", fmt.Sprintf("use a value of at most %d bytes without line breaks", maxHeaderValueLength))
 		}
 	}
 	if o := t.OAuth; o != nil {
 		switch u, err := url.Parse(o.TokenURL); {
 		case o.TokenURL == "":
-			v.add("target.http.oauth.tokenUrl", "", "required: the authorization server's token endpoint")
+			v.Add("target.http.oauth.tokenUrl", "", "required: the authorization server's token endpoint")
 		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil:
-			v.add("target.http.oauth.tokenUrl", "", "use an absolute https:// URL without user:password@")
+			v.Add("target.http.oauth.tokenUrl", "", "use an absolute https:// URL without user:password@")
 		}
 		if !secretNameRE.MatchString(o.ClientSecret) {
-			v.add("target.http.oauth.clientSecret", strconv.Quote(o.ClientSecret), "name a stored secret holding the keys clientId and clientSecret")
+			v.Add("target.http.oauth.clientSecret", strconv.Quote(o.ClientSecret), "name a stored secret holding the keys clientId and clientSecret")
 		}
 		if t.Function != "" {
-			v.add("target.http.oauth", "", "OAuth needs target.http.url: a function's URL can change without the pipe")
+			v.Add("target.http.oauth", "", "OAuth needs target.http.url: a function's URL can change without the pipe")
 		}
 		for name := range t.Headers {
 			if strings.EqualFold(name, "Authorization") {
-				v.add("target.http.headers."+name, "", "OAuth sets Authorization: give one or the other")
+				v.Add("target.http.headers."+name, "", "OAuth sets Authorization: give one or the other")
 			}
 		}
 		if len(o.Scopes) > 20 {
-			v.add("target.http.oauth.scopes", strconv.Itoa(len(o.Scopes)), "give at most 20 scopes")
+			v.Add("target.http.oauth.scopes", strconv.Itoa(len(o.Scopes)), "give at most 20 scopes")
 		}
 	}
 	if s := t.SigningSecret; s != "" {
 		switch {
 		case !secretRefRE.MatchString(s):
-			v.add("target.http.signingSecret", strconv.Quote(s), "give SECRET/KEY, naming a stored secret and the key holding the signing key")
+			v.Add("target.http.signingSecret", strconv.Quote(s), "give SECRET/KEY, naming a stored secret and the key holding the signing key")
 		case t.Function != "":
-			v.add("target.http.signingSecret", "", "a signing secret needs target.http.url: a function's URL can change without the pipe")
+			v.Add("target.http.signingSecret", "", "a signing secret needs target.http.url: a function's URL can change without the pipe")
 		}
 	}
 }

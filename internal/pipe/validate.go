@@ -1,6 +1,8 @@
 package pipe
 
 import (
+	"github.com/sluice-dev/sluice/internal/fielderr"
+
 	"errors"
 	"fmt"
 	"net"
@@ -14,36 +16,12 @@ import (
 
 // FieldError is one invalid field: its path in the spec, the bad value and
 // what would be accepted instead.
-type FieldError struct {
-	Field  string // e.g. "batchSize" or "target.http.url"
-	Value  string // the rejected value, as the user wrote it
-	Reason string // what is allowed, phrased as the fix
-}
-
-func (e FieldError) Error() string {
-	if e.Value == "" {
-		return fmt.Sprintf("%s: %s", e.Field, e.Reason)
-	}
-	return fmt.Sprintf("%s: invalid value %s: %s", e.Field, e.Value, e.Reason)
-}
+type FieldError = fielderr.Field
 
 // ValidationError holds every invalid field of a spec, so a user fixes them
-// all in one round instead of one per attempt.
-type ValidationError struct {
-	Fields []FieldError
-}
-
-func (e *ValidationError) Error() string {
-	msgs := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		msgs[i] = f.Error()
-	}
-	return "invalid pipe: " + strings.Join(msgs, "; ")
-}
-
-func (e *ValidationError) add(field, value, reason string) {
-	e.Fields = append(e.Fields, FieldError{Field: field, Value: value, Reason: reason})
-}
+// all in one round instead of one per attempt. It is the one field-error
+// type of every spec (package fielderr), with Kind "pipe".
+type ValidationError = fielderr.List
 
 var (
 	nameRE  = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
@@ -56,79 +34,79 @@ var (
 // a *ValidationError naming every bad field, or nil. now is the current time,
 // for the rule that a starting timestamp may not lie in the future.
 func (s Spec) Validate(now time.Time) error {
-	v := &ValidationError{}
+	v := fielderr.New("pipe")
 	switch {
 	case s.Name == "":
-		v.add("name", "", "required: give the pipe a name of letters, digits, '-' and '_'")
+		v.Add("name", "", "required: give the pipe a name of letters, digits, '-' and '_'")
 	case len(s.Name) > MaxNameLength || !nameRE.MatchString(s.Name):
-		v.add("name", strconv.Quote(s.Name), fmt.Sprintf("use 1–%d letters, digits, '-' and '_'", MaxNameLength))
+		v.Add("name", strconv.Quote(s.Name), fmt.Sprintf("use 1–%d letters, digits, '-' and '_'", MaxNameLength))
 	}
 
 	switch {
 	case s.Cluster != "" && len(s.BootstrapServers) > 0:
-		v.add("cluster", s.Cluster, "give either a cluster or bootstrapServers, not both: the cluster holds its brokers")
+		v.Add("cluster", s.Cluster, "give either a cluster or bootstrapServers, not both: the cluster holds its brokers")
 	case s.Cluster != "":
 		if len(s.Cluster) > MaxNameLength || !nameRE.MatchString(s.Cluster) {
-			v.add("cluster", strconv.Quote(s.Cluster), "name a cluster registered with `sluice clusters set`")
+			v.Add("cluster", strconv.Quote(s.Cluster), "name a cluster registered with `sluice clusters set`")
 		}
 	case len(s.BootstrapServers) == 0:
-		v.add("bootstrapServers", "", "required: give at least one broker as host:port, or a cluster registered with `sluice clusters set`")
+		v.Add("bootstrapServers", "", "required: give at least one broker as host:port, or a cluster registered with `sluice clusters set`")
 	case len(s.BootstrapServers) > MaxBootstrapServers:
-		v.add("bootstrapServers", strconv.Itoa(len(s.BootstrapServers))+" servers", fmt.Sprintf("give 1–%d brokers", MaxBootstrapServers))
+		v.Add("bootstrapServers", strconv.Itoa(len(s.BootstrapServers))+" servers", fmt.Sprintf("give 1–%d brokers", MaxBootstrapServers))
 	}
 	for i, hp := range s.BootstrapServers {
 		if err := checkHostPort(hp); err != nil {
-			v.add(fmt.Sprintf("bootstrapServers[%d]", i), strconv.Quote(hp), err.Error())
+			v.Add(fmt.Sprintf("bootstrapServers[%d]", i), strconv.Quote(hp), err.Error())
 		}
 	}
 
 	switch {
 	case len(s.Topics) == 0:
-		v.add("topics", "", "required: name the topic to read")
+		v.Add("topics", "", "required: name the topic to read")
 	case len(s.Topics) > MaxTopics:
-		v.add("topics", strings.Join(s.Topics, ","), fmt.Sprintf("give exactly %d topic; create one pipe per topic", MaxTopics))
+		v.Add("topics", strings.Join(s.Topics, ","), fmt.Sprintf("give exactly %d topic; create one pipe per topic", MaxTopics))
 	}
 	for i, t := range s.Topics {
 		if t == "" || t == "." || t == ".." || len(t) > MaxTopicLength || !topicRE.MatchString(t) {
-			v.add(fmt.Sprintf("topics[%d]", i), strconv.Quote(t), fmt.Sprintf("a Kafka topic name is 1–%d letters, digits, '.', '_' and '-' (not '.' or '..')", MaxTopicLength))
+			v.Add(fmt.Sprintf("topics[%d]", i), strconv.Quote(t), fmt.Sprintf("a Kafka topic name is 1–%d letters, digits, '.', '_' and '-' (not '.' or '..')", MaxTopicLength))
 		}
 	}
 
 	switch s.StartingPosition {
 	case "", TrimHorizon, Latest:
 		if s.StartingPositionTimestamp != nil {
-			v.add("startingPositionTimestamp", s.StartingPositionTimestamp.Format(time.RFC3339), "only allowed with startingPosition AT_TIMESTAMP")
+			v.Add("startingPositionTimestamp", s.StartingPositionTimestamp.Format(time.RFC3339), "only allowed with startingPosition AT_TIMESTAMP")
 		}
 	case AtTimestamp:
 		switch {
 		case s.StartingPositionTimestamp == nil:
-			v.add("startingPositionTimestamp", "", "required with startingPosition AT_TIMESTAMP: give an RFC 3339 time")
+			v.Add("startingPositionTimestamp", "", "required with startingPosition AT_TIMESTAMP: give an RFC 3339 time")
 		case s.StartingPositionTimestamp.After(now):
-			v.add("startingPositionTimestamp", s.StartingPositionTimestamp.Format(time.RFC3339), "may not be in the future")
+			v.Add("startingPositionTimestamp", s.StartingPositionTimestamp.Format(time.RFC3339), "may not be in the future")
 		}
 	default:
-		v.add("startingPosition", strconv.Quote(string(s.StartingPosition)), "use TRIM_HORIZON, LATEST or AT_TIMESTAMP")
+		v.Add("startingPosition", strconv.Quote(string(s.StartingPosition)), "use TRIM_HORIZON, LATEST or AT_TIMESTAMP")
 	}
 
 	if s.BatchSize != 0 && (s.BatchSize < MinBatchSize || s.BatchSize > MaxBatchSize) {
-		v.add("batchSize", strconv.Itoa(s.BatchSize), fmt.Sprintf("use %d–%d", MinBatchSize, MaxBatchSize))
+		v.Add("batchSize", strconv.Itoa(s.BatchSize), fmt.Sprintf("use %d–%d", MinBatchSize, MaxBatchSize))
 	}
 	if w := s.MaximumBatchingWindowInSeconds; w != nil && (*w < 0 || *w > MaxBatchingWindowSeconds) {
-		v.add("maximumBatchingWindowInSeconds", strconv.FormatFloat(*w, 'f', -1, 64), fmt.Sprintf("use 0–%d seconds", MaxBatchingWindowSeconds))
+		v.Add("maximumBatchingWindowInSeconds", strconv.FormatFloat(*w, 'f', -1, 64), fmt.Sprintf("use 0–%d seconds", MaxBatchingWindowSeconds))
 	}
 	if g := s.ConsumerGroupID; g != "" && (len(g) > MaxConsumerGroupIDLength || !groupRE.MatchString(g)) {
-		v.add("consumerGroupId", strconv.Quote(g), fmt.Sprintf("use 1–%d letters, digits, spaces and -/*:_+=.@", MaxConsumerGroupIDLength))
+		v.Add("consumerGroupId", strconv.Quote(g), fmt.Sprintf("use 1–%d letters, digits, spaces and -/*:_+=.@", MaxConsumerGroupIDLength))
 	}
 
 	validateTarget(v, s.Target)
 	if p := s.PayloadLimitBytes; p != 0 && (p < MinPayloadLimitBytes || p > MaxPayloadLimitBytes) {
-		v.add("payloadLimitBytes", strconv.Itoa(p), fmt.Sprintf("use %d–%d bytes", MinPayloadLimitBytes, MaxPayloadLimitBytes))
+		v.Add("payloadLimitBytes", strconv.Itoa(p), fmt.Sprintf("use %d–%d bytes", MinPayloadLimitBytes, MaxPayloadLimitBytes))
 	}
 	if r := s.Retry.MaximumRetryAttempts; r != nil && (*r < Unlimited || *r > MaxRetryAttempts) {
-		v.add("retry.maximumRetryAttempts", strconv.Itoa(*r), fmt.Sprintf("use -1 (unlimited) or 0–%d", MaxRetryAttempts))
+		v.Add("retry.maximumRetryAttempts", strconv.Itoa(*r), fmt.Sprintf("use -1 (unlimited) or 0–%d", MaxRetryAttempts))
 	}
 	if a := s.Retry.MaximumRecordAgeInSeconds; a != nil && *a != Unlimited && (*a < MinRecordAgeSeconds || *a > MaxRecordAgeSeconds) {
-		v.add("retry.maximumRecordAgeInSeconds", strconv.Itoa(*a), fmt.Sprintf("use -1 (unlimited) or %d–%d", MinRecordAgeSeconds, MaxRecordAgeSeconds))
+		v.Add("retry.maximumRecordAgeInSeconds", strconv.Itoa(*a), fmt.Sprintf("use -1 (unlimited) or %d–%d", MinRecordAgeSeconds, MaxRecordAgeSeconds))
 	}
 	validateOnFailure(v, s)
 
@@ -207,7 +185,7 @@ func CreateOnlyChanges(prev, next Spec) *ValidationError {
 	if len(errs) == 0 {
 		return nil
 	}
-	return &ValidationError{Fields: errs}
+	return &ValidationError{Kind: "pipe", Fields: errs}
 }
 
 func sameTime(a, b *time.Time) bool {
@@ -219,12 +197,12 @@ func sameTime(a, b *time.Time) bool {
 
 // Validate checks a function's name and URL.
 func (f Function) Validate() error {
-	v := &ValidationError{}
+	v := fielderr.New("pipe")
 	if f.Name == "" || len(f.Name) > MaxNameLength || !nameRE.MatchString(f.Name) {
-		v.add("name", strconv.Quote(f.Name), fmt.Sprintf("use 1–%d letters, digits, '-' and '_'", MaxNameLength))
+		v.Add("name", strconv.Quote(f.Name), fmt.Sprintf("use 1–%d letters, digits, '-' and '_'", MaxNameLength))
 	}
 	if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(f.URL) > maxURLLength {
-		v.add("url", strconv.Quote(f.URL), "use an absolute http:// or https:// URL")
+		v.Add("url", strconv.Quote(f.URL), "use an absolute http:// or https:// URL")
 	}
 	if len(v.Fields) > 0 {
 		return v
@@ -297,14 +275,14 @@ func validateOnFailure(v *ValidationError, s Spec) {
 		return
 	}
 	if f.Discard {
-		v.add("onFailure.discard", "true", "give either onFailure.destination or onFailure.discard, not both")
+		v.Add("onFailure.discard", "true", "give either onFailure.destination or onFailure.discard, not both")
 	}
 	d, err := ParseDestination(f.Destination)
 	if err != nil {
-		v.add("onFailure.destination", strconv.Quote(f.Destination), err.Error())
+		v.Add("onFailure.destination", strconv.Quote(f.Destination), err.Error())
 		return
 	}
 	if d.Scheme == DestinationKafka && (d.Cluster == "" || d.Cluster == s.Cluster) && slices.Contains(s.Topics, d.Topic) {
-		v.add("onFailure.destination", strconv.Quote(f.Destination), "the failure destination must differ from the topic the pipe reads: records that failed would be read again")
+		v.Add("onFailure.destination", strconv.Quote(f.Destination), "the failure destination must differ from the topic the pipe reads: records that failed would be read again")
 	}
 }

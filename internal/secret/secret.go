@@ -10,6 +10,8 @@
 package secret
 
 import (
+	"github.com/sluice-dev/sluice/internal/fielderr"
+
 	"bytes"
 	"encoding/json"
 	"encoding/pem"
@@ -160,16 +162,10 @@ func (s Secret) MarshalYAML() (any, error) {
 	return s.Meta(), nil
 }
 
-// FieldError is one invalid field of a secret and how to fix it. Neither
-// part ever holds a secret value.
-type FieldError struct {
-	Field  string // "name", "type", "data" or "data.KEY"
-	Reason string // what is allowed, phrased as the fix
-}
-
-func (e *FieldError) Error() string {
-	return e.Field + ": " + e.Reason
-}
+// FieldError is one invalid field of a secret and how to fix it: the one
+// field-error type of every spec (package fielderr). Neither part ever
+// holds a secret value: Value stays empty.
+type FieldError = fielderr.Field
 
 var (
 	nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
@@ -184,12 +180,12 @@ const (
 	keyRule  = "use 1–253 letters, digits, '-', '_' and '.'"
 )
 
-// Validate checks a secret before it is stored. It returns nil, or an error
-// joining one *FieldError per problem (errors.As finds the first), so a
-// user fixes them all in one round.
+// Validate checks a secret before it is stored. It returns nil, or a
+// *fielderr.List (Kind "secret") naming every problem, so a user fixes them
+// all in one round.
 func (s Secret) Validate() error {
-	var errs []error
-	add := func(field, reason string) { errs = append(errs, &FieldError{Field: field, Reason: reason}) }
+	errs := fielderr.New("secret")
+	add := func(field, reason string) { errs.Add(field, "", reason) }
 
 	switch {
 	case s.Name == "":
@@ -222,9 +218,9 @@ func (s Secret) Validate() error {
 	switch s.Type {
 	case Generic:
 	case TLSCA:
-		errs = append(errs, checkCertificate(s.Data, "the CA certificate(s) to trust for the brokers")...)
+		errs.Fields = append(errs.Fields, checkCertificate(s.Data, "the CA certificate(s) to trust for the brokers")...)
 	case TLSClient:
-		errs = append(errs, checkCertificate(s.Data, "the client certificate")...)
+		errs.Fields = append(errs.Fields, checkCertificate(s.Data, "the client certificate")...)
 		if v, ok := s.Data[KeyPrivateKey]; !ok {
 			add("data."+KeyPrivateKey, "required for type tls-client: give the client's private key in PEM")
 		} else if !hasPEM(v, isPrivateKey) {
@@ -244,19 +240,19 @@ func (s Secret) Validate() error {
 	default:
 		add("type", fmt.Sprintf("unknown type %s: use generic, tls-ca or tls-client", quoteShort(string(s.Type))))
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // checkCertificate checks KeyCertificate of a TLS secret; what describes
 // the certificate the type expects.
-func checkCertificate(data map[string][]byte, what string) []error {
+func checkCertificate(data map[string][]byte, what string) []FieldError {
 	const field = "data." + KeyCertificate
 	v, ok := data[KeyCertificate]
 	switch {
 	case !ok:
-		return []error{&FieldError{Field: field, Reason: "required: give " + what + " in PEM"}}
+		return []FieldError{{Field: field, Reason: "required: give " + what + " in PEM"}}
 	case !hasPEM(v, func(t string) bool { return t == "CERTIFICATE" }):
-		return []error{&FieldError{Field: field, Reason: "must be PEM with at least one -----BEGIN CERTIFICATE----- block: paste " + what + ", BEGIN and END lines included"}}
+		return []FieldError{{Field: field, Reason: "must be PEM with at least one -----BEGIN CERTIFICATE----- block: paste " + what + ", BEGIN and END lines included"}}
 	}
 	return nil
 }
@@ -315,11 +311,11 @@ func parseFlatJSON(raw []byte) (map[string][]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber() // so a number is refused as a number, not decoded
 	syntax := func() error {
-		return &FieldError{Field: "data", Reason: fmt.Sprintf("not valid JSON (near byte %d): give an object of string values, like {\"username\":\"…\",\"password\":\"…\"}", dec.InputOffset())}
+		return invalidField("data", fmt.Sprintf("not valid JSON (near byte %d): give an object of string values, like {\"username\":\"…\",\"password\":\"…\"}", dec.InputOffset()))
 	}
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		if err == nil || errors.Is(err, io.EOF) {
-			return nil, &FieldError{Field: "data", Reason: "must be a JSON object of string values, like {\"username\":\"…\",\"password\":\"…\"}"}
+			return nil, invalidField("data", "must be a JSON object of string values, like {\"username\":\"…\",\"password\":\"…\"}")
 		}
 		return nil, syntax()
 	}
@@ -334,7 +330,7 @@ func parseFlatJSON(raw []byte) (map[string][]byte, error) {
 			return nil, syntax()
 		}
 		if _, dup := data[key]; dup {
-			return nil, &FieldError{Field: "data", Reason: fmt.Sprintf("key %s appears twice: give each key once", quoteShort(key))}
+			return nil, invalidField("data", fmt.Sprintf("key %s appears twice: give each key once", quoteShort(key)))
 		}
 		t, err = dec.Token()
 		if err != nil {
@@ -362,13 +358,13 @@ func parseFlatJSON(raw []byte) (map[string][]byte, error) {
 		if validKey(key) {
 			field = "data." + key
 		}
-		return nil, &FieldError{Field: field, Reason: fmt.Sprintf("key %s is %s: every value must be a JSON string (quote it)", quoteShort(key), kind)}
+		return nil, invalidField(field, fmt.Sprintf("key %s is %s: every value must be a JSON string (quote it)", quoteShort(key), kind))
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return nil, syntax()
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, &FieldError{Field: "data", Reason: fmt.Sprintf("unexpected data after the JSON object (near byte %d): give one object", dec.InputOffset())}
+		return nil, invalidField("data", fmt.Sprintf("unexpected data after the JSON object (near byte %d): give one object", dec.InputOffset()))
 	}
 	return data, nil
 }
@@ -402,3 +398,8 @@ func ParseRef(s string) (Ref, error) {
 
 // String returns the SECRET/KEY form ParseRef reads.
 func (r Ref) String() string { return r.Secret + "/" + r.Key }
+
+// invalidField is a one-field *fielderr.List for a secret.
+func invalidField(field, reason string) error {
+	return &fielderr.List{Kind: "secret", Fields: []FieldError{{Field: field, Reason: reason}}}
+}

@@ -1,6 +1,8 @@
 package secret
 
 import (
+	"github.com/sluice-dev/sluice/internal/fielderr"
+
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -81,19 +83,13 @@ func fields(t *testing.T, err error) []string {
 	if err == nil {
 		return nil
 	}
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
+	var l *fielderr.List
+	if !errors.As(err, &l) || l.Kind != "secret" {
+		t.Fatalf("error %v is not a *fielderr.List of a secret", err)
 	}
 	var out []string
-	for _, e := range errs {
-		var fe *FieldError
-		if !errors.As(e, &fe) {
-			t.Fatalf("error %v is not a *FieldError", e)
-		}
-		out = append(out, fe.Field)
+	for _, f := range l.Fields {
+		out = append(out, f.Field)
 	}
 	return out
 }
@@ -179,8 +175,8 @@ func TestValidateMessages(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "lowercase letters") || !strings.Contains(err.Error(), "name: ") {
 		t.Errorf("name error %v should name the field and the fix", err)
 	}
-	var fe *FieldError
-	if !errors.As(err, &fe) || fe.Field != "name" {
+	var l *fielderr.List
+	if !errors.As(err, &l) || l.Fields[0].Field != "name" {
 		t.Errorf("errors.As: %v", err)
 	}
 	err = Secret{Name: "ca", Type: TLSCA, Data: map[string][]byte{"certificate": []byte(planted)}}.Validate()
@@ -252,9 +248,9 @@ func TestFromJSON(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted: %v", s)
 			}
-			var fe *FieldError
-			if !errors.As(err, &fe) || fe.Field != c.field {
-				t.Errorf("error %v: want a *FieldError for %s", err, c.field)
+			var l *fielderr.List
+			if !errors.As(err, &l) || l.Fields[0].Field != c.field {
+				t.Errorf("error %v: want a field error for %s", err, c.field)
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %q does not say %q", err, c.want)
