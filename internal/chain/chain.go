@@ -55,11 +55,7 @@ type Pipeline struct {
 // Open builds spec's pipeline. Its errors are the pipe's PROBLEM, so they
 // name the fix.
 func Open(ctx context.Context, spec pipe.Spec, env Env) (*Pipeline, error) {
-	obs := env.Observer
-	if obs == nil {
-		obs = stage.Nop{}
-	}
-	tgt, err := target.Open(ctx, spec, env.Target)
+	tgt, obs, err := openTarget(ctx, spec, env)
 	if err != nil {
 		return nil, err
 	}
@@ -143,11 +139,7 @@ const RedriveRetries = 2
 // with a few retries, and no destination (a record that fails again stays
 // where it is, and the redrive stops to say so).
 func OpenRedrive(ctx context.Context, spec pipe.Spec, env Env) (*Pipeline, error) {
-	obs := env.Observer
-	if obs == nil {
-		obs = stage.Nop{}
-	}
-	tgt, err := target.Open(ctx, spec, env.Target)
+	tgt, obs, err := openTarget(ctx, spec, env)
 	if err != nil {
 		return nil, err
 	}
@@ -155,4 +147,14 @@ func OpenRedrive(ctx context.Context, spec pipe.Spec, env Env) (*Pipeline, error
 		stage.Retry(stage.RetryPolicy{MaxRetries: RedriveRetries, InitialBackoff: env.InitialBackoff, MaxBackoff: env.MaxBackoff, GiveUp: true}, obs),
 		stage.Observe(obs))
 	return &Pipeline{Handler: h, target: tgt}, nil
+}
+
+// openTarget opens spec's target, with the observer the stages report to.
+func openTarget(ctx context.Context, spec pipe.Spec, env Env) (target.Target, stage.Observer, error) {
+	obs := env.Observer
+	if obs == nil {
+		obs = stage.Nop{}
+	}
+	tgt, err := target.Open(ctx, spec, env.Target)
+	return tgt, obs, err
 }
