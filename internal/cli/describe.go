@@ -111,6 +111,11 @@ func writeDescription(w io.Writer, d observe.Description) error {
 		{"Last error", lastErr},
 		{"Throughput", fmt.Sprintf("%.1f records/s over the last %ds (%s)", tp.RecordsPerSecond, tp.WindowSeconds, plural(int(tp.Records), "record"))},
 	}...)
+	failed := fmt.Sprintf("%s to the failure destination, %s discarded", plural(int(d.Failed.DeadLettered), "record"), plural(int(d.Failed.Discarded), "record"))
+	if l := d.Failed.Last; l != nil {
+		failed += fmt.Sprintf("; last %s-%d offsets %d–%d (%s) to %s at %s", l.Topic, l.Partition, l.FirstOffset, l.LastOffset, l.Condition, l.To, formatTime(l.At))
+	}
+	rows = append(rows, [2]string{"Failed records", failed})
 	for _, rt := range d.Retrying {
 		rows = append(rows, [2]string{"Retrying", fmt.Sprintf("%s-%d from offset %d: attempt %d at %s (failing since %s): %s",
 			rt.Topic, rt.Partition, rt.FirstOffset, rt.NextAttempt, formatTime(rt.NextAttemptAt), formatTime(rt.FailingSince), rt.Problem)})

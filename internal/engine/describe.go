@@ -62,6 +62,11 @@ func (e *Engine) Describe(ctx context.Context, name string) (observe.Description
 		l := *po.lag
 		d.Lag = &l
 	}
+	d.Failed = po.failed
+	if l := po.failed.Last; l != nil {
+		c := *l
+		d.Failed.Last = &c
+	}
 	n := po.tput.total(time.Now())
 	d.Throughput.Records = n
 	d.Throughput.RecordsPerSecond = float64(n) / throughputWindow

@@ -170,6 +170,10 @@ func TestPoisonGoesToKafkaDestinationAndRedrives(t *testing.T) {
 	}
 
 	ctx := context.Background()
+	desc, err := h.eng.Describe(ctx, "poison")
+	if l := desc.Failed.Last; err != nil || desc.Failed.DeadLettered != 1 || l == nil || l.FirstOffset != 17 || l.Condition != "RetryAttemptsExhausted" {
+		t.Fatalf("describe shows failed %+v (last %+v), %v; want one record dead-lettered, orders-0 offset 17", desc.Failed, l, err)
+	}
 	dry, err := h.eng.Redrive(ctx, "poison", true, nil)
 	if err != nil || dry.Read != 1 || dry.Delivered != 0 || len(dry.Partitions) != 1 || dry.Partitions[0].FirstOffset != 17 {
 		t.Fatalf("dry run = %+v, %v; want one record of orders-0 at 17, none delivered", dry, err)

@@ -48,6 +48,7 @@ type pipeObs struct {
 	problemAt time.Time // when it was last seen
 	lag       *observe.Lag
 	lagUUID   string // the pipe incarnation lag was measured for
+	failed    observe.Failed
 }
 
 // get returns the pipe's entry, creating it; o.mu is held.

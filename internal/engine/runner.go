@@ -478,6 +478,18 @@ func (r *runner) HandedOff(b *batch.Batch, status batch.Status, n int, cond batc
 	if err != nil {
 		args = append(args, "err", target.ProblemOf(err))
 	}
+	last := &observe.HandOff{At: time.Now().UTC(), Topic: b.Topic, Partition: b.Partition, FirstOffset: b.FirstOffset(), LastOffset: b.LastOffset(),
+		Records: n, Condition: string(cond), To: "destination"}
+	po := r.obs
+	po.mu.Lock()
+	if status == batch.Discarded {
+		last.To = "discard"
+		po.failed.Discarded += int64(n)
+	} else {
+		po.failed.DeadLettered += int64(n)
+	}
+	po.failed.Last = last
+	po.mu.Unlock()
 	if status == batch.Discarded {
 		m.Dropped.Add(float64(n))
 		r.log.Warn("records discarded after their retry limits ran out (onFailure.discard)", args...)

@@ -44,6 +44,30 @@ type Description struct {
 	Lag *Lag `json:"lag"`
 	// Throughput is the records delivered recently by this process.
 	Throughput Throughput `json:"throughput"`
+	// Failed is what this process handed to the failure destination or
+	// discarded since it started.
+	Failed Failed `json:"failed"`
+}
+
+// Failed counts records that left the pipe undelivered, and the last such
+// hand-off.
+type Failed struct {
+	DeadLettered int64    `json:"deadLettered"`
+	Discarded    int64    `json:"discarded"`
+	Last         *HandOff `json:"last,omitempty"`
+}
+
+// HandOff is one run of records made final without delivery.
+type HandOff struct {
+	At          time.Time `json:"at"`
+	Topic       string    `json:"topic"`
+	Partition   int32     `json:"partition"`
+	FirstOffset int64     `json:"firstOffset"`
+	LastOffset  int64     `json:"lastOffset"`
+	Records     int       `json:"records"`
+	Condition   string    `json:"condition"`
+	// To is "destination" or "discard".
+	To string `json:"to"`
 }
 
 // Retry is a failing batch of one partition.
