@@ -1,0 +1,125 @@
+package chain
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/internal/batch"
+	"github.com/sluice-dev/sluice/internal/event"
+	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/target"
+)
+
+func env() Env {
+	return Env{Target: target.Env{Encoder: event.NewEncoder(event.Source{EventSource: event.SourceSelfManaged, BootstrapServers: []string{"b:9092"}})},
+		InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+}
+
+func records(n int) []*kgo.Record {
+	out := make([]*kgo.Record, n)
+	for i := range out {
+		out[i] = &kgo.Record{Topic: "orders", Offset: int64(i), Timestamp: time.Now(), Value: []byte("ok")}
+	}
+	return out
+}
+
+// A pipeline built from a spec with bisect and a file destination, over a
+// real HTTP target refusing any batch holding record 5: the record alone
+// is in the file, every other record delivered, in order, once.
+func TestOpenBuildsTheSpecsChain(t *testing.T) {
+	var calls atomic.Int32
+	var got []int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		var ev struct {
+			Records map[string][]struct {
+				Offset int64 `json:"offset"`
+			} `json:"records"`
+		}
+		_ = json.Unmarshal(body, &ev)
+		for _, x := range ev.Records["orders-0"] {
+			if x.Offset == 5 {
+				http.Error(w, "poison", http.StatusInternalServerError)
+				return
+			}
+		}
+		for _, x := range ev.Records["orders-0"] {
+			got = append(got, x.Offset)
+		}
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "dlq.jsonl")
+	spec := pipe.Spec{Name: "c", Topics: []string{"orders"}, PayloadLimitBytes: pipe.DefaultPayloadLimitBytes,
+		Target:    pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}},
+		Retry:     pipe.RetryPolicy{MaximumRetryAttempts: new(int), BisectBatchOnError: true},
+		OnFailure: pipe.OnFailure{Destination: "file://" + file}}
+	pl, err := Open(context.Background(), spec, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	recs := records(8)
+	for len(recs) > 0 {
+		r := pl.Handler(context.Background(), batch.New(recs, nil))
+		if r.Final() == 0 {
+			t.Fatalf("no progress")
+		}
+		recs = recs[r.Final():]
+	}
+	if want := []int64{0, 1, 2, 3, 4, 6, 7}; !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil || strings.Count(string(b), "\n") != 1 || !strings.Contains(string(b), `"firstRecordOffset":"5"`) {
+		t.Fatalf("destination file %q, %v; want record 5 alone", b, err)
+	}
+}
+
+// Limits without anywhere to put the records keep retrying: the pipeline
+// answers only when the target takes them.
+func TestOpenWithoutDestinationRetriesOn(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 4 {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	spec := pipe.Spec{Name: "c", PayloadLimitBytes: pipe.DefaultPayloadLimitBytes, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}},
+		Retry: pipe.RetryPolicy{MaximumRetryAttempts: new(int)}}
+	pl, err := Open(context.Background(), spec, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	if r := pl.Handler(context.Background(), batch.New(records(3), nil)); r.Count(batch.Delivered) != 3 || calls.Load() != 5 {
+		t.Fatalf("result %d delivered after %d calls, want all after 5", r.Count(batch.Delivered), calls.Load())
+	}
+}
+
+func TestOpenRefusesWhatItCannotBuild(t *testing.T) {
+	spec := pipe.Spec{Name: "c", Target: pipe.Target{HTTP: &pipe.HTTPTarget{Function: "billing"}}}
+	e := env()
+	e.Target.FunctionURL = func(name string) (string, error) { return "", os.ErrNotExist }
+	if _, err := Open(context.Background(), spec, e); err == nil {
+		t.Fatal("a function that does not resolve opened")
+	}
+	spec = pipe.Spec{Name: "c", PayloadLimitBytes: 1 << 20, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: "http://127.0.0.1:1/"}},
+		OnFailure: pipe.OnFailure{Destination: "kafka://dlq"}}
+	if _, err := Open(context.Background(), spec, env()); err == nil || !strings.Contains(err.Error(), "kafka://") {
+		t.Fatalf("a kafka:// destination without Kafka: %v", err)
+	}
+}
