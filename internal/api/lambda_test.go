@@ -326,3 +326,54 @@ func TestLambdaSourceAccessConfigurations(t *testing.T) {
 		t.Fatalf("the mapping's cluster outlived it: %+v", all)
 	}
 }
+
+// TestLambdaFailureHandling: DestinationConfig, FunctionResponseTypes,
+// BisectBatchOnFunctionError and the limits are taken, stored and echoed;
+// limits without a destination discard, as the reference drops; values
+// Sluice cannot honour are refused naming the field.
+func TestLambdaFailureHandling(t *testing.T) {
+	srv, svc := apitest.NewServer(t)
+	body := strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50,"DestinationConfig":{"OnFailure":{"Destination":"kafka://dlq"}},`+
+		`"MaximumRetryAttempts":2,"BisectBatchOnFunctionError":true,"FunctionResponseTypes":["ReportBatchItemFailures"]`, 1)
+	status, _, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", body)
+	if status != 202 {
+		t.Fatalf("create: %d %v", status, c)
+	}
+	id, _ := c["UUID"].(string)
+	_, _, c = lambdaCall(t, srv.URL, "GET", "/2015-03-31/event-source-mappings/"+id, "")
+	dc, _ := json.Marshal(c["DestinationConfig"])
+	rt, _ := json.Marshal(c["FunctionResponseTypes"])
+	if string(dc) != `{"OnFailure":{"Destination":"kafka://dlq"}}` || string(rt) != `["ReportBatchItemFailures"]` ||
+		c["BisectBatchOnFunctionError"] != true || c["MaximumRetryAttempts"] != 2.0 {
+		t.Fatalf("get echoed %s, %s, %v, %v", dc, rt, c["BisectBatchOnFunctionError"], c["MaximumRetryAttempts"])
+	}
+	ps, _ := svc.ListPipes(t.Context())
+	if len(ps) != 1 || ps[0].OnFailure.Destination != "kafka://dlq" || ps[0].OnFailure.Discard || !ps[0].Target.HTTP.ReportBatchItemFailures {
+		t.Fatalf("stored %+v", ps)
+	}
+
+	// An update that clears the destination but keeps the limit discards.
+	status, _, c = lambdaCall(t, srv.URL, "PUT", "/2015-03-31/event-source-mappings/"+id, `{"DestinationConfig":{"OnFailure":{}},"FunctionResponseTypes":[]}`)
+	if status != 202 {
+		t.Fatalf("update: %d %v", status, c)
+	}
+	ps, _ = svc.ListPipes(t.Context())
+	if ps[0].OnFailure.Destination != "" || !ps[0].OnFailure.Discard || ps[0].Target.HTTP.ReportBatchItemFailures {
+		t.Fatalf("after clearing the destination: %+v, partial responses %v", ps[0].OnFailure, ps[0].Target.HTTP.ReportBatchItemFailures)
+	}
+
+	for _, c := range []struct{ name, body, say string }{
+		{"sqs", `"DestinationConfig":{"OnFailure":{"Destination":"arn:aws:sqs:us-east-1:123456789012:q"}}`, "Sluice has no SQS, SNS or S3"},
+		{"on success", `"DestinationConfig":{"OnSuccess":{"Destination":"kafka://ok"}}`, "OnSuccess is not supported"},
+		{"response type", `"FunctionResponseTypes":["Everything"]`, "FunctionResponseTypes"},
+		{"source topic", `"DestinationConfig":{"OnFailure":{"Destination":"kafka://orders"}}`, "DestinationConfig.OnFailure.Destination"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, _, out := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50,`+c.body, 1))
+			msg, _ := out["message"].(string)
+			if status != 400 || !strings.Contains(msg, c.say) {
+				t.Fatalf("%d %v, want 400 saying %q", status, out, c.say)
+			}
+		})
+	}
+}

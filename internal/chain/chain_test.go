@@ -123,3 +123,28 @@ func TestOpenRefusesWhatItCannotBuild(t *testing.T) {
 		t.Fatalf("a kafka:// destination without Kafka: %v", err)
 	}
 }
+
+// A record too large for any delivery goes to the destination at once,
+// with MaximumPayloadSizeExceeded, without burning retries.
+func TestOversizedRecordGoesToDestination(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "dlq.jsonl")
+	five := 5
+	spec := pipe.Spec{Name: "c", PayloadLimitBytes: pipe.DefaultPayloadLimitBytes, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}},
+		Retry: pipe.RetryPolicy{MaximumRetryAttempts: &five}, OnFailure: pipe.OnFailure{Destination: "file://" + file}}
+	pl, err := Open(context.Background(), spec, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	b := batch.New(records(1), nil)
+	b.Oversized, b.Size = true, 7<<20
+	if r := pl.Handler(context.Background(), b); r.At(0).Status != batch.DeadLettered || calls.Load() != 0 {
+		t.Fatalf("outcome %+v after %d calls to the target, want dead-lettered without a call", r.At(0), calls.Load())
+	}
+	if got, _ := os.ReadFile(file); !strings.Contains(string(got), `"condition":"MaximumPayloadSizeExceeded"`) || !strings.Contains(string(got), `"responseContext":null`) {
+		t.Fatalf("destination holds %s", got)
+	}
+}
