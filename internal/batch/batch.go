@@ -117,3 +117,16 @@ func Chain(h Handler, stages ...Stage) Handler {
 	}
 	return h
 }
+
+// Subset is the records at the indexes idx (ascending) as a batch of
+// their own, sharing b's Stopping channel: what a filter hands on.
+func (b *Batch) Subset(idx []int) *Batch {
+	if len(idx) == len(b.Records) {
+		return b
+	}
+	recs := make([]*kgo.Record, len(idx))
+	for i, j := range idx {
+		recs[i] = b.Records[j]
+	}
+	return &Batch{Topic: b.Topic, Partition: b.Partition, Records: recs, stopping: b.stopping}
+}

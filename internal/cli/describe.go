@@ -115,7 +115,7 @@ func writeDescription(w io.Writer, d observe.Description) error {
 	if l := d.Failed.Last; l != nil {
 		failed += fmt.Sprintf("; last %s-%d offsets %d–%d (%s) to %s at %s", l.Topic, l.Partition, l.FirstOffset, l.LastOffset, l.Condition, l.To, formatTime(l.At))
 	}
-	rows = append(rows, [2]string{"Failed records", failed})
+	rows = append(rows, [2]string{"Failed records", failed}, [2]string{"Filtered out", plural(int(d.FilteredOut), "record")})
 	for _, rt := range d.Retrying {
 		rows = append(rows, [2]string{"Retrying", fmt.Sprintf("%s-%d from offset %d: attempt %d at %s (failing since %s): %s",
 			rt.Topic, rt.Partition, rt.FirstOffset, rt.NextAttempt, formatTime(rt.NextAttemptAt), formatTime(rt.FailingSince), rt.Problem)})

@@ -63,6 +63,7 @@ func (e *Engine) Describe(ctx context.Context, name string) (observe.Description
 		d.Lag = &l
 	}
 	d.Failed = po.failed
+	d.FilteredOut = po.filtered
 	if l := po.failed.Last; l != nil {
 		c := *l
 		d.Failed.Last = &c

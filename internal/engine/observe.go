@@ -49,6 +49,7 @@ type pipeObs struct {
 	lag       *observe.Lag
 	lagUUID   string // the pipe incarnation lag was measured for
 	failed    observe.Failed
+	filtered  int64
 }
 
 // get returns the pipe's entry, creating it; o.mu is held.
@@ -164,6 +165,15 @@ func (t *throughput) total(now time.Time) int64 {
 // neither a success nor a failed invocation, as for the retry policy, so
 // it is not counted.
 func (r *runner) Attempting(*batch.Batch) { r.obs.m.InFlight.Inc() }
+
+// FilteredOut counts the records the pipe's filter left out.
+func (r *runner) FilteredOut(_ *batch.Batch, n int) {
+	r.obs.m.FilteredOut.Add(float64(n))
+	po := r.obs
+	po.mu.Lock()
+	po.filtered += int64(n)
+	po.mu.Unlock()
+}
 
 func (r *runner) Attempted(b *batch.Batch, res batch.Result, took time.Duration) {
 	m := r.obs.m

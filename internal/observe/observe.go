@@ -47,6 +47,9 @@ type Description struct {
 	// Failed is what this process handed to the failure destination or
 	// discarded since it started.
 	Failed Failed `json:"failed"`
+	// FilteredOut is the records this process's filter left out since it
+	// started (committed, never delivered).
+	FilteredOut int64 `json:"filteredOut"`
 }
 
 // Failed counts records that left the pipe undelivered, and the last such

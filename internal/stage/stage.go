@@ -1,6 +1,7 @@
 // Package stage holds the policies of a pipe's data path, each a
-// batch.Stage in a file of its own: retry (retry.go), bisect (bisect.go),
-// the failure destination (destination.go) and observation (observe.go).
+// batch.Stage in a file of its own: filter (filter.go), retry (retry.go),
+// bisect (bisect.go), the failure destination (destination.go) and
+// observation (observe.go).
 // Package chain puts them in order for a pipe's spec; none of them knows
 // what the target is.
 package stage
@@ -35,6 +36,8 @@ type Observer interface {
 	// HandedOff is told of records made final without delivery: status
 	// DeadLettered (the destination took them) or Discarded.
 	HandedOff(b *batch.Batch, status batch.Status, n int, cond batch.Condition, err error)
+	// FilteredOut is told of records the filter left out.
+	FilteredOut(b *batch.Batch, n int)
 	// DestinationFailed is told when the failure destination refused
 	// records; they are offered again after a backoff. nil clears it.
 	DestinationFailed(b *batch.Batch, err error)
@@ -51,3 +54,4 @@ func (Nop) Exhausted(*batch.Batch, int, error)                                {}
 func (Nop) Delivered(*batch.Batch, int)                                       {}
 func (Nop) HandedOff(*batch.Batch, batch.Status, int, batch.Condition, error) {}
 func (Nop) DestinationFailed(*batch.Batch, error)                             {}
+func (Nop) FilteredOut(*batch.Batch, int)                                     {}

@@ -410,3 +410,34 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// The filter hands on only the records it keeps, maps their outcomes back
+// to their places, and makes no call when it keeps none.
+func TestFilter(t *testing.T) {
+	var got [][]int64
+	next := func(_ context.Context, b *batch.Batch) batch.Result {
+		var offs []int64
+		for _, r := range b.Records {
+			offs = append(offs, r.Offset)
+		}
+		got = append(got, offs)
+		res := batch.DeliveredAll(b)
+		res.Set(b.Len()-1, batch.Outcome{Status: batch.Failed, Err: errors.New("last fails")})
+		return res
+	}
+	odd := func(r *kgo.Record) bool { return r.Offset%2 == 1 }
+	h := Filter(odd, Nop{})(next)
+	r := h(context.Background(), batch.New(records(6, 0), nil))
+	want := []batch.Status{batch.Filtered, batch.Delivered, batch.Filtered, batch.Delivered, batch.Filtered, batch.Failed}
+	if !slices.Equal(statuses(r), want) || len(got) != 1 || !slices.Equal(got[0], []int64{1, 3, 5}) {
+		t.Fatalf("result %v, calls %v; want %v after one call with 1, 3, 5", statuses(r), got, want)
+	}
+	if r.Final() != 5 {
+		t.Fatalf("final %d, want the 5 before the failed record", r.Final())
+	}
+	got = nil
+	none := Filter(func(*kgo.Record) bool { return false }, Nop{})(next)
+	if r := none(context.Background(), batch.New(records(4, 0), nil)); r.Count(batch.Filtered) != 4 || len(got) != 0 {
+		t.Fatalf("filtered to nothing: %v after %d calls", statuses(r), len(got))
+	}
+}
