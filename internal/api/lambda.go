@@ -89,7 +89,7 @@ type esmRequest struct {
 	DestinationConfig     *destinationConfig `json:"DestinationConfig"`
 	FunctionResponseTypes *[]string          `json:"FunctionResponseTypes"`
 
-	FilterCriteria             json.RawMessage `json:"FilterCriteria"`
+	FilterCriteria             *filterCriteria `json:"FilterCriteria"`
 	SourceAccessConfigurations []sourceAccess  `json:"SourceAccessConfigurations"`
 	ParallelizationFactor      json.RawMessage `json:"ParallelizationFactor"`
 	TumblingWindowInSeconds    json.RawMessage `json:"TumblingWindowInSeconds"`
@@ -120,6 +120,14 @@ type esmConfiguration struct {
 	BisectBatchOnFunctionError          bool               `json:"BisectBatchOnFunctionError"`
 	DestinationConfig                   *destinationConfig `json:"DestinationConfig,omitempty"`
 	FunctionResponseTypes               []string           `json:"FunctionResponseTypes,omitempty"`
+	FilterCriteria                      *filterCriteria    `json:"FilterCriteria,omitempty"`
+}
+
+// filterCriteria is FilterCriteria.
+type filterCriteria struct {
+	Filters []struct {
+		Pattern *string `json:"Pattern"`
+	} `json:"Filters"`
 }
 
 // destinationConfig is DestinationConfig: OnSuccess is not supported on
@@ -260,6 +268,8 @@ func lambdaFieldErrors(ve *pipe.ValidationError) string {
 	for _, f := range ve.Fields {
 		if n, ok := names[f.Field]; ok {
 			f.Field = n
+		} else if rest, ok := strings.CutPrefix(f.Field, "filterCriteria.filters"); ok {
+			f.Field = "FilterCriteria.Filters" + strings.Replace(rest, ".pattern", ".Pattern", 1)
 		}
 		msgs = append(msgs, f.Error())
 	}
@@ -290,7 +300,6 @@ func (l *lambdaHandler) decode(w http.ResponseWriter, r *http.Request) (esmReque
 		return req, invalid("The request body is not a valid event source mapping request: %v", err)
 	}
 	for name, raw := range map[string]json.RawMessage{
-		"FilterCriteria":        req.FilterCriteria,
 		"ParallelizationFactor": req.ParallelizationFactor, "TumblingWindowInSeconds": req.TumblingWindowInSeconds,
 		"Queues": req.Queues, "ScalingConfig": req.ScalingConfig,
 	} {
@@ -597,6 +606,18 @@ func applyUpdatable(spec *pipe.Spec, req esmRequest) {
 	if req.BisectBatchOnFunctionError != nil {
 		spec.Retry.BisectBatchOnError = *req.BisectBatchOnFunctionError
 	}
+	if f := req.FilterCriteria; f != nil {
+		// An empty list removes the filter, as an update in the reference.
+		spec.FilterCriteria = nil
+		if len(f.Filters) > 0 {
+			spec.FilterCriteria = &pipe.FilterCriteria{Filters: make([]pipe.Filter, len(f.Filters))}
+			for i, x := range f.Filters {
+				if x.Pattern != nil {
+					spec.FilterCriteria.Filters[i].Pattern = *x.Pattern
+				}
+			}
+		}
+	}
 	if t := req.FunctionResponseTypes; t != nil && spec.Target.HTTP != nil {
 		h := *spec.Target.HTTP
 		h.ReportBatchItemFailures = len(*t) == 1
@@ -855,6 +876,14 @@ func configuration(p pipe.Pipe) esmConfiguration {
 	}
 	if p.Target.HTTPOrZero().ReportBatchItemFailures {
 		c.FunctionResponseTypes = []string{reportBatchItemFailures}
+	}
+	if pats := p.FilterCriteria.Patterns(); len(pats) > 0 {
+		c.FilterCriteria = &filterCriteria{}
+		for _, pat := range pats {
+			c.FilterCriteria.Filters = append(c.FilterCriteria.Filters, struct {
+				Pattern *string `json:"Pattern"`
+			}{&pat})
+		}
 	}
 	return c
 }

@@ -73,7 +73,7 @@ func TestLambdaShapes(t *testing.T) {
 		{"GET", "/2015-03-31/event-source-mappings/00000000-0000-0000-0000-000000000000", "", 404, "ResourceNotFoundException", "does not exist"},
 		{"POST", "/2015-03-31/event-source-mappings/", `{"Topics":["t"]}`, 400, "InvalidParameterValueException", "FunctionName is required"},
 		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"f","Colour":"blue"}`, 400, "InvalidParameterValueException", `Unknown parameter "Colour"`},
-		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50,"FilterCriteria":{"Filters":[]}`, 1), 400, "InvalidParameterValueException", "FilterCriteria is not supported"},
+		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50,"ScalingConfig":{"MaximumConcurrency":2}`, 1), 400, "InvalidParameterValueException", "ScalingConfig is not supported"},
 		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50000`, 1), 400, "InvalidParameterValueException", "BatchSize"},
 		{"POST", "/2015-03-31/event-source-mappings/", strings.Replace(esmCreate, "http://127.0.0.1:9000/", "billing", 1), 404, "ResourceNotFoundException", "Function not found: billing"},
 		{"POST", "/2015-03-31/event-source-mappings/", `{"FunctionName":"http://x/","EventSourceArn":"arn:aws:kafka:us-east-1:123456789012:cluster/c/1","Topics":["t"]}`, 400, "InvalidParameterValueException", "no MSK cluster is registered in Sluice with this ARN"},
@@ -375,5 +375,32 @@ func TestLambdaFailureHandling(t *testing.T) {
 				t.Fatalf("%d %v, want 400 saying %q", status, out, c.say)
 			}
 		})
+	}
+}
+
+// FilterCriteria is taken, stored, echoed and removed by an empty list;
+// an invalid pattern is InvalidParameterValueException naming the pattern
+// and the position.
+func TestLambdaFilterCriteria(t *testing.T) {
+	srv, svc := apitest.NewServer(t)
+	body := strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50,"FilterCriteria":{"Filters":[{"Pattern":"{\"value\":{\"status\":[\"shipped\"]}}"}]}`, 1)
+	status, _, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", body)
+	if status != 202 {
+		t.Fatalf("create: %d %v", status, c)
+	}
+	id, _ := c["UUID"].(string)
+	_, _, c = lambdaCall(t, srv.URL, "GET", "/2015-03-31/event-source-mappings/"+id, "")
+	if fc, _ := json.Marshal(c["FilterCriteria"]); string(fc) != `{"Filters":[{"Pattern":"{\"value\":{\"status\":[\"shipped\"]}}"}]}` {
+		t.Fatalf("get echoed FilterCriteria %s", fc)
+	}
+	status, _, c = lambdaCall(t, srv.URL, "PUT", "/2015-03-31/event-source-mappings/"+id, `{"FilterCriteria":{"Filters":[]}}`)
+	if ps, _ := svc.ListPipes(t.Context()); status != 202 || ps[0].FilterCriteria != nil {
+		t.Fatalf("update with no filters: %d %v, stored %+v", status, c, ps[0].FilterCriteria)
+	}
+	bad := strings.Replace(esmCreate, `"BatchSize":50`, `"BatchSize":50,"FilterCriteria":{"Filters":[{"Pattern":"{\"value\":{\"n\":[{\"numeric\":[\">\",\"x\"]}]}}"}]}`, 1)
+	status, h, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", bad)
+	msg, _ := c["message"].(string)
+	if status != 400 || h.Get("x-amzn-errortype") != "InvalidParameterValueException" || !strings.Contains(msg, "FilterCriteria.Filters[0].Pattern") || !strings.Contains(msg, "byte") {
+		t.Fatalf("invalid pattern: %d %s %v", status, h.Get("x-amzn-errortype"), c)
 	}
 }

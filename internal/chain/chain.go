@@ -3,9 +3,9 @@
 // order they run in. The engine asks for a Pipeline and runs it; it does
 // not know how one is made.
 //
-//	source ─► OnFailure ─► Retry ─► Bisect ─► Observe ─► target
-//	          (destination  (limits,  (optional) (metrics)
-//	           or discard)   backoff)
+//	source ─► Filter ─► OnFailure ─► Retry ─► Bisect ─► Observe ─► target
+//	          (optional) (destination  (limits,  (optional) (metrics)
+//	                      or discard)   backoff)
 package chain
 
 import (
@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/batch"
 	"github.com/sluice-dev/sluice/internal/destination"
+	"github.com/sluice-dev/sluice/internal/filter"
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/stage"
 	"github.com/sluice-dev/sluice/internal/target"
@@ -72,6 +73,14 @@ func Open(ctx context.Context, spec pipe.Spec, env Env) (*Pipeline, error) {
 		retries = DefaultRetriesWithDestination
 	}
 	var stages []batch.Stage
+	if pats := spec.FilterCriteria.Patterns(); len(pats) > 0 {
+		set, err := filter.CompileAll(pats)
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("filterCriteria: %w", err)
+		}
+		stages = append(stages, stage.Filter(matcher(set), obs))
+	}
 	if giveUp {
 		stages = append(stages, stage.OnFailure(p.dest, stage.DestinationPolicy{InitialBackoff: env.InitialBackoff, MaxBackoff: env.MaxBackoff}, obs))
 	}
@@ -157,4 +166,24 @@ func openTarget(ctx context.Context, spec pipe.Spec, env Env) (target.Target, st
 	}
 	tgt, err := target.Open(ctx, spec, env.Target)
 	return tgt, obs, err
+}
+
+// matcher matches a Kafka record against set as package filter sees one.
+// The record's header slice is rebuilt per call only when the record has
+// headers; the rest is read in place.
+func matcher(set *filter.Set) func(*kgo.Record) bool {
+	return func(r *kgo.Record) bool {
+		fr := filter.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli(),
+			TimestampType: "CREATE_TIME", Key: r.Key, Value: r.Value}
+		if r.Attrs.TimestampType() == 1 {
+			fr.TimestampType = "LOG_APPEND_TIME"
+		}
+		if len(r.Headers) > 0 {
+			fr.Headers = make([]filter.Header, len(r.Headers))
+			for i, h := range r.Headers {
+				fr.Headers[i] = filter.Header{Key: h.Key, Value: h.Value}
+			}
+		}
+		return set.Match(&fr)
+	}
 }

@@ -53,6 +53,7 @@ func writePipeTable(w io.Writer, p pipe.Pipe) error {
 		{"Partial responses", yesNo(s.Target.HTTPOrZero().ReportBatchItemFailures)},
 		{"Bisect on error", yesNo(s.Retry.BisectBatchOnError)},
 		{"On failure", onFailureText(s.OnFailure)},
+		{"Filter", filterText(s.FilterCriteria)},
 		{"Maximum retry attempts", limit(s.Retry.MaximumRetryAttempts, "")},
 		{"Maximum record age", limit(s.Retry.MaximumRecordAgeInSeconds, "s")},
 		{"Revision", strconv.FormatInt(p.Revision, 10)},
@@ -198,4 +199,13 @@ func onFailureText(f pipe.OnFailure) string {
 		return "discard"
 	}
 	return "retried until delivered"
+}
+
+// filterText shows the patterns, ORed.
+func filterText(f *pipe.FilterCriteria) string {
+	pats := f.Patterns()
+	if len(pats) == 0 {
+		return "-"
+	}
+	return strings.Join(pats, " OR ")
 }

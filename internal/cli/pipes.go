@@ -79,6 +79,7 @@ const (
 	flagDiscard   = "discard-on-failure"
 	flagBisect    = "bisect-on-error"
 	flagPartial   = "report-batch-item-failures"
+	flagFilter    = "filter"
 	argName       = "NAME"
 )
 
@@ -314,6 +315,15 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 	if changed(flagDiscard) {
 		s.OnFailure.Discard, _ = f.GetBool(flagDiscard)
 	}
+	if changed(flagFilter) {
+		pats, _ := f.GetStringArray(flagFilter)
+		s.FilterCriteria = &pipe.FilterCriteria{Filters: []pipe.Filter{}}
+		for _, p := range pats {
+			if strings.TrimSpace(p) != "" {
+				s.FilterCriteria.Filters = append(s.FilterCriteria.Filters, pipe.Filter{Pattern: p})
+			}
+		}
+	}
 	if reflect.ValueOf(*s.Target.HTTP).IsZero() {
 		s.Target.HTTP = nil
 	}
@@ -323,9 +333,10 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 	return s, nil
 }
 
-// failureFlags defines the flags of what happens to failing records; for
-// create and update.
+// failureFlags defines the flags of what happens to failing records, and
+// the filter; for create and update.
 func failureFlags(f *pflag.FlagSet) {
+	f.StringArray(flagFilter, nil, `an event pattern records must match to be delivered, e.g. '{"value":{"status":["shipped"]}}'; repeat for up to 5 (ORed); on update, the patterns given replace the pipe's ('--filter ""' removes them)`)
 	f.String(flagOnFailure, "", "where records go whose retry limits ran out: kafka://TOPIC (on the pipe's cluster), kafka://CLUSTER/TOPIC, an http(s):// URL or file:///PATH.jsonl")
 	f.Bool(flagDiscard, false, "drop records whose retry limits ran out, counted and logged with their offsets (instead of --on-failure)")
 	f.Bool(flagBisect, false, "split a failed batch in halves and retry each, so one bad record is set apart; splits do not count as retries")
@@ -358,7 +369,7 @@ func asFlagErrors(err error) error {
 	for _, f := range ve.Fields {
 		path := f.Field
 		if i := strings.IndexByte(path, '['); i >= 0 {
-			path = path[:i] // bootstrapServers[2] is still --bootstrap-servers
+			path = path[:i] // bootstrapServers[2] is still --bootstrap-servers, filterCriteria.filters[1] --filter
 		}
 		flag, ok := specFlags[path]
 		if !ok {

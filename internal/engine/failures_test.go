@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -303,5 +304,47 @@ func TestFileDestinationAndDiscard(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A filter delivers only the matching records, in order; the others are
+// committed and counted, and a batch filtered to nothing makes no call.
+func TestFilterDeliversOnlyMatches(t *testing.T) {
+	const topic, n = "filtered", 30
+	c := newCluster(t, topic, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for i := range n {
+		status := "pending"
+		if i%3 == 0 {
+			status = "shipped"
+		}
+		recs = append(recs, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf(`{"status":%q,"i":%d}`, status, i))})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	ps := newPoisonServer(t)
+	ps.broken.Store(false)
+	h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
+	p := h.create(pipe.Spec{Name: "filtered", Topics: []string{topic}, BatchSize: 2, MaximumBatchingWindowInSeconds: ptr(0.0),
+		Target:         pipe.Target{HTTP: &pipe.HTTPTarget{URL: ps.URL}},
+		FilterCriteria: &pipe.FilterCriteria{Filters: []pipe.Filter{{Pattern: `{"value":{"status":["shipped"]}}`}}}})
+	waitFor(t, 30*time.Second, "the matching records delivered and everything committed", func() bool {
+		return ps.distinct() == n/3 && committed(t, h.addrs, p.UUID)[0] == n
+	})
+	ps.mu.Lock()
+	got := slices.Clone(ps.order[0])
+	ps.mu.Unlock()
+	if len(got) != n/3 || !slices.IsSorted(got) || got[0] != 0 || got[len(got)-1] != 27 {
+		t.Fatalf("delivered offsets %v, want 0, 3, …, 27 once each", got)
+	}
+	d, err := h.eng.Describe(context.Background(), "filtered")
+	if err != nil || d.FilteredOut != n-n/3 {
+		t.Fatalf("describe filteredOut = %d, %v; want %d", d.FilteredOut, err, n-n/3)
 	}
 }

@@ -101,6 +101,32 @@ type Spec struct {
 	Retry RetryPolicy `json:"retry"`
 	// OnFailure says where records go whose retries ran out.
 	OnFailure OnFailure `json:"onFailure,omitzero"`
+	// FilterCriteria keeps only the records that match one of its
+	// patterns; the others are committed and counted, never delivered.
+	FilterCriteria *FilterCriteria `json:"filterCriteria,omitempty"`
+}
+
+// FilterCriteria is the reference's: up to 5 event patterns, ORed (see
+// package filter for the language and how a Kafka record is matched).
+type FilterCriteria struct {
+	Filters []Filter `json:"filters"`
+}
+
+// Filter is one event pattern, a JSON object as text.
+type Filter struct {
+	Pattern string `json:"pattern"`
+}
+
+// Patterns lists the criteria's patterns; none for nil criteria.
+func (f *FilterCriteria) Patterns() []string {
+	if f == nil {
+		return nil
+	}
+	out := make([]string, len(f.Filters))
+	for i, x := range f.Filters {
+		out[i] = x.Pattern
+	}
+	return out
 }
 
 // OnFailure is what happens to records whose retry limits ran out. With

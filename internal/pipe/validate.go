@@ -2,6 +2,7 @@ package pipe
 
 import (
 	"github.com/sluice-dev/sluice/internal/fielderr"
+	"github.com/sluice-dev/sluice/internal/filter"
 
 	"errors"
 	"fmt"
@@ -109,6 +110,7 @@ func (s Spec) Validate(now time.Time) error {
 		v.Add("retry.maximumRecordAgeInSeconds", strconv.Itoa(*a), fmt.Sprintf("use -1 (unlimited) or %d–%d", MinRecordAgeSeconds, MaxRecordAgeSeconds))
 	}
 	validateOnFailure(v, s)
+	validateFilters(v, s.FilterCriteria)
 
 	if len(v.Fields) == 0 {
 		return nil
@@ -284,5 +286,25 @@ func validateOnFailure(v *ValidationError, s Spec) {
 	}
 	if d.Scheme == DestinationKafka && (d.Cluster == "" || d.Cluster == s.Cluster) && slices.Contains(s.Topics, d.Topic) {
 		v.Add("onFailure.destination", strconv.Quote(f.Destination), "the failure destination must differ from the topic the pipe reads: records that failed would be read again")
+	}
+}
+
+// validateFilters compiles the patterns, naming the one that fails with
+// its position and the fix.
+func validateFilters(v *ValidationError, f *FilterCriteria) {
+	if f == nil {
+		return
+	}
+	if len(f.Filters) == 0 {
+		v.Add("filterCriteria.filters", "", "give at least one pattern, or leave filterCriteria out to deliver every record")
+		return
+	}
+	if _, err := filter.CompileAll(f.Patterns()); err != nil {
+		var fe *filter.Error
+		field := "filterCriteria.filters"
+		if errors.As(err, &fe) && fe.Index >= 0 {
+			field = fmt.Sprintf("filterCriteria.filters[%d].pattern", fe.Index)
+		}
+		v.Add(field, "", err.Error())
 	}
 }
