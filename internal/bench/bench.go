@@ -68,6 +68,11 @@ type Options struct {
 	// last, partial batch of each partition would wait it out and count
 	// against the pipe's rate.
 	Window float64 `json:"batching_window_seconds"`
+	// Filter, when set, is an event pattern for throughput: each pass also
+	// runs the pipe with this filter, over the same records, and reports
+	// its rate against the pipe's. A pattern that keeps every record
+	// measures what filtering costs.
+	Filter string `json:"filter,omitempty"`
 	// Rate is the latency scenario's records per second.
 	Rate int `json:"rate,omitempty"`
 	// TargetDelay is how long the endpoint takes per call.
@@ -160,6 +165,10 @@ type Pass struct {
 	Pipe               Phase   `json:"pipe"`
 	PipeToBareConsumer float64 `json:"pipe_to_bare_consumer_ratio"`
 	PipeToBarePipeline float64 `json:"pipe_to_bare_pipeline_ratio"`
+	// FilteredPipe is the pipe with Options.Filter, when given, and
+	// FilteredToPipe its rate over the pipe's.
+	FilteredPipe   *Phase  `json:"filtered_pipe,omitempty"`
+	FilteredToPipe float64 `json:"filtered_to_pipe_ratio,omitempty"`
 }
 
 // Idle is the many-pipes scenario's figures.
@@ -404,10 +413,17 @@ func (b *bench) rig(ctx context.Context, sink *countSink) (url string, eng *engi
 
 // runPipe creates a pipe over topic to url and waits until the endpoint has
 // want records.
-func (b *bench) runPipe(ctx context.Context, eng *engine.Engine, name, topic, url string, batchSize int, window *float64, sink *countSink, want int64) error {
+func (b *bench) runPipe(ctx context.Context, eng *engine.Engine, name, topic, url string, batchSize int, window *float64, sink *countSink, want int64, filter ...string) error {
 	reached := sink.expect(want)
-	if _, err := eng.CreatePipe(ctx, pipe.Spec{Name: name, BootstrapServers: b.brokers, Topics: []string{topic},
-		BatchSize: batchSize, MaximumBatchingWindowInSeconds: window, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: url}}}); err != nil {
+	spec := pipe.Spec{Name: name, BootstrapServers: b.brokers, Topics: []string{topic},
+		BatchSize: batchSize, MaximumBatchingWindowInSeconds: window, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: url}}}
+	for _, f := range filter {
+		if spec.FilterCriteria == nil {
+			spec.FilterCriteria = &pipe.FilterCriteria{}
+		}
+		spec.FilterCriteria.Filters = append(spec.FilterCriteria.Filters, pipe.Filter{Pattern: f})
+	}
+	if _, err := eng.CreatePipe(ctx, spec); err != nil {
 		return err
 	}
 	return b.await(ctx, "pipe", reached, sink, want)

@@ -73,6 +73,21 @@ func (b *bench) throughput(ctx context.Context) error {
 		}
 		run.PipeToBareConsumer = ratio(run.Pipe.RecordsPerSec, bc.RecordsPerSec)
 		run.PipeToBarePipeline = ratio(run.Pipe.RecordsPerSec, run.BarePipeline.RecordsPerSec)
+		if o.Filter != "" {
+			fp := Phase{Name: "pipe+filter", BatchSize: bs}
+			name := fmt.Sprintf("bench-filter-%d", bs)
+			m = startMeter()
+			if err := b.runPipe(pctx, eng, name, topic, url, bs, &o.Window, sink, n, o.Filter); err != nil {
+				return err
+			}
+			m.stop(&fp, n, o.Size)
+			fp.Batches, fp.MaxConcurrentCalls = sink.batches.Load(), sink.maxIn.Load()
+			fp.FirstCallSeconds = sink.firstCall().Seconds()
+			if err := eng.DeletePipe(ctx, name); err != nil {
+				return err
+			}
+			run.FilteredPipe, run.FilteredToPipe = &fp, ratio(fp.RecordsPerSec, run.Pipe.RecordsPerSec)
+		}
 		b.res.Runs = append(b.res.Runs, run)
 	}
 	return nil

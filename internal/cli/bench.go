@@ -78,6 +78,7 @@ run a broker in another process (sluice dev) and pass --brokers.`,
 	f.StringVar(&brokers, "brokers", "", "HOST:PORT[,...] of a cluster to use instead of an embedded broker")
 	f.Float64Var(&o.Window, "batching-window", 0, "the pipe's batching window in seconds (the baselines have none)")
 	f.IntVar(&o.Rate, "rate", 0, "latency: records a second (default 1000)")
+	f.StringVar(&o.Filter, "filter", "", `throughput: also run the pipe with this event pattern (e.g. '{"partition":[{"numeric":[">=",0]}]}', which keeps every record) and report its rate against the pipe's`)
 	f.DurationVar(&o.TargetDelay, "target-delay", 0, "how long the endpoint takes a call (default 50ms for slow-target, else 0)")
 	f.IntVar(&o.Pipes, "pipes", 0, "many-pipes: pipes to run (default 1000)")
 	f.DurationVar(&o.Idle, "idle", 0, "many-pipes: how long to watch them idle (default 10s)")
@@ -135,10 +136,17 @@ func writeBench(out io.Writer, r bench.Result) {
 	for _, run := range r.Runs {
 		row(run.BarePipeline)
 		row(run.Pipe)
+		if run.FilteredPipe != nil {
+			row(*run.FilteredPipe)
+		}
 	}
 	w.Flush()
 	for _, run := range r.Runs {
-		fmt.Fprintf(out, "batch %d: pipe / bare pipeline %.2f, pipe / bare consumer %.2f\n", run.BatchSize, run.PipeToBarePipeline, run.PipeToBareConsumer)
+		fmt.Fprintf(out, "batch %d: pipe / bare pipeline %.2f, pipe / bare consumer %.2f", run.BatchSize, run.PipeToBarePipeline, run.PipeToBareConsumer)
+		if run.FilteredPipe != nil {
+			fmt.Fprintf(out, ", pipe+filter / pipe %.2f", run.FilteredToPipe)
+		}
+		fmt.Fprintln(out)
 	}
 }
 
