@@ -86,6 +86,7 @@ payloadLimitBytes: 1048576
 retry:
   maximumRetryAttempts: 3
   maximumRecordAgeInSeconds: 3600
+format: lambda
 `
 	if r.stdout != want {
 		t.Errorf("get -o yaml:\n%s\nwant:\n%s", r.stdout, want)

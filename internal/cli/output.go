@@ -54,6 +54,7 @@ func writePipeTable(w io.Writer, p pipe.Pipe) error {
 		{"Bisect on error", yesNo(s.Retry.BisectBatchOnError)},
 		{"On failure", onFailureText(s.OnFailure)},
 		{"Filter", filterText(s.FilterCriteria)},
+		{"Event format", orDash(s.Format)},
 		{"Maximum retry attempts", limit(s.Retry.MaximumRetryAttempts, "")},
 		{"Maximum record age", limit(s.Retry.MaximumRecordAgeInSeconds, "s")},
 		{"Revision", strconv.FormatInt(p.Revision, 10)},

@@ -80,6 +80,7 @@ const (
 	flagBisect    = "bisect-on-error"
 	flagPartial   = "report-batch-item-failures"
 	flagFilter    = "filter"
+	flagFormat    = "format"
 	argName       = "NAME"
 )
 
@@ -315,6 +316,9 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 	if changed(flagDiscard) {
 		s.OnFailure.Discard, _ = f.GetBool(flagDiscard)
 	}
+	if changed(flagFormat) {
+		s.Format, _ = f.GetString(flagFormat)
+	}
 	if changed(flagFilter) {
 		pats, _ := f.GetStringArray(flagFilter)
 		s.FilterCriteria = &pipe.FilterCriteria{Filters: []pipe.Filter{}}
@@ -336,6 +340,7 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 // failureFlags defines the flags of what happens to failing records, and
 // the filter; for create and update.
 func failureFlags(f *pflag.FlagSet) {
+	f.String(flagFormat, "", "the body the target gets: lambda (the Lambda Kafka event, the default) or pipes (the EventBridge Pipes event: a flat array of records)")
 	f.StringArray(flagFilter, nil, `an event pattern records must match to be delivered, e.g. '{"value":{"status":["shipped"]}}'; repeat for up to 5 (ORed); on update, the patterns given replace the pipe's ('--filter ""' removes them)`)
 	f.String(flagOnFailure, "", "where records go whose retry limits ran out: kafka://TOPIC (on the pipe's cluster), kafka://CLUSTER/TOPIC, an http(s):// URL or file:///PATH.jsonl")
 	f.Bool(flagDiscard, false, "drop records whose retry limits ran out, counted and logged with their offsets (instead of --on-failure)")

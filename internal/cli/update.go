@@ -17,7 +17,7 @@ const flagEnabled = "enabled"
 // updateFlags are the flags of `pipes update`, in the order its error
 // messages list them. They set the fields a pipe may change after create.
 var updateFlags = []string{flagTarget, flagFunction, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning, flagOAuthURL, flagOAuthCli, flagOAuthScp,
-	flagOnFailure, flagDiscard, flagBisect, flagPartial, flagFilter}
+	flagOnFailure, flagDiscard, flagBisect, flagPartial, flagFilter, flagFormat}
 
 // createOnlyFlags set fields that can be set only on create. `pipes
 // update` accepts them (hidden) only to refuse them with the reason and the
@@ -81,6 +81,9 @@ run it again.`,
 				}
 				h := s.Target.HTTPOrZero()
 				s.Target.HTTP = &h
+				if f.Changed(flagFormat) {
+					s.Format = patch.Format
+				}
 				if f.Changed(flagFilter) {
 					s.FilterCriteria = patch.FilterCriteria
 					if len(s.FilterCriteria.Filters) == 0 {

@@ -348,3 +348,32 @@ func TestFilterDeliversOnlyMatches(t *testing.T) {
 		t.Fatalf("describe filteredOut = %d, %v; want %d", d.FilteredOut, err, n-n/3)
 	}
 }
+
+// A pipe with format pipes sends the EventBridge Pipes event: a flat
+// array of records, each with its eventSourceKey.
+func TestPipesFormat(t *testing.T) {
+	const topic = "pf"
+	c := newCluster(t, topic, 1)
+	producePoisoned(t, c.ListenAddrs(), topic, 1, 5, -1)
+	bodies := make(chan []byte, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- b
+	}))
+	defer srv.Close()
+	h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
+	h.create(pipe.Spec{Name: "pf", Topics: []string{topic}, MaximumBatchingWindowInSeconds: ptr(0.0), Format: pipe.FormatPipes,
+		Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}})
+	var recs []struct {
+		EventSourceKey string `json:"eventSourceKey"`
+		Offset         int64  `json:"offset"`
+	}
+	select {
+	case b := <-bodies:
+		if err := json.Unmarshal(b, &recs); err != nil || len(recs) == 0 || recs[0].EventSourceKey != "pf-0" || recs[0].Offset != 0 {
+			t.Fatalf("body %s: %v", b, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no delivery")
+	}
+}

@@ -70,7 +70,9 @@ func (e *Engine) Redrive(ctx context.Context, name string, dryRun bool, report f
 		urls[f.Name] = f.URL
 	}
 	env := chain.Env{Target: conns.targetEnv(urls), InitialBackoff: e.cfg.Tuning.InitialBackoff, MaxBackoff: e.cfg.Tuning.MaxBackoff}
-	env.Target.Encoder = event.NewEncoder(conn.source)
+	if env.Target.Encoder, err = event.NewFormatEncoder(conn.source, event.Format(p.Format)); err != nil {
+		return redrive.Progress{}, err
+	}
 	env.Target.Pipe = p.Name
 	pl, err := chain.OpenRedrive(ctx, p.Spec, env)
 	if err != nil {

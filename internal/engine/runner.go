@@ -102,7 +102,10 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, ta
 		r.rebalanceTimeout = source.DefaultRebalanceTimeout(cmp.Or(tun.StopGrace, source.DefaultStopGrace))
 	}
 
-	enc := event.NewEncoder(conn.source)
+	enc, err := event.NewFormatEncoder(conn.source, event.Format(spec.Format))
+	if err != nil {
+		return nil, err
+	}
 	env.Target.Encoder = enc
 	env.Target.Pipe = spec.Name
 	env.Observer = r

@@ -45,12 +45,15 @@ type Source struct {
 	BootstrapServers []string
 }
 
-// Encoder writes the reference Kafka event for one partition's batch.
+// Encoder writes one partition's batch in a Format: by default the
+// reference Kafka event.
 type Encoder struct {
-	prefix []byte // {"eventSource":…,"records":{
+	format Format
+	prefix []byte // lambda: {"eventSource":…,"records":{   pipes: {"eventSource":…,"eventSourceKey":
 }
 
-// NewEncoder prepares an encoder for batches from src.
+// NewEncoder prepares an encoder of the Lambda Kafka event for batches
+// from src.
 func NewEncoder(src Source) *Encoder {
 	b := []byte(`{"eventSource":`)
 	b = appendString(b, src.EventSource)
@@ -75,6 +78,9 @@ func NewEncoder(src Source) *Encoder {
 // everything Append writes for a batch of topic/partition except what Size
 // counts per record.
 func (e *Encoder) EnvelopeSize(topic string, partition int32) int {
+	if e.format == FormatPipes {
+		return 2 // [ ]
+	}
 	// prefix + "topic-p":[ + ]}}
 	return len(e.prefix) + stringSize(topic+"-"+strconv.Itoa(int(partition))) + 2 + 3
 }
@@ -85,6 +91,11 @@ func (e *Encoder) EnvelopeSize(topic string, partition int32) int {
 // byte at most).
 func (e *Encoder) Size(rec *kgo.Record) int {
 	n := len(`,{"topic":,"partition":,"offset":,"timestamp":,"timestampType":,"value":,"headers":[]}`)
+	if e.format == FormatPipes {
+		// The record's own envelope and eventSourceKey "topic-p" before
+		// its fields, in place of the lambda record's "{".
+		n += len(e.prefix) - 1 + stringSize(rec.Topic) + 1 + intSize(int64(rec.Partition)) + 1
+	}
 	n += stringSize(rec.Topic)
 	n += intSize(int64(rec.Partition)) + intSize(rec.Offset) + intSize(rec.Timestamp.UnixMilli())
 	n += len(timestampType(rec)) + 2
@@ -114,6 +125,9 @@ func (e *Encoder) Size(rec *kgo.Record) int {
 // Append writes the event for recs, which must all be of one topic and
 // partition, in offset order, and returns the extended buffer.
 func (e *Encoder) Append(dst []byte, recs []*kgo.Record) []byte {
+	if e.format == FormatPipes {
+		return e.appendPipes(dst, recs)
+	}
 	dst = append(dst, e.prefix...)
 	if len(recs) > 0 {
 		dst = appendString(dst, recs[0].Topic+"-"+strconv.Itoa(int(recs[0].Partition)))
@@ -130,7 +144,13 @@ func (e *Encoder) Append(dst []byte, recs []*kgo.Record) []byte {
 }
 
 func appendRecord(dst []byte, r *kgo.Record) []byte {
-	dst = append(dst, `{"topic":`...)
+	dst = append(dst, '{')
+	return appendFields(dst, r)
+}
+
+// appendFields writes a record's fields and its closing brace.
+func appendFields(dst []byte, r *kgo.Record) []byte {
+	dst = append(dst, `"topic":`...)
 	dst = appendString(dst, r.Topic)
 	dst = append(dst, `,"partition":`...)
 	dst = strconv.AppendInt(dst, int64(r.Partition), 10)

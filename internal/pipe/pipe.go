@@ -101,6 +101,10 @@ type Spec struct {
 	Retry RetryPolicy `json:"retry"`
 	// OnFailure says where records go whose retries ran out.
 	OnFailure OnFailure `json:"onFailure,omitzero"`
+	// Format is the body the target gets: "lambda" (the Lambda Kafka
+	// event, the default) or "pipes" (the EventBridge Pipes event, a flat
+	// array of records).
+	Format string `json:"format,omitempty"`
 	// FilterCriteria keeps only the records that match one of its
 	// patterns; the others are committed and counted, never delivered.
 	FilterCriteria *FilterCriteria `json:"filterCriteria,omitempty"`
@@ -149,6 +153,12 @@ type OnFailure struct {
 type Target struct {
 	HTTP *HTTPTarget `json:"http,omitempty"`
 }
+
+// Event formats a pipe's target may get (package event writes them).
+const (
+	FormatLambda = "lambda"
+	FormatPipes  = "pipes"
+)
 
 // Target kinds, named as their spec sections are.
 const KindHTTP = "http"
@@ -421,6 +431,9 @@ func (s Spec) Normalize() Spec {
 	}
 	if s.PayloadLimitBytes == 0 {
 		s.PayloadLimitBytes = DefaultPayloadLimitBytes
+	}
+	if s.Format == "" {
+		s.Format = FormatLambda
 	}
 	if s.Retry.MaximumRetryAttempts == nil {
 		u := Unlimited

@@ -111,6 +111,11 @@ func (s Spec) Validate(now time.Time) error {
 	}
 	validateOnFailure(v, s)
 	validateFilters(v, s.FilterCriteria)
+	switch s.Format {
+	case "", FormatLambda, FormatPipes:
+	default:
+		v.Add("format", strconv.Quote(s.Format), "use lambda (the Lambda Kafka event, the default) or pipes (the EventBridge Pipes event)")
+	}
 
 	if len(v.Fields) == 0 {
 		return nil
