@@ -105,9 +105,31 @@ type Spec struct {
 	// event, the default) or "pipes" (the EventBridge Pipes event, a flat
 	// array of records).
 	Format string `json:"format,omitempty"`
+	// Enrichment, when set, receives each filtered batch and answers the
+	// payload the target gets instead (the Pipes enrichment stage).
+	Enrichment *Enrichment `json:"enrichment,omitempty"`
+	// InputTemplate, when set, is the Pipes input transformer applied to
+	// each record before the target: the target gets a JSON array of the
+	// transformed records.
+	InputTemplate string `json:"inputTemplate,omitempty"`
+	// Description is free text, for people (the Pipes API's Description).
+	Description string `json:"description,omitempty"`
 	// FilterCriteria keeps only the records that match one of its
 	// patterns; the others are committed and counted, never delivered.
 	FilterCriteria *FilterCriteria `json:"filterCriteria,omitempty"`
+}
+
+// Enrichment is an HTTP endpoint, or a registered function, that gets the
+// filtered batch (transformed by InputTemplate, if set) and answers what
+// to deliver.
+type Enrichment struct {
+	URL      string `json:"url,omitempty"`
+	Function string `json:"function,omitempty"`
+	// TimeoutSeconds bounds one call (default 30, max 840).
+	TimeoutSeconds float64 `json:"timeoutSeconds,omitempty"`
+	// InputTemplate transforms each record for the enrichment, as the
+	// Pipes EnrichmentParameters.InputTemplate does.
+	InputTemplate string `json:"inputTemplate,omitempty"`
 }
 
 // FilterCriteria is the reference's: up to 5 event patterns, ORed (see
