@@ -36,6 +36,10 @@ type Batch struct {
 	// Size is the predicted encoded size of the batch as cut by the source
 	// (the envelope plus each record); 0 when unknown, as for a Slice.
 	Size int
+	// Payload, when set, is the body the target gets instead of the
+	// records' event: what an enrichment answered, or the records after
+	// the input transformer. The outcomes are still the records'.
+	Payload []byte
 
 	stopping <-chan struct{}
 }
@@ -116,6 +120,14 @@ func Chain(h Handler, stages ...Stage) Handler {
 		h = stages[i](h)
 	}
 	return h
+}
+
+// WithPayload is b with the body payload, sharing b's records and Stopping
+// channel.
+func (b *Batch) WithPayload(payload []byte) *Batch {
+	c := *b
+	c.Payload = payload
+	return &c
 }
 
 // Subset is the records at the indexes idx (ascending) as a batch of

@@ -3,8 +3,8 @@
 // order they run in. The engine asks for a Pipeline and runs it; it does
 // not know how one is made.
 //
-//	source ─► Filter ─► OnFailure ─► Retry ─► Bisect ─► Observe ─► target
-//	          (optional) (destination  (limits,  (optional) (metrics)
+//	source ─► Filter ─► OnFailure ─► Retry ─► Bisect ─► Enrich ─► Observe ─► target
+//	          (optional) (destination  (limits,  (optional) (optional) (metrics)
 //	                      or discard)   backoff)
 package chain
 
@@ -91,6 +91,14 @@ func Open(ctx context.Context, spec pipe.Spec, env Env) (*Pipeline, error) {
 	}, obs))
 	if spec.Retry.BisectBatchOnError {
 		stages = append(stages, stage.Bisect())
+	}
+	if en := spec.Enrichment; en != nil {
+		e, err := openEnrichment(en, spec, env)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		stages = append(stages, stage.Enrich(e, obs))
 	}
 	stages = append(stages, stage.Observe(obs))
 	p.Handler = batch.Chain(tgt.Deliver, stages...)
@@ -186,4 +194,24 @@ func matcher(set *filter.Set) func(*kgo.Record) bool {
 		}
 		return set.Match(&fr)
 	}
+}
+
+// openEnrichment resolves the enrichment's endpoint.
+func openEnrichment(en *pipe.Enrichment, spec pipe.Spec, env Env) (*target.Enrichment, error) {
+	u := en.URL
+	if en.Function != "" {
+		if env.Target.FunctionURL == nil {
+			return nil, fmt.Errorf("enrichment.function %q: this process has no function registry", en.Function)
+		}
+		var err error
+		if u, err = env.Target.FunctionURL(en.Function); err != nil {
+			return nil, fmt.Errorf("enrichment: %w", err)
+		}
+	}
+	timeout := pipe.DefaultTargetTimeout
+	if en.TimeoutSeconds > 0 {
+		timeout = time.Duration(en.TimeoutSeconds * float64(time.Second))
+	}
+	return target.NewEnrichment(target.EnrichmentConfig{URL: u, Timeout: timeout, PayloadLimit: spec.PayloadLimitBytes,
+		Source: env.Target.Source, Client: env.Target.HTTPClient})
 }

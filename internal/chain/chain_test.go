@@ -148,3 +148,64 @@ func TestOversizedRecordGoesToDestination(t *testing.T) {
 		t.Fatalf("destination holds %s", got)
 	}
 }
+
+// The enrichment gets the batch as the Pipes event and its answer is what
+// the target gets; an empty answer delivers nothing and commits; a failing
+// enrichment fails the batch like a failing target, so its limits and the
+// destination apply.
+func TestEnrichment(t *testing.T) {
+	var mode atomic.Int32 // 0 answer, 1 empty, 2 fail
+	var enrichIn atomic.Value
+	enrich := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		enrichIn.Store(string(b))
+		switch mode.Load() {
+		case 1:
+			w.Write([]byte("[]"))
+		case 2:
+			http.Error(w, "enricher down", http.StatusBadGateway)
+		default:
+			var recs []map[string]any
+			_ = json.Unmarshal(b, &recs)
+			w.Write([]byte(`{"enriched":` + string(rune('0'+len(recs))) + `}`))
+		}
+	}))
+	defer enrich.Close()
+	var targetIn []string
+	tgt := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		targetIn = append(targetIn, string(b))
+	}))
+	defer tgt.Close()
+	file := filepath.Join(t.TempDir(), "dlq.jsonl")
+	e := env()
+	e.Target.Source = event.Source{EventSource: event.SourceSelfManaged, BootstrapServers: []string{"b:9092"}}
+	spec := pipe.Spec{Name: "c", PayloadLimitBytes: pipe.DefaultPayloadLimitBytes, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: tgt.URL}},
+		Enrichment: &pipe.Enrichment{URL: enrich.URL}, Retry: pipe.RetryPolicy{MaximumRetryAttempts: new(int)},
+		OnFailure: pipe.OnFailure{Destination: "file://" + file}}
+	pl, err := Open(context.Background(), spec, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	if r := pl.Handler(context.Background(), batch.New(records(3), nil)); r.Count(batch.Delivered) != 3 {
+		t.Fatalf("result %+v", r.At(0))
+	}
+	if in, _ := enrichIn.Load().(string); !strings.HasPrefix(in, `[{"eventSource":"SelfManagedKafka"`) || !strings.Contains(in, `"eventSourceKey":"orders-0"`) {
+		t.Fatalf("enrichment got %s, want the Pipes event", in)
+	}
+	if len(targetIn) != 1 || targetIn[0] != `{"enriched":3}` {
+		t.Fatalf("target got %q, want the enrichment's answer", targetIn)
+	}
+	mode.Store(1)
+	if r := pl.Handler(context.Background(), batch.New(records(2), nil)); r.Count(batch.Filtered) != 2 || len(targetIn) != 1 {
+		t.Fatalf("an empty enrichment: %+v, target calls %d", r.At(0), len(targetIn))
+	}
+	mode.Store(2)
+	if r := pl.Handler(context.Background(), batch.New(records(2), nil)); r.Count(batch.DeadLettered) != 2 || len(targetIn) != 1 {
+		t.Fatalf("a failing enrichment: %+v, target calls %d", r.At(0), len(targetIn))
+	}
+	if b, _ := os.ReadFile(file); !strings.Contains(string(b), "enrichment answered 502") {
+		t.Fatalf("destination holds %s", b)
+	}
+}

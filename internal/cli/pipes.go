@@ -81,6 +81,7 @@ const (
 	flagPartial   = "report-batch-item-failures"
 	flagFilter    = "filter"
 	flagFormat    = "format"
+	flagEnrich    = "enrichment"
 	argName       = "NAME"
 )
 
@@ -316,6 +317,14 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 	if changed(flagDiscard) {
 		s.OnFailure.Discard, _ = f.GetBool(flagDiscard)
 	}
+	if changed(flagEnrich) {
+		u, _ := f.GetString(flagEnrich)
+		if u != "" {
+			s.Enrichment = &pipe.Enrichment{URL: u}
+		} else {
+			s.Enrichment = &pipe.Enrichment{} // on update: removes it
+		}
+	}
 	if changed(flagFormat) {
 		s.Format, _ = f.GetString(flagFormat)
 	}
@@ -340,6 +349,7 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 // failureFlags defines the flags of what happens to failing records, and
 // the filter; for create and update.
 func failureFlags(f *pflag.FlagSet) {
+	f.String(flagEnrich, "", "http(s) URL of an enrichment endpoint: it gets each filtered batch as the Pipes event and answers what the target gets (an empty answer delivers nothing); on update, \"\" removes it")
 	f.String(flagFormat, "", "the body the target gets: lambda (the Lambda Kafka event, the default) or pipes (the EventBridge Pipes event: a flat array of records)")
 	f.StringArray(flagFilter, nil, `an event pattern records must match to be delivered, e.g. '{"value":{"status":["shipped"]}}'; repeat for up to 5 (ORed); on update, the patterns given replace the pipe's ('--filter ""' removes them)`)
 	f.String(flagOnFailure, "", "where records go whose retry limits ran out: kafka://TOPIC (on the pipe's cluster), kafka://CLUSTER/TOPIC, an http(s):// URL or file:///PATH.jsonl")

@@ -17,7 +17,7 @@ const flagEnabled = "enabled"
 // updateFlags are the flags of `pipes update`, in the order its error
 // messages list them. They set the fields a pipe may change after create.
 var updateFlags = []string{flagTarget, flagFunction, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning, flagOAuthURL, flagOAuthCli, flagOAuthScp,
-	flagOnFailure, flagDiscard, flagBisect, flagPartial, flagFilter, flagFormat}
+	flagOnFailure, flagDiscard, flagBisect, flagPartial, flagFilter, flagFormat, flagEnrich}
 
 // createOnlyFlags set fields that can be set only on create. `pipes
 // update` accepts them (hidden) only to refuse them with the reason and the
@@ -81,6 +81,12 @@ run it again.`,
 				}
 				h := s.Target.HTTPOrZero()
 				s.Target.HTTP = &h
+				if f.Changed(flagEnrich) {
+					s.Enrichment = patch.Enrichment
+					if s.Enrichment.URL == "" {
+						s.Enrichment = nil
+					}
+				}
 				if f.Changed(flagFormat) {
 					s.Format = patch.Format
 				}

@@ -106,7 +106,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, ta
 	if err != nil {
 		return nil, err
 	}
-	env.Target.Encoder = enc
+	env.Target.Encoder, env.Target.Source = enc, conn.source
 	env.Target.Pipe = spec.Name
 	env.Observer = r
 	env.InitialBackoff, env.MaxBackoff = tun.InitialBackoff, tun.MaxBackoff

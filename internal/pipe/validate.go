@@ -111,6 +111,23 @@ func (s Spec) Validate(now time.Time) error {
 	}
 	validateOnFailure(v, s)
 	validateFilters(v, s.FilterCriteria)
+	if e := s.Enrichment; e != nil {
+		switch u, err := url.Parse(e.URL); {
+		case e.URL != "" && e.Function != "":
+			v.Add("enrichment.function", e.Function, "give either enrichment.url or enrichment.function, not both")
+		case e.Function != "":
+			if !nameRE.MatchString(e.Function) || len(e.Function) > MaxNameLength {
+				v.Add("enrichment.function", strconv.Quote(e.Function), "use the name of a function registered with `sluice functions set`")
+			}
+		case e.URL == "":
+			v.Add("enrichment.url", "", "required: give the http:// or https:// URL of the enrichment endpoint, or enrichment.function")
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(e.URL) > maxURLLength:
+			v.Add("enrichment.url", "", "use an absolute http:// or https:// URL without user:password@")
+		}
+		if t := e.TimeoutSeconds; t < 0 || t > maxTargetTimeoutSecondsFloat {
+			v.Add("enrichment.timeoutSeconds", strconv.FormatFloat(t, 'f', -1, 64), fmt.Sprintf("use 0 (the default, %s) up to %d seconds", DefaultTargetTimeout, int(maxTargetTimeoutSecondsFloat)))
+		}
+	}
 	switch s.Format {
 	case "", FormatLambda, FormatPipes:
 	default:

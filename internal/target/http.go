@@ -139,6 +139,9 @@ type HTTPConfig struct {
 	// ReportBatchItemFailures reads a 2xx answer's body as the
 	// reference's partial batch response; see pipe.HTTPTarget.
 	ReportBatchItemFailures bool
+
+	// readBody keeps a 2xx answer's body for the caller (enrichment).
+	readBody bool
 }
 
 // SignatureHeader carries the body's signature, as webhook receivers
@@ -287,7 +290,13 @@ func (h *HTTP) post(ctx context.Context, b *batch.Batch) ([]byte, error) {
 	if bufp == nil {
 		bufp = new([]byte)
 	}
-	*bufp = h.cfg.Encoder.Append((*bufp)[:0], b.Records)
+	if b.Payload != nil {
+		// An earlier stage (enrichment, the input transformer) made the
+		// body: it is sent as it is.
+		*bufp = append((*bufp)[:0], b.Payload...)
+	} else {
+		*bufp = h.cfg.Encoder.Append((*bufp)[:0], b.Records)
+	}
 	body := &pooledBody{Reader: bytes.NewReader(*bufp), buf: bufp, pool: &h.pool}
 	if n := len(*bufp); n > h.cfg.PayloadLimit {
 		body.Close()
@@ -339,12 +348,16 @@ func (h *HTTP) post(ctx context.Context, b *batch.Batch) ([]byte, error) {
 		// the connection is reused; the bound keeps a chatty target from
 		// holding memory.
 		var body []byte
-		if h.cfg.ReportBatchItemFailures {
-			if body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1)); err != nil {
+		if h.cfg.ReportBatchItemFailures || h.cfg.readBody {
+			limit := maxResponseBody
+			if h.cfg.readBody {
+				limit = max(limit, h.cfg.PayloadLimit) // an enrichment answers the target's body
+			}
+			if body, err = io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1)); err != nil {
 				return nil, &Error{StatusCode: resp.StatusCode, Problem: "target's answer broke off: " + withoutLocalAddr(unwrapURLError(err)).Error(), Err: err}
 			}
-			if len(body) > maxResponseBody {
-				return nil, &Error{StatusCode: resp.StatusCode, Problem: fmt.Sprintf("target's answer is over %d bytes, too long for a partial batch response", maxResponseBody)}
+			if len(body) > limit {
+				return nil, &Error{StatusCode: resp.StatusCode, Problem: fmt.Sprintf("target's answer is over %d bytes, too long to read", limit)}
 			}
 		}
 		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)

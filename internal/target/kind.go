@@ -35,9 +35,12 @@ type Kind struct {
 type Env struct {
 	// Pipe is the pipe's name, for headers and logs.
 	Pipe string
-	// Encoder makes the reference's Kafka event of a batch; the source
+	// Encoder makes the body of a batch in the pipe's format; the source
 	// cuts batches by its sizes.
 	Encoder *event.Encoder
+	// Source is where the pipe's records come from, for bodies in other
+	// formats (an enrichment gets the Pipes event).
+	Source event.Source
 	// HTTPClient, when set, replaces the shared transport (tests).
 	HTTPClient *http.Client
 	// Secret returns the value a reference names, or an error that says
