@@ -350,7 +350,7 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 // the filter; for create and update.
 func failureFlags(f *pflag.FlagSet) {
 	f.String(flagEnrich, "", "http(s) URL of an enrichment endpoint: it gets each filtered batch as the Pipes event and answers what the target gets (an empty answer delivers nothing); on update, \"\" removes it")
-	f.String(flagFormat, "", "the body the target gets: lambda (the Lambda Kafka event, the default) or pipes (the EventBridge Pipes event: a flat array of records)")
+	f.String(flagFormat, "", "the body the target gets: lambda (the Lambda Kafka event, the default), pipes (the EventBridge Pipes event: a flat array of records) or cloudevents (CloudEvents 1.0 structured batch, application/cloudevents-batch+json)")
 	f.StringArray(flagFilter, nil, `an event pattern records must match to be delivered, e.g. '{"value":{"status":["shipped"]}}'; repeat for up to 5 (ORed); on update, the patterns given replace the pipe's ('--filter ""' removes them)`)
 	f.String(flagOnFailure, "", "where records go whose retry limits ran out: kafka://TOPIC (on the pipe's cluster), kafka://CLUSTER/TOPIC, an http(s):// URL or file:///PATH.jsonl")
 	f.Bool(flagDiscard, false, "drop records whose retry limits ran out, counted and logged with their offsets (instead of --on-failure)")

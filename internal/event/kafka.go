@@ -50,6 +50,10 @@ type Source struct {
 type Encoder struct {
 	format Format
 	prefix []byte // lambda: {"eventSource":…,"records":{   pipes: {"eventSource":…,"eventSourceKey":
+	// ceSource is the CloudEvents source, to which the topic is added
+	// when ceTopicInSource (see cloudevents.go).
+	ceSource        string
+	ceTopicInSource bool
 }
 
 // NewEncoder prepares an encoder of the Lambda Kafka event for batches
@@ -78,7 +82,7 @@ func NewEncoder(src Source) *Encoder {
 // everything Append writes for a batch of topic/partition except what Size
 // counts per record.
 func (e *Encoder) EnvelopeSize(topic string, partition int32) int {
-	if e.format == FormatPipes {
+	if e.format == FormatPipes || e.format == FormatCloudEvents {
 		return 2 // [ ]
 	}
 	// prefix + "topic-p":[ + ]}}
@@ -90,6 +94,9 @@ func (e *Encoder) EnvelopeSize(topic string, partition int32) int {
 // first has one; Size counts it for all, so a cut is conservative by one
 // byte at most).
 func (e *Encoder) Size(rec *kgo.Record) int {
+	if e.format == FormatCloudEvents {
+		return e.ceSize(rec)
+	}
 	n := len(`,{"topic":,"partition":,"offset":,"timestamp":,"timestampType":,"value":,"headers":[]}`)
 	if e.format == FormatPipes {
 		// The record's own envelope and eventSourceKey "topic-p" before
@@ -125,8 +132,11 @@ func (e *Encoder) Size(rec *kgo.Record) int {
 // Append writes the event for recs, which must all be of one topic and
 // partition, in offset order, and returns the extended buffer.
 func (e *Encoder) Append(dst []byte, recs []*kgo.Record) []byte {
-	if e.format == FormatPipes {
+	switch e.format {
+	case FormatPipes:
 		return e.appendPipes(dst, recs)
+	case FormatCloudEvents:
+		return e.appendCloudEvents(dst, recs)
 	}
 	dst = append(dst, e.prefix...)
 	if len(recs) > 0 {

@@ -22,7 +22,7 @@ const (
 )
 
 // Formats lists the formats, for messages.
-var Formats = []Format{FormatLambda, FormatPipes}
+var Formats = []Format{FormatLambda, FormatPipes, FormatCloudEvents}
 
 // NewFormatEncoder prepares an encoder of format f for batches from src.
 func NewFormatEncoder(src Source, f Format) (*Encoder, error) {
@@ -50,6 +50,8 @@ func NewFormatEncoder(src Source, f Format) (*Encoder, error) {
 		}
 		b = append(b, `,"eventSourceKey":`...)
 		return &Encoder{format: FormatPipes, prefix: b}, nil
+	case FormatCloudEvents:
+		return newCloudEventsEncoder(src), nil
 	}
 	return nil, fmt.Errorf("unknown event format %q: use one of %v", f, Formats)
 }

@@ -102,8 +102,9 @@ type Spec struct {
 	// OnFailure says where records go whose retries ran out.
 	OnFailure OnFailure `json:"onFailure,omitzero"`
 	// Format is the body the target gets: "lambda" (the Lambda Kafka
-	// event, the default) or "pipes" (the EventBridge Pipes event, a flat
-	// array of records).
+	// event, the default), "pipes" (the EventBridge Pipes event, a flat
+	// array of records) or "cloudevents" (CloudEvents 1.0, a structured
+	// batch).
 	Format string `json:"format,omitempty"`
 	// Enrichment, when set, receives each filtered batch and answers the
 	// payload the target gets instead (the Pipes enrichment stage).
@@ -178,8 +179,9 @@ type Target struct {
 
 // Event formats a pipe's target may get (package event writes them).
 const (
-	FormatLambda = "lambda"
-	FormatPipes  = "pipes"
+	FormatLambda      = "lambda"
+	FormatPipes       = "pipes"
+	FormatCloudEvents = "cloudevents"
 )
 
 // Target kinds, named as their spec sections are.

@@ -129,9 +129,9 @@ func (s Spec) Validate(now time.Time) error {
 		}
 	}
 	switch s.Format {
-	case "", FormatLambda, FormatPipes:
+	case "", FormatLambda, FormatPipes, FormatCloudEvents:
 	default:
-		v.Add("format", strconv.Quote(s.Format), "use lambda (the Lambda Kafka event, the default) or pipes (the EventBridge Pipes event)")
+		v.Add("format", strconv.Quote(s.Format), "use lambda (the Lambda Kafka event, the default), pipes (the EventBridge Pipes event) or cloudevents (CloudEvents 1.0, structured batch)")
 	}
 
 	if len(v.Fields) == 0 {

@@ -311,7 +311,11 @@ func (h *HTTP) post(ctx context.Context, b *batch.Batch) ([]byte, error) {
 		return nil, &Error{Problem: "cannot build the request to the target", Err: err}
 	}
 	req.ContentLength = int64(body.Len())
-	req.Header.Set("Content-Type", "application/json")
+	contentType := "application/json"
+	if b.Payload == nil {
+		contentType = h.cfg.Encoder.ContentType()
+	}
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", "sluice")
 	for k, v := range h.cfg.Headers {
 		req.Header[k] = v
