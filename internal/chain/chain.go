@@ -3,8 +3,8 @@
 // order they run in. The engine asks for a Pipeline and runs it; it does
 // not know how one is made.
 //
-//	source ─► Filter ─► OnFailure ─► Retry ─► Bisect ─► Enrich ─► Observe ─► target
-//	          (optional) (destination  (limits,  (optional) (optional) (metrics)
+//	source ─► Filter ─► OnFailure ─► Retry ─► Bisect ─► [Transform] Enrich ─► Transform ─► Observe ─► target
+//	          (optional) (destination  (limits,  (optional)   (optional, each)       (optional) (metrics)
 //	                      or discard)   backoff)
 package chain
 
@@ -19,10 +19,12 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/batch"
 	"github.com/sluice-dev/sluice/internal/destination"
+	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/filter"
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/stage"
 	"github.com/sluice-dev/sluice/internal/target"
+	"github.com/sluice-dev/sluice/internal/transform"
 )
 
 // DefaultRetriesWithDestination is the retry limit of a pipe that has a
@@ -98,7 +100,23 @@ func Open(ctx context.Context, spec pipe.Spec, env Env) (*Pipeline, error) {
 			p.Close()
 			return nil, err
 		}
+		if en.InputTemplate != "" {
+			r, err := newRenderer(en.InputTemplate, spec, env)
+			if err != nil {
+				p.Close()
+				return nil, fmt.Errorf("enrichment.inputTemplate: %w", err)
+			}
+			stages = append(stages, stage.Transform(r))
+		}
 		stages = append(stages, stage.Enrich(e, obs))
+	}
+	if spec.InputTemplate != "" {
+		r, err := newRenderer(spec.InputTemplate, spec, env)
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("inputTemplate: %w", err)
+		}
+		stages = append(stages, stage.Transform(r))
 	}
 	stages = append(stages, stage.Observe(obs))
 	p.Handler = batch.Chain(tgt.Deliver, stages...)
@@ -214,4 +232,48 @@ func openEnrichment(en *pipe.Enrichment, spec pipe.Spec, env Env) (*target.Enric
 	}
 	return target.NewEnrichment(target.EnrichmentConfig{URL: u, Timeout: timeout, PayloadLimit: spec.PayloadLimitBytes,
 		Source: env.Target.Source, Client: env.Target.HTTPClient})
+}
+
+// renderer renders a pipe's records, or an enrichment's answer, through
+// an input template, with the pipe's reserved variables.
+type renderer struct {
+	t    *transform.Template
+	vars transform.Vars
+	src  event.Source
+}
+
+func newRenderer(tmpl string, spec pipe.Spec, env Env) (*renderer, error) {
+	t, err := transform.Compile(tmpl)
+	if err != nil {
+		return nil, err
+	}
+	return &renderer{t: t, src: env.Target.Source, vars: transform.Vars{
+		PipeName: spec.Name, PipeARN: PipeARN(spec.Name), SourceARN: env.Target.Source.EventSourceARN,
+		TargetARN: target.Describe(spec, env.Target), IngestionTime: time.Now(),
+	}}, nil
+}
+
+// PipeARN is the ARN a pipe is known by in templates and the Pipes API.
+func PipeARN(name string) string { return "arn:aws:pipes:us-east-1:000000000000:pipe/" + name }
+
+func (r *renderer) Apply(dst, ev []byte) ([]byte, error) {
+	v := r.vars
+	v.IngestionTime = time.Now()
+	return r.t.Apply(dst, ev, v)
+}
+
+func (r *renderer) IsJSON() bool { return r.t.IsJSON() }
+
+func (r *renderer) RecordEvent(dst []byte, b *batch.Batch, i int) []byte {
+	rec := b.Records[i]
+	tr := transform.Record{EventSource: r.src.EventSource, EventSourceARN: r.src.EventSourceARN, BootstrapServers: r.src.BootstrapServers,
+		Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp.UnixMilli(), TimestampType: "CREATE_TIME",
+		Key: rec.Key, Value: rec.Value}
+	if rec.Attrs.TimestampType() == 1 {
+		tr.TimestampType = "LOG_APPEND_TIME"
+	}
+	for _, h := range rec.Headers {
+		tr.Headers = append(tr.Headers, transform.Header{Key: h.Key, Value: h.Value})
+	}
+	return transform.RecordEvent(dst, tr)
 }

@@ -209,3 +209,35 @@ func TestEnrichment(t *testing.T) {
 		t.Fatalf("destination holds %s", b)
 	}
 }
+
+// The input template renders each record (its JSON value parsed, as the
+// reference does) and the target gets the array of what it rendered;
+// after an enrichment, it renders each element of the enrichment's answer.
+func TestInputTemplate(t *testing.T) {
+	var got []string
+	tgt := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, string(b))
+	}))
+	defer tgt.Close()
+	e := env()
+	e.Target.Source = event.Source{EventSource: event.SourceSelfManaged, BootstrapServers: []string{"b:9092"}}
+	spec := pipe.Spec{Name: "tpl", PayloadLimitBytes: pipe.DefaultPayloadLimitBytes, Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: tgt.URL}},
+		InputTemplate: `{"order": <$.value.id>, "at": <$.offset>, "pipe": "<aws.pipes.pipe-name>"}`}
+	pl, err := Open(context.Background(), spec, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	recs := records(2)
+	recs[0].Value, recs[1].Value = []byte(`{"id":"a1"}`), []byte(`{"id":"b2"}`)
+	if r := pl.Handler(context.Background(), batch.New(recs, nil)); r.Count(batch.Delivered) != 2 {
+		t.Fatalf("result %+v", r.At(0))
+	}
+	if len(got) != 1 || got[0] != `[{"order":"a1","at":0,"pipe":"tpl"},{"order":"b2","at":1,"pipe":"tpl"}]` {
+		t.Fatalf("target got %q", got)
+	}
+	if _, err := Open(context.Background(), pipe.Spec{Name: "x", Target: spec.Target, InputTemplate: `{"a": <$.value.>}`}, e); err == nil {
+		t.Fatal("an invalid template opened")
+	}
+}

@@ -82,6 +82,7 @@ const (
 	flagFilter    = "filter"
 	flagFormat    = "format"
 	flagEnrich    = "enrichment"
+	flagTemplate  = "input-template"
 	argName       = "NAME"
 )
 
@@ -328,6 +329,9 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 	if changed(flagFormat) {
 		s.Format, _ = f.GetString(flagFormat)
 	}
+	if changed(flagTemplate) {
+		s.InputTemplate, _ = f.GetString(flagTemplate)
+	}
 	if changed(flagFilter) {
 		pats, _ := f.GetStringArray(flagFilter)
 		s.FilterCriteria = &pipe.FilterCriteria{Filters: []pipe.Filter{}}
@@ -349,6 +353,7 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 // failureFlags defines the flags of what happens to failing records, and
 // the filter; for create and update.
 func failureFlags(f *pflag.FlagSet) {
+	f.String(flagTemplate, "", `the Pipes input transformer for the target, e.g. '{"order": <$.value.id>, "pipe": "<aws.pipes.pipe-name>"}': the target gets a JSON array of each record rendered`)
 	f.String(flagEnrich, "", "http(s) URL of an enrichment endpoint: it gets each filtered batch as the Pipes event and answers what the target gets (an empty answer delivers nothing); on update, \"\" removes it")
 	f.String(flagFormat, "", "the body the target gets: lambda (the Lambda Kafka event, the default), pipes (the EventBridge Pipes event: a flat array of records) or cloudevents (CloudEvents 1.0 structured batch, application/cloudevents-batch+json)")
 	f.StringArray(flagFilter, nil, `an event pattern records must match to be delivered, e.g. '{"value":{"status":["shipped"]}}'; repeat for up to 5 (ORed); on update, the patterns given replace the pipe's ('--filter ""' removes them)`)

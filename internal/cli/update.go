@@ -17,7 +17,7 @@ const flagEnabled = "enabled"
 // updateFlags are the flags of `pipes update`, in the order its error
 // messages list them. They set the fields a pipe may change after create.
 var updateFlags = []string{flagTarget, flagFunction, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning, flagOAuthURL, flagOAuthCli, flagOAuthScp,
-	flagOnFailure, flagDiscard, flagBisect, flagPartial, flagFilter, flagFormat, flagEnrich}
+	flagOnFailure, flagDiscard, flagBisect, flagPartial, flagFilter, flagFormat, flagEnrich, flagTemplate}
 
 // createOnlyFlags set fields that can be set only on create. `pipes
 // update` accepts them (hidden) only to refuse them with the reason and the
@@ -86,6 +86,9 @@ run it again.`,
 					if s.Enrichment.URL == "" {
 						s.Enrichment = nil
 					}
+				}
+				if f.Changed(flagTemplate) {
+					s.InputTemplate = patch.InputTemplate
 				}
 				if f.Changed(flagFormat) {
 					s.Format = patch.Format

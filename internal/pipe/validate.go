@@ -3,6 +3,7 @@ package pipe
 import (
 	"github.com/sluice-dev/sluice/internal/fielderr"
 	"github.com/sluice-dev/sluice/internal/filter"
+	"github.com/sluice-dev/sluice/internal/transform"
 
 	"errors"
 	"fmt"
@@ -111,6 +112,16 @@ func (s Spec) Validate(now time.Time) error {
 	}
 	validateOnFailure(v, s)
 	validateFilters(v, s.FilterCriteria)
+	if s.InputTemplate != "" {
+		if _, err := transform.Compile(s.InputTemplate); err != nil {
+			v.Add("inputTemplate", "", err.Error())
+		}
+	}
+	if e := s.Enrichment; e != nil && e.InputTemplate != "" {
+		if _, err := transform.Compile(e.InputTemplate); err != nil {
+			v.Add("enrichment.inputTemplate", "", err.Error())
+		}
+	}
 	if e := s.Enrichment; e != nil {
 		switch u, err := url.Parse(e.URL); {
 		case e.URL != "" && e.Function != "":
