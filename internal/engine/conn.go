@@ -102,7 +102,16 @@ func (cs *connections) targetEnv(urls map[string]string) target.Env {
 // targetKey identifies what a pipe's target is made of besides its spec
 // (see target.Kind.Key): a runner whose key changed restarts.
 func (cs *connections) targetKey(spec pipe.Spec, env target.Env) string {
-	return target.KeyOf(spec, env)
+	key := target.KeyOf(spec, env)
+	if e := spec.Enrichment; e != nil && e.Function != "" {
+		// An enrichment that names a function follows its URL too.
+		u, err := env.FunctionURL(e.Function)
+		if err != nil {
+			u = "(unresolved)"
+		}
+		key += ",enrichment:" + u
+	}
+	return key
 }
 
 // secretValue opens the key of a stored secret a target names. Its error
