@@ -15,7 +15,9 @@
 // and the observability routes (observe.go: /metrics, /readyz and
 // /v1/pipes/{name}/describe), the function routes (functions.go), the
 // cluster and secret routes (clusters.go), redrive (redrive.go) and the
-// Lambda-compatible event source mapping routes (lambda.go). Which of them
+// Lambda-compatible event source mapping routes (lambda.go), and the
+// EventBridge Pipes API on the same /v1/pipes paths for requests signed for
+// the service pipes (pipesapi.go). Which of them
 // a server has is declared by its options, never discovered from svc.
 //
 // Every error is JSON {"code","message"} with a code from the Code
@@ -100,7 +102,12 @@ func NewHandler(svc pipe.Service, log *slog.Logger, opts ...Option) http.Handler
 	// refused requests are logged like any other and a panic in the token
 	// lookup is a 500. The browser checks come first: a page of another
 	// site is refused whether or not it could guess a token.
-	return h.middleware(h.browserGuard(h.obs.auth.wrap(h.log, mux)))
+	//
+	// The EventBridge Pipes API shares the /v1/pipes paths: a request
+	// signed for the service "pipes" goes to it, with its own token check
+	// (pipesapi.go); every other request stays native.
+	pipes := newPipesAPI(h, funcs, clusters)
+	return h.middleware(h.browserGuard(pipes.route(h.obs.auth.wrap(h.log, mux))))
 }
 
 // middleware logs each request and turns a panicking handler into a 500 the

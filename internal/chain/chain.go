@@ -248,13 +248,10 @@ func newRenderer(tmpl string, spec pipe.Spec, env Env) (*renderer, error) {
 		return nil, err
 	}
 	return &renderer{t: t, src: env.Target.Source, vars: transform.Vars{
-		PipeName: spec.Name, PipeARN: PipeARN(spec.Name), SourceARN: env.Target.Source.EventSourceARN,
+		PipeName: spec.Name, PipeARN: pipe.ARN(spec.Name), SourceARN: env.Target.Source.EventSourceARN,
 		TargetARN: target.Describe(spec, env.Target), IngestionTime: time.Now(),
 	}}, nil
 }
-
-// PipeARN is the ARN a pipe is known by in templates and the Pipes API.
-func PipeARN(name string) string { return "arn:aws:pipes:us-east-1:000000000000:pipe/" + name }
 
 func (r *renderer) Apply(dst, ev []byte) ([]byte, error) {
 	v := r.vars

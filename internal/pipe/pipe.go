@@ -481,3 +481,11 @@ func (t Target) HTTPOrZero() HTTPTarget {
 	}
 	return *t.HTTP
 }
+
+// ARNPrefix starts the ARN a pipe is known by in the Pipes API and in
+// input templates (<aws.pipes.pipe-arn>): a fixed region and account, since
+// a pipe lives in no AWS account.
+const ARNPrefix = "arn:aws:pipes:sluice:000000000000:pipe/"
+
+// ARN is the pipe's ARN.
+func ARN(name string) string { return ARNPrefix + name }
