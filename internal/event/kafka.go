@@ -227,11 +227,19 @@ func intSize(v int64) int {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString writes s as a JSON string, escaping as encoding/json does
-// (without HTML escaping, which only matters inside HTML) and replacing
-// invalid UTF-8 with U+FFFD.
+// appendString writes s as a JSON string (see AppendStringContent).
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	dst = AppendStringContent(dst, s)
+	return append(dst, '"')
+}
+
+// AppendStringContent writes s as the content of a JSON string, without
+// its quotes, escaping as encoding/json does (without HTML escaping, which
+// only matters inside HTML) and replacing invalid UTF-8 with U+FFFD. The
+// input transformer writes strings with it too, so every body Sluice
+// makes escapes alike.
+func AppendStringContent(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -276,8 +284,7 @@ func appendString(dst []byte, s string) []byte {
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // stringSize is len(appendString(nil, s)) without the allocation when s

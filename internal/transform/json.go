@@ -2,6 +2,7 @@ package transform
 
 import (
 	"encoding/base64"
+	"github.com/sluice-dev/sluice/internal/event"
 	"unicode/utf8"
 )
 
@@ -394,52 +395,7 @@ const hexDigits = "0123456789abcdef"
 // appendStringContent writes s escaped as JSON string content, without
 // quotes, escaping as encoding/json does (minus HTML escaping) and
 // replacing invalid UTF-8 with U+FFFD.
-func appendStringContent(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON but end lines in JavaScript.
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(dst, s[start:]...)
-}
+func appendStringContent(dst []byte, s string) []byte { return event.AppendStringContent(dst, s) }
 
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
