@@ -26,6 +26,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/internal/jsonstr"
 )
 
 // Event sources, as the reference names them.
@@ -230,61 +232,8 @@ const hexDigits = "0123456789abcdef"
 // appendString writes s as a JSON string (see AppendStringContent).
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	dst = AppendStringContent(dst, s)
+	dst = jsonstr.AppendContent(dst, s)
 	return append(dst, '"')
-}
-
-// AppendStringContent writes s as the content of a JSON string, without
-// its quotes, escaping as encoding/json does (without HTML escaping, which
-// only matters inside HTML) and replacing invalid UTF-8 with U+FFFD. The
-// input transformer writes strings with it too, so every body Sluice
-// makes escapes alike.
-func AppendStringContent(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON but break JavaScript parsers
-		// that treat them as line ends; encoding/json escapes them too.
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(dst, s[start:]...)
 }
 
 // stringSize is len(appendString(nil, s)) without the allocation when s

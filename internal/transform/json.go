@@ -2,7 +2,7 @@ package transform
 
 import (
 	"encoding/base64"
-	"github.com/sluice-dev/sluice/internal/event"
+	"github.com/sluice-dev/sluice/internal/jsonstr"
 	"unicode/utf8"
 )
 
@@ -395,7 +395,7 @@ const hexDigits = "0123456789abcdef"
 // appendStringContent writes s escaped as JSON string content, without
 // quotes, escaping as encoding/json does (minus HTML escaping) and
 // replacing invalid UTF-8 with U+FFFD.
-func appendStringContent(dst []byte, s string) []byte { return event.AppendStringContent(dst, s) }
+func appendStringContent(dst []byte, s string) []byte { return jsonstr.AppendContent(dst, s) }
 
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
