@@ -73,6 +73,9 @@ func (e *Engine) Redrive(ctx context.Context, name string, dryRun bool, report f
 	if env.Target.Encoder, err = event.NewFormatEncoder(conn.source, event.Format(p.Format)); err != nil {
 		return redrive.Progress{}, err
 	}
+	if p.BatchSize == 1 {
+		env.Target.Encoder.UseBinaryMode() // as the pipe sends it
+	}
 	env.Target.Pipe = p.Name
 	pl, err := chain.OpenRedrive(ctx, p.Spec, env)
 	if err != nil {

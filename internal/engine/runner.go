@@ -106,6 +106,9 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, ta
 	if err != nil {
 		return nil, err
 	}
+	if spec.BatchSize == 1 {
+		enc.UseBinaryMode() // CloudEvents: one record per call goes in binary mode
+	}
 	env.Target.Encoder, env.Target.Source = enc, conn.source
 	env.Target.Pipe = spec.Name
 	env.Observer = r

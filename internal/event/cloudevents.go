@@ -119,3 +119,55 @@ func (e *Encoder) appendCloudEvent(dst []byte, r *kgo.Record) []byte {
 	}
 	return append(dst, '}')
 }
+
+// UseBinaryMode makes a CloudEvents encoder send a batch of a single
+// record in binary mode: the record's value is the body and the event's
+// attributes are ce-* headers (BinaryHeaders), as CloudEvents' HTTP
+// binding defines it. A pipe with batch size 1 uses it.
+func (e *Encoder) UseBinaryMode() {
+	if e.format == FormatCloudEvents {
+		e.ceBinary = true
+	}
+}
+
+// Binary reports whether a batch of n records goes in binary mode.
+func (e *Encoder) Binary(n int) bool { return e.ceBinary && n == 1 }
+
+// BinaryHeaders are the ce-* headers of r in binary mode, and the media
+// type of its body: application/json for a JSON value, else
+// application/octet-stream.
+func (e *Encoder) BinaryHeaders(r *kgo.Record) (headers [][2]string, contentType string) {
+	source := e.ceSource
+	if e.ceTopicInSource {
+		source += r.Topic
+	}
+	headers = [][2]string{
+		{"ce-specversion", "1.0"},
+		{"ce-id", r.Topic + "-" + strconv.Itoa(int(r.Partition)) + "-" + strconv.FormatInt(r.Offset, 10)},
+		{"ce-source", source},
+		{"ce-type", "sluice.kafka.record"},
+		{"ce-time", r.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z07:00")},
+		{"ce-kafkatopic", r.Topic},
+		{"ce-kafkapartition", strconv.Itoa(int(r.Partition))},
+		{"ce-kafkaoffset", strconv.FormatInt(r.Offset, 10)},
+	}
+	if r.Key != nil && utf8.Valid(r.Key) && headerSafe(r.Key) {
+		headers = append(headers, [2]string{"ce-subject", string(r.Key)}, [2]string{"ce-partitionkey", string(r.Key)})
+	}
+	contentType = "application/octet-stream"
+	if r.Value != nil && json.Valid(r.Value) {
+		contentType = "application/json"
+	}
+	return headers, contentType
+}
+
+// headerSafe reports whether b can be an HTTP header value as it is: no
+// control characters (a key that has some is left out of the headers).
+func headerSafe(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

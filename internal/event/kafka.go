@@ -56,6 +56,8 @@ type Encoder struct {
 	// when ceTopicInSource (see cloudevents.go).
 	ceSource        string
 	ceTopicInSource bool
+	// ceBinary sends a batch of one record in CloudEvents binary mode.
+	ceBinary bool
 }
 
 // NewEncoder prepares an encoder of the Lambda Kafka event for batches

@@ -290,11 +290,16 @@ func (h *HTTP) post(ctx context.Context, b *batch.Batch) ([]byte, error) {
 	if bufp == nil {
 		bufp = new([]byte)
 	}
-	if b.Payload != nil {
+	binary := b.Payload == nil && h.cfg.Encoder.Binary(b.Len())
+	switch {
+	case b.Payload != nil:
 		// An earlier stage (enrichment, the input transformer) made the
 		// body: it is sent as it is.
 		*bufp = append((*bufp)[:0], b.Payload...)
-	} else {
+	case binary:
+		// CloudEvents binary mode: the value is the body.
+		*bufp = append((*bufp)[:0], b.Records[0].Value...)
+	default:
 		*bufp = h.cfg.Encoder.Append((*bufp)[:0], b.Records)
 	}
 	body := &pooledBody{Reader: bytes.NewReader(*bufp), buf: bufp, pool: &h.pool}
@@ -314,6 +319,13 @@ func (h *HTTP) post(ctx context.Context, b *batch.Batch) ([]byte, error) {
 	contentType := "application/json"
 	if b.Payload == nil {
 		contentType = h.cfg.Encoder.ContentType()
+	}
+	if binary {
+		var ce [][2]string
+		ce, contentType = h.cfg.Encoder.BinaryHeaders(b.Records[0])
+		for _, kv := range ce {
+			req.Header.Set(kv[0], kv[1])
+		}
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", "sluice")

@@ -2,12 +2,14 @@ package target
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/sluice-dev/sluice/internal/batch"
+	"github.com/sluice-dev/sluice/internal/event"
 )
 
 // The reference's partial batch response, from a real HTTP server: the
@@ -74,5 +76,39 @@ func TestHTTPIgnoresBodyWithoutPartialResponses(t *testing.T) {
 	h := newTestHTTP(t, HTTPConfig{URL: srv.URL})
 	if r := h.Deliver(context.Background(), batchOf(records("t", 0, 10, 2, 10))); r.Count(batch.Delivered) != 2 {
 		t.Fatalf("result %+v, want both delivered", r)
+	}
+}
+
+// CloudEvents binary mode: a batch of one record is its value as the body
+// and its attributes as ce-* headers.
+func TestHTTPCloudEventsBinaryMode(t *testing.T) {
+	var body string
+	var hdr http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		body, hdr = string(b), r.Header.Clone()
+	}))
+	t.Cleanup(srv.Close)
+	enc, err := event.NewFormatEncoder(event.Source{EventSource: event.SourceSelfManaged, BootstrapServers: []string{"b:9092"}}, event.FormatCloudEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc.UseBinaryMode()
+	h := newTestHTTP(t, HTTPConfig{URL: srv.URL, Encoder: enc})
+	recs := records("t", 2, 41, 1, 0)
+	recs[0].Key, recs[0].Value = []byte("order-7"), []byte(`{"a":1}`)
+	if r := h.Deliver(context.Background(), batchOf(recs)); r.Count(batch.Delivered) != 1 {
+		t.Fatalf("result %+v", r.At(0))
+	}
+	if body != `{"a":1}` || hdr.Get("Content-Type") != "application/json" || hdr.Get("Ce-Id") != "t-2-41" || hdr.Get("Ce-Specversion") != "1.0" ||
+		hdr.Get("Ce-Source") != "kafka://b:9092/t" || hdr.Get("Ce-Subject") != "order-7" {
+		t.Fatalf("body %q, headers %v", body, hdr)
+	}
+	// Two records: the structured batch.
+	if r := h.Deliver(context.Background(), batchOf(records("t", 2, 50, 2, 5))); r.Count(batch.Delivered) != 2 {
+		t.Fatalf("result %+v", r.At(0))
+	}
+	if hdr.Get("Content-Type") != event.ContentTypeCloudEventsBatch || !strings.HasPrefix(body, `[{"specversion":"1.0"`) {
+		t.Fatalf("a batch of two: %q, %v", body, hdr.Get("Content-Type"))
 	}
 }
