@@ -475,6 +475,10 @@ func pipesFieldName(f, kafka string) string {
 		return "Description"
 	case "target.http.headers":
 		return "TargetParameters.HttpParameters.HeaderParameters"
+	case "target.http.pathParameterValues":
+		return "TargetParameters.HttpParameters.PathParameterValues"
+	case "target.http.queryParameters":
+		return "TargetParameters.HttpParameters.QueryStringParameters"
 	}
 	if rest, ok := strings.CutPrefix(f, "bootstrapServers["); ok {
 		if i, err := strconv.Atoi(strings.TrimSuffix(rest, "]")); err == nil {
@@ -620,11 +624,15 @@ func (p *pipesAPI) endpoint(r *http.Request, field, s string) (u, fn string, err
 // headers maps TargetParameters.HttpParameters: static headers only.
 func pipesHeaders(h *pipesHTTPParams) (map[string]string, error) {
 	const field = "TargetParameters.HttpParameters"
-	if len(h.PathParameterValues) > 0 {
-		return nil, pipesInvalid(field+".PathParameterValues", "Sluice does not fill path wildcards; put the path in the Target URL.")
+	for k, v := range h.QueryStringParameters {
+		if strings.HasPrefix(k, "$") || strings.HasPrefix(v, "$.") {
+			return nil, pipesInvalid(field+".QueryStringParameters."+k, "dynamic values ($.path) are not supported by Sluice; give a static value.")
+		}
 	}
-	if len(h.QueryStringParameters) > 0 {
-		return nil, pipesInvalid(field+".QueryStringParameters", "Sluice adds no query parameters; put them in the Target URL.")
+	for i, v := range h.PathParameterValues {
+		if strings.HasPrefix(v, "$.") {
+			return nil, pipesInvalid(fmt.Sprintf("%s.PathParameterValues[%d]", field, i), "dynamic values ($.path) are not supported by Sluice; give a static value.")
+		}
 	}
 	if len(h.HeaderParameters) == 0 {
 		return nil, nil
@@ -888,6 +896,8 @@ func (p *pipesAPI) applyCommon(r *http.Request, req pipesRequest, spec *pipe.Spe
 			if spec.Target.HTTP != nil {
 				ht := *spec.Target.HTTP
 				ht.Headers = h
+				ht.PathParameterValues = t.HttpParameters.PathParameterValues
+				ht.QueryParameters = t.HttpParameters.QueryStringParameters
 				spec.Target.HTTP = &ht
 			}
 		}
@@ -1387,8 +1397,9 @@ func pipesDescribe(p pipe.Pipe, cl *cluster.Cluster) pipeDescription {
 			t := p.InputTemplate
 			d.TargetParameters.InputTemplate = &t
 		}
-		if len(h.Headers) > 0 {
-			d.TargetParameters.HttpParameters = &pipesHTTPParams{HeaderParameters: h.Headers}
+		if len(h.Headers) > 0 || len(h.PathParameterValues) > 0 || len(h.QueryParameters) > 0 {
+			d.TargetParameters.HttpParameters = &pipesHTTPParams{HeaderParameters: h.Headers,
+				PathParameterValues: h.PathParameterValues, QueryStringParameters: h.QueryParameters}
 		}
 	}
 	if e := p.Enrichment; e != nil && e.InputTemplate != "" {

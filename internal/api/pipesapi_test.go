@@ -294,7 +294,7 @@ func TestPipesAPIErrors(t *testing.T) {
 		{"unregistered function", "POST", "/v1/pipes/p2", with(`"http://127.0.0.1:9000/"`, `"arn:aws:lambda:us-east-1:123456789012:function:billing"`), 400, "ValidationException", "Target", "sluice functions set billing"},
 		{"sqs target params", "POST", "/v1/pipes/p2", with(`"Description"`, `"TargetParameters":{"SqsQueueParameters":{"MessageGroupId":"g"}},"Description"`), 400, "ValidationException", "TargetParameters.SqsQueueParameters", ""},
 		{"fire and forget", "POST", "/v1/pipes/p2", with(`"Description"`, `"TargetParameters":{"LambdaFunctionParameters":{"InvocationType":"FIRE_AND_FORGET"}},"Description"`), 400, "ValidationException", "TargetParameters.LambdaFunctionParameters.InvocationType", "REQUEST_RESPONSE"},
-		{"query parameters", "POST", "/v1/pipes/p2", with(`"Description"`, `"TargetParameters":{"HttpParameters":{"QueryStringParameters":{"a":"b"}}},"Description"`), 400, "ValidationException", "TargetParameters.HttpParameters.QueryStringParameters", ""},
+		{"dynamic query parameter", "POST", "/v1/pipes/p2", with(`"Description"`, `"TargetParameters":{"HttpParameters":{"QueryStringParameters":{"a":"$.value.x"}}},"Description"`), 400, "ValidationException", "TargetParameters.HttpParameters.QueryStringParameters.a", ""},
 		{"dynamic header", "POST", "/v1/pipes/p2", with(`"Description"`, `"TargetParameters":{"HttpParameters":{"HeaderParameters":{"X-Id":"$.offset"}}},"Description"`), 400, "ValidationException", "TargetParameters.HttpParameters.HeaderParameters.X-Id", "dynamic"},
 		{"reserved header", "POST", "/v1/pipes/p2", with(`"Description"`, `"TargetParameters":{"HttpParameters":{"HeaderParameters":{"Content-Type":"text/plain"}}},"Description"`), 400, "ValidationException", "TargetParameters.HttpParameters.HeaderParameters.Content-Type", ""},
 		{"enrichment headers", "POST", "/v1/pipes/p2", with(`"Description"`, `"Enrichment":"http://e/","EnrichmentParameters":{"HttpParameters":{"HeaderParameters":{"a":"b"}}},"Description"`), 400, "ValidationException", "EnrichmentParameters.HttpParameters", ""},
@@ -457,5 +457,32 @@ func TestPipesAPIAuth(t *testing.T) {
 	// 401.
 	if status, _, out := pipesCallAuth(t, srv.URL, "GET", "/v1/pipes", "", ""); status != 401 || out["code"] != api.CodeUnauthorized {
 		t.Fatalf("native without token: %d %v", status, out)
+	}
+}
+
+// HttpParameters' path and query values are stored beside the URL, fill
+// it when the pipe delivers, and are echoed as given.
+func TestPipesAPIHttpParameters(t *testing.T) {
+	srv, svc := apitest.NewServer(t)
+	body := strings.Replace(pipesCreate, `"Target":"http://127.0.0.1:9000/"`, `"Target":"http://127.0.0.1:9000/regions/*/orders",`+
+		`"TargetParameters":{"HttpParameters":{"PathParameterValues":["eu"],"QueryStringParameters":{"team":"pay"},"HeaderParameters":{"X-A":"1"}}}`, 1)
+	if status, _, out := pipesCall(t, srv.URL, "POST", "/v1/pipes/hp", body); status != 200 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	p, err := svc.GetPipe(t.Context(), "hp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := p.Target.HTTP.ResolvedURL(p.Target.HTTP.URL); !ok || u != "http://127.0.0.1:9000/regions/eu/orders?team=pay" {
+		t.Fatalf("the pipe delivers to %q (%v)", u, ok)
+	}
+	_, _, d := pipesCall(t, srv.URL, "GET", "/v1/pipes/hp", "")
+	hp, _ := json.Marshal(path(d, "TargetParameters.HttpParameters"))
+	if string(hp) != `{"HeaderParameters":{"X-A":"1"},"PathParameterValues":["eu"],"QueryStringParameters":{"team":"pay"}}` {
+		t.Fatalf("describe echoed HttpParameters %s", hp)
+	}
+	bad := strings.Replace(body, `["eu"]`, `["eu","extra"]`, 1)
+	if status, _, out := pipesCall(t, srv.URL, "POST", "/v1/pipes/hp2", bad); status != 400 || !strings.Contains(fmt.Sprint(out), "PathParameterValues") {
+		t.Fatalf("a value without a * segment: %d %v", status, out)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -224,6 +225,11 @@ type HTTPTarget struct {
 	// OAuth, when set, sends every delivery with a bearer token from the
 	// OAuth 2.0 client credentials grant, cached until it expires.
 	OAuth *OAuth `json:"oauth,omitempty"`
+	// PathParameterValues fill the URL path's "*" wildcards in order, and
+	// QueryParameters are added to its query, as the Pipes API's
+	// HttpParameters do; the URL keeps its wildcards, so either can change.
+	PathParameterValues []string          `json:"pathParameterValues,omitempty"`
+	QueryParameters     map[string]string `json:"queryParameters,omitempty"`
 	// ReportBatchItemFailures makes a 2xx answer's body count, as the
 	// reference's FunctionResponseTypes ["ReportBatchItemFailures"] does:
 	// {"batchItemFailures":[{"itemIdentifier":{"partition":"t-0","offset":N}}]}
@@ -489,3 +495,41 @@ const ARNPrefix = "arn:aws:pipes:sluice:000000000000:pipe/"
 
 // ARN is the pipe's ARN.
 func ARN(name string) string { return ARNPrefix + name }
+
+// ResolvedURL is the URL the HTTP target posts to: u with its path's "*"
+// wildcards filled by PathParameterValues, in order, and QueryParameters
+// added. ok is false when the counts of wildcards and values differ.
+func (t HTTPTarget) ResolvedURL(u string) (string, bool) {
+	if len(t.PathParameterValues) == 0 && len(t.QueryParameters) == 0 {
+		return u, true
+	}
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return u, false
+	}
+	segs := strings.Split(parsed.Path, "/")
+	next := 0
+	for i, seg := range segs {
+		if seg == "*" {
+			if next >= len(t.PathParameterValues) {
+				return u, false
+			}
+			segs[i] = url.PathEscape(t.PathParameterValues[next])
+			next++
+		}
+	}
+	if next != len(t.PathParameterValues) {
+		return u, false
+	}
+	parsed.RawPath = ""
+	parsed.Path, _ = url.PathUnescape(strings.Join(segs, "/"))
+	parsed.RawPath = strings.Join(segs, "/")
+	if len(t.QueryParameters) > 0 {
+		q := parsed.Query()
+		for _, k := range slices.Sorted(maps.Keys(t.QueryParameters)) {
+			q.Set(k, t.QueryParameters[k])
+		}
+		parsed.RawQuery = q.Encode()
+	}
+	return parsed.String(), true
+}

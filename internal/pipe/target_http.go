@@ -40,6 +40,22 @@ func validateHTTP(v *ValidationError, t *HTTPTarget) {
 			"remove them from the URL and send them from a secret, e.g. --header Authorization=secret:SECRET/KEY")
 	}
 	validateHTTPAuth(v, t)
+	if len(t.PathParameterValues) > 0 || len(t.QueryParameters) > 0 {
+		switch {
+		case t.Function != "":
+			v.Add("target.http.pathParameterValues", "", "path and query parameters need target.http.url: a function's URL can change without the pipe")
+		case t.URL != "":
+			if _, ok := t.ResolvedURL(t.URL); !ok {
+				v.Add("target.http.pathParameterValues", strconv.Itoa(len(t.PathParameterValues))+" values",
+					"give one value per * segment of the URL's path, in order")
+			}
+		}
+		for k := range t.QueryParameters {
+			if k == "" {
+				v.Add("target.http.queryParameters", "", "a query parameter needs a name")
+			}
+		}
+	}
 	if s := t.TimeoutSeconds; s < 0 || s > maxTargetTimeoutSecondsFloat {
 		v.Add("target.http.timeoutSeconds", strconv.FormatFloat(s, 'f', -1, 64), fmt.Sprintf("use 0 (the default, %s) up to %d seconds", DefaultTargetTimeout, int(maxTargetTimeoutSecondsFloat)))
 	}

@@ -189,3 +189,21 @@ func TestValidateOnFailure(t *testing.T) {
 		})
 	}
 }
+
+// Path parameters fill the URL's * segments in order; query parameters
+// are added; a count that does not match is refused.
+func TestHTTPResolvedURL(t *testing.T) {
+	h := HTTPTarget{PathParameterValues: []string{"eu west", "7"}, QueryParameters: map[string]string{"team": "pay", "b": "1"}}
+	got, ok := h.ResolvedURL("https://api.example.com/regions/*/orders/*?x=1")
+	if !ok || got != "https://api.example.com/regions/eu%20west/orders/7?b=1&team=pay&x=1" {
+		t.Fatalf("ResolvedURL = %q, %v", got, ok)
+	}
+	if _, ok := (HTTPTarget{PathParameterValues: []string{"a"}}).ResolvedURL("https://x/y"); ok {
+		t.Fatal("a value without a * segment resolved")
+	}
+	s := valid()
+	s.Target.HTTP.PathParameterValues = []string{"a", "b"}
+	if err := s.Validate(time.Now()); err == nil || !strings.Contains(err.Error(), "one value per * segment") {
+		t.Fatalf("Validate = %v", err)
+	}
+}

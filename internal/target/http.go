@@ -74,6 +74,9 @@ func openHTTP(_ context.Context, spec pipe.Spec, env Env) (Target, error) {
 			return nil, err
 		}
 	}
+	if t.Function == "" {
+		u, _ = t.ResolvedURL(u) // validated: the counts match
+	}
 	cfg := HTTPConfig{
 		URL: u, Timeout: spec.TargetTimeout(), PayloadLimit: spec.PayloadLimitBytes,
 		Encoder: env.Encoder, Client: env.HTTPClient, Headers: http.Header{},
