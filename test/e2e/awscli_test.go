@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,11 +25,17 @@ import (
 type awsCLI struct {
 	t        *testing.T
 	bin, api string
+	// service is the CLI's command group: "lambda" when empty, "pipes".
+	service string
 }
 
 func (a awsCLI) run(args ...string) (map[string]any, string, error) {
 	a.t.Helper()
-	cmd := exec.Command(a.bin, append([]string{"lambda", "--endpoint-url", "http://" + a.api, "--output", "json"}, args...)...)
+	service := a.service
+	if service == "" {
+		service = "lambda"
+	}
+	cmd := exec.Command(a.bin, append([]string{service, "--endpoint-url", "http://" + a.api, "--output", "json"}, args...)...)
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=sluice", "AWS_SECRET_ACCESS_KEY=sluice", "AWS_DEFAULT_REGION=us-east-1",
 		"AWS_PAGER=", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 	var stdout, stderr bytes.Buffer
@@ -47,7 +54,7 @@ func (a awsCLI) ok(args ...string) map[string]any {
 	a.t.Helper()
 	out, stderr, err := a.run(args...)
 	if err != nil {
-		a.t.Fatalf("aws lambda %s: %v\n%s", strings.Join(args, " "), err, stderr)
+		a.t.Fatalf("aws %s %s: %v\n%s", cmp.Or(a.service, "lambda"), strings.Join(args, " "), err, stderr)
 	}
 	return out
 }

@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,37 +16,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// pipesCLI runs `aws pipes` (the AWS CLI v2) against the Sluice API with
-// dummy credentials.
-type pipesCLI struct {
-	t        *testing.T
-	bin, api string
-}
+// pipesCLI runs `aws pipes` against the Sluice API.
+type pipesCLI struct{ awsCLI }
 
-func (a pipesCLI) run(args ...string) (map[string]any, string, error) {
-	a.t.Helper()
-	cmd := exec.Command(a.bin, append([]string{"pipes", "--endpoint-url", "http://" + a.api, "--output", "json"}, args...)...)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=sluice", "AWS_SECRET_ACCESS_KEY=sluice", "AWS_DEFAULT_REGION=us-east-1",
-		"AWS_PAGER=", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var out map[string]any
-	if err == nil && stdout.Len() > 0 {
-		if jerr := json.Unmarshal(stdout.Bytes(), &out); jerr != nil {
-			a.t.Fatalf("aws pipes %s printed %q: %v", strings.Join(args, " "), stdout.String(), jerr)
-		}
-	}
-	return out, stderr.String(), err
-}
-
-func (a pipesCLI) ok(args ...string) map[string]any {
-	a.t.Helper()
-	out, stderr, err := a.run(args...)
-	if err != nil {
-		a.t.Fatalf("aws pipes %s: %v\n%s", strings.Join(args, " "), err, stderr)
-	}
-	return out
+func newPipesCLI(t *testing.T, bin, api string) pipesCLI {
+	return pipesCLI{awsCLI{t: t, bin: bin, api: api, service: "pipes"}}
 }
 
 func (a pipesCLI) state(name string) string {
@@ -132,7 +103,7 @@ func (p *pipesTarget) snapshot() (values []string, offsets []int64, malformed []
 func TestPipesAPIWithAWSCLI(t *testing.T) {
 	bin := awsForFailures(t)
 	d := startDev(t, t.TempDir(), freeAddr(t), freeAddr(t))
-	aws := pipesCLI{t: t, bin: bin, api: d.API}
+	aws := newPipesCLI(t, bin, d.API)
 	createTopics(t, d.kafka, map[string]int32{"orders": 1})
 	tgt := &pipesTarget{broker: d.kafka}
 	srv := httptest.NewServer(tgt)

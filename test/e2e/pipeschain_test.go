@@ -25,7 +25,7 @@ import (
 func TestPipesAPIFilterEnrichTransform(t *testing.T) {
 	bin := awsForFailures(t)
 	d := startDev(t, t.TempDir(), freeAddr(t), freeAddr(t))
-	aws := pipesCLI{t: t, bin: bin, api: d.API}
+	aws := newPipesCLI(t, bin, d.API)
 	const n = 40
 	createTopics(t, d.kafka, map[string]int32{"orders": 1})
 	special := map[int]*kgo.Record{}
