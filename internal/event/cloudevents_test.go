@@ -1,10 +1,7 @@
 package event
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,24 +21,7 @@ func TestCloudEventsGolden(t *testing.T) {
 		rec(17, nil, nil),
 	}
 	got := enc.Append(nil, recs)
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, got, "", "  "); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, got)
-	}
-	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", "cloudevents_batch.json")
-	if *update {
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/event -update to create it)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Errorf("golden mismatch:\ngot:\n%s\nwant:\n%s", pretty.Bytes(), want)
-	}
+	checkGolden(t, "cloudevents_batch", got)
 	checkSize(t, enc, recs, got)
 	// What a CloudEvents SDK requires of each event.
 	var evs []map[string]any

@@ -55,24 +55,7 @@ func TestGolden(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			enc := NewEncoder(c.src)
 			got := enc.Append(nil, c.recs)
-			var pretty bytes.Buffer
-			if err := json.Indent(&pretty, got, "", "  "); err != nil {
-				t.Fatalf("output is not JSON: %v\n%s", err, got)
-			}
-			pretty.WriteByte('\n')
-			path := filepath.Join("testdata", c.name+".json")
-			if *update {
-				if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/event -update to create it)", err)
-			}
-			if !bytes.Equal(pretty.Bytes(), want) {
-				t.Errorf("golden mismatch for %s:\ngot:\n%s\nwant:\n%s", path, pretty.Bytes(), want)
-			}
+			checkGolden(t, c.name, got)
 			checkSize(t, enc, c.recs, got)
 			checkDecodes(t, c.src, c.recs, got)
 		})
@@ -212,4 +195,28 @@ func FuzzAppend(f *testing.F) {
 		}
 		checkSize(t, enc, []*kgo.Record{r, r}, body)
 	})
+}
+
+// checkGolden compares body, indented, with testdata/NAME.json (rewritten
+// with -update).
+func checkGolden(t *testing.T, name string, body []byte) {
+	t.Helper()
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, body, "", "  "); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, body)
+	}
+	pretty.WriteByte('\n')
+	path := filepath.Join("testdata", name+".json")
+	if *update {
+		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/event -update to create it)", err)
+	}
+	if !bytes.Equal(pretty.Bytes(), want) {
+		t.Errorf("golden mismatch for %s:\ngot:\n%s\nwant:\n%s", path, pretty.Bytes(), want)
+	}
 }

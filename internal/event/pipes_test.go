@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -48,24 +46,7 @@ func TestPipesGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := enc.Append(nil, c.recs)
-			var pretty bytes.Buffer
-			if err := json.Indent(&pretty, got, "", "  "); err != nil {
-				t.Fatalf("output is not JSON: %v\n%s", err, got)
-			}
-			pretty.WriteByte('\n')
-			path := filepath.Join("testdata", c.name+".json")
-			if *update {
-				if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/event -update to create it)", err)
-			}
-			if !bytes.Equal(pretty.Bytes(), want) {
-				t.Errorf("golden mismatch for %s:\ngot:\n%s\nwant:\n%s", path, pretty.Bytes(), want)
-			}
+			checkGolden(t, c.name, got)
 			checkSize(t, enc, c.recs, got)
 			var w pipesWire
 			if err := json.Unmarshal(got, &w); err != nil || len(w) != len(c.recs) {
