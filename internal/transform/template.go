@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -365,21 +366,8 @@ func (c *compiler) object() *Error {
 		if err := c.value(); err != nil {
 			return err
 		}
-		c.ws()
-		if c.i >= len(c.src) {
-			return errAt(c.i, "unexpected end of template: close the object with '}'")
-		}
-		switch c.src[c.i] {
-		case ',':
-			c.lit = append(c.lit, ',')
-			c.i++
-		case '}':
-			c.lit = append(c.lit, '}')
-			c.i++
-			c.depth--
-			return nil
-		default:
-			return errAt(c.i, "expected ',' or '}' after a field: add the missing comma")
+		if done, err := c.after('}', "object", "a field"); done || err != nil {
+			return err
 		}
 	}
 }
@@ -405,23 +393,31 @@ func (c *compiler) array() *Error {
 		if err := c.value(); err != nil {
 			return err
 		}
-		c.ws()
-		if c.i >= len(c.src) {
-			return errAt(c.i, "unexpected end of template: close the array with ']'")
-		}
-		switch c.src[c.i] {
-		case ',':
-			c.lit = append(c.lit, ',')
-			c.i++
-		case ']':
-			c.lit = append(c.lit, ']')
-			c.i++
-			c.depth--
-			return nil
-		default:
-			return errAt(c.i, "expected ',' or ']' after an element: add the missing comma")
+		if done, err := c.after(']', "array", "an element"); done || err != nil {
+			return err
 		}
 	}
+}
+
+// after reads what follows a member of an object or array: a comma (more
+// to come) or the closing byte (done).
+func (c *compiler) after(closing byte, kind, member string) (done bool, err *Error) {
+	c.ws()
+	if c.i >= len(c.src) {
+		return false, errAt(c.i, fmt.Sprintf("unexpected end of template: close the %s with '%c'", kind, closing))
+	}
+	switch c.src[c.i] {
+	case ',':
+		c.lit = append(c.lit, ',')
+		c.i++
+		return false, nil
+	case closing:
+		c.lit = append(c.lit, closing)
+		c.i++
+		c.depth--
+		return true, nil
+	}
+	return false, errAt(c.i, fmt.Sprintf("expected ',' or '%c' after %s: add the missing comma", closing, member))
 }
 
 // str compiles a quoted string, whose variables are dynamic-string parts.
