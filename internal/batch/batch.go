@@ -42,7 +42,27 @@ type Batch struct {
 	Payload []byte
 
 	stopping <-chan struct{}
+	txn      Txn
 }
+
+// Txn is the Kafka transaction a batch is delivered in, when the pipe
+// delivers EXACTLY_ONCE: a Kafka target produces through it, and the
+// source commits the batch's offsets in the same transaction, so the
+// records produced and the offsets consumed become visible together or
+// not at all.
+type Txn interface {
+	Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error))
+}
+
+// NewInTxn is New for a batch delivered in the transaction txn.
+func NewInTxn(recs []*kgo.Record, stop <-chan struct{}, txn Txn) *Batch {
+	b := New(recs, stop)
+	b.txn = txn
+	return b
+}
+
+// Txn is the transaction the batch is delivered in, or nil.
+func (b *Batch) Txn() Txn { return b.txn }
 
 // New returns a batch of recs (all of one partition) whose Stopping
 // channel is stop (nil never stops).
@@ -80,13 +100,13 @@ func (b *Batch) FirstOffset() int64 { return b.Records[0].Offset }
 func (b *Batch) LastOffset() int64 { return b.Records[len(b.Records)-1].Offset }
 
 // Slice is the records [i, j) as a batch of their own, sharing b's
-// Stopping channel. Its Size is unknown (0); Oversized carries over only
+// Stopping channel and transaction. Its Size is unknown (0); Oversized carries over only
 // when the slice is the whole batch.
 func (b *Batch) Slice(i, j int) *Batch {
 	if i == 0 && j == len(b.Records) {
 		return b
 	}
-	return &Batch{Topic: b.Topic, Partition: b.Partition, Records: b.Records[i:j:j], stopping: b.stopping}
+	return &Batch{Topic: b.Topic, Partition: b.Partition, Records: b.Records[i:j:j], stopping: b.stopping, txn: b.txn}
 }
 
 // Sleep waits d, and reports false if the batch began stopping or ctx ended
@@ -140,5 +160,5 @@ func (b *Batch) Subset(idx []int) *Batch {
 	for i, j := range idx {
 		recs[i] = b.Records[j]
 	}
-	return &Batch{Topic: b.Topic, Partition: b.Partition, Records: recs, stopping: b.stopping}
+	return &Batch{Topic: b.Topic, Partition: b.Partition, Records: recs, stopping: b.stopping, txn: b.txn}
 }

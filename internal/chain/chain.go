@@ -34,16 +34,15 @@ const DefaultRetriesWithDestination = 10
 
 // Env is what a pipeline may use of the process it runs in.
 type Env struct {
-	// Target is the targets' environment (encoder, secrets, functions).
+	// Target is the targets' environment (encoder, secrets, functions,
+	// Kafka clusters); kafka:// destinations reach their cluster through
+	// its Kafka too.
 	Target target.Env
 	// Observer is told what the stages do; nil ignores it.
 	Observer stage.Observer
 	// InitialBackoff and MaxBackoff shape the retries of the target and
 	// of the destination (0 takes the stages' defaults).
 	InitialBackoff, MaxBackoff time.Duration
-	// Kafka is how to reach a cluster for a kafka:// destination: "" is
-	// the pipe's own, any other name a registered cluster.
-	Kafka func(cluster string) (brokers []string, opts []kgo.Opt, err error)
 	// Meta describes the pipe in failure records.
 	Meta destination.Meta
 }
@@ -154,10 +153,10 @@ func openDestination(raw string, spec pipe.Spec, env Env) (stage.Destination, er
 		if cluster == spec.Cluster {
 			cluster = ""
 		}
-		if env.Kafka == nil {
+		if env.Target.Kafka == nil {
 			return nil, errors.New("this process cannot reach Kafka for a kafka:// failure destination")
 		}
-		brokers, opts, err := env.Kafka(cluster)
+		brokers, opts, err := env.Target.Kafka(cluster)
 		if err != nil {
 			return nil, fmt.Errorf("failure destination %s: %w", raw, err)
 		}
@@ -174,6 +173,14 @@ const RedriveRetries = 2
 // with a few retries, and no destination (a record that fails again stays
 // where it is, and the redrive stops to say so).
 func OpenRedrive(ctx context.Context, spec pipe.Spec, env Env) (*Pipeline, error) {
+	if k := spec.Target.Kafka; k != nil && k.Delivery == pipe.ExactlyOnce {
+		// A redrive reads a failure destination, not the pipe's source:
+		// there are no source offsets to commit with the records, so it
+		// produces at least once.
+		at := *k
+		at.Delivery = pipe.AtLeastOnce
+		spec.Target.Kafka = &at
+	}
 	tgt, obs, err := openTarget(ctx, spec, env)
 	if err != nil {
 		return nil, err

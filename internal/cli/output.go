@@ -167,8 +167,21 @@ func clean(s string) string {
 	}, s)
 }
 
-// targetText shows a URL target as the URL and a function target by name.
+// targetText shows a URL target as the URL, a function target by name, a
+// Kafka target as kafka://[CLUSTER/]TOPIC with its quality of service, and
+// a command as its command line.
 func targetText(t pipe.Target) string {
+	if k := t.Kafka; k != nil {
+		where := "kafka://" + k.Topic
+		if k.Cluster != "" {
+			where = "kafka://" + k.Cluster + "/" + k.Topic
+		}
+		return fmt.Sprintf("%s (%s, acks %s, idempotent %s, key %s, partitioner %s)", where,
+			orDash(k.Delivery), orDash(k.Acks), yesNo(k.IsIdempotent()), orDash(k.Key), orDash(k.Partitioner))
+	}
+	if e := t.Exec; e != nil {
+		return "exec " + strings.Join(e.Command, " ")
+	}
 	h := t.HTTPOrZero()
 	if h.Function != "" {
 		return "function " + h.Function

@@ -83,6 +83,10 @@ const (
 	flagFormat    = "format"
 	flagEnrich    = "enrichment"
 	flagTemplate  = "input-template"
+	flagCommand   = "command"
+	flagKey       = "key"
+	flagAcks      = "acks"
+	flagDelivery  = "delivery"
 	argName       = "NAME"
 )
 
@@ -114,6 +118,14 @@ var specFlags = map[string]string{
 	"retry.bisectBatchOnError":            "--" + flagBisect,
 	"onFailure.destination":               "--" + flagOnFailure,
 	"onFailure.discard":                   "--" + flagDiscard,
+	"target.kafka.topic":                  "--" + flagTarget,
+	"target.kafka.cluster":                "--" + flagTarget,
+	"target.kafka.key":                    "--" + flagKey,
+	"target.kafka.acks":                   "--" + flagAcks,
+	"target.kafka.delivery":               "--" + flagDelivery,
+	"target.kafka.deliveryTimeoutSeconds": "--" + flagTimeout,
+	"target.exec.command":                 "--" + flagCommand,
+	"target.exec.timeoutSeconds":          "--" + flagTimeout,
 }
 
 // targetAuthFlags defines --header and --signing-secret; usage for create
@@ -162,7 +174,7 @@ the server's defaults, shown by 'sluice pipes get NAME'.`,
 	f.StringSlice(flagBootstrap, nil, "Kafka brokers to start from, as host:port, comma-separated, for a plaintext cluster (this or --cluster is required)")
 	f.String(flagCluster, "", "a cluster registered with 'sluice clusters set' (brokers, auth, credentials) instead of --bootstrap-servers")
 	f.String(flagTopic, "", "topic to read (required)")
-	f.String(flagTarget, "", "http:// or https:// URL that receives each batch as a POST (this or --function is required)")
+	f.String(flagTarget, "", "where batches go (this, --function or --command is required): an http:// or https:// URL that receives each batch as a POST, kafka://TOPIC or kafka://CLUSTER/TOPIC to produce each record to a topic, or exec:COMMAND")
 	f.String(flagFunction, "", "a function registered with 'sluice functions set' to target instead of --target: the pipe follows its URL")
 	f.Int(flagBatchSize, 0, fmt.Sprintf("most records per delivery, %d–%d (default %d)", pipe.MinBatchSize, pipe.MaxBatchSize, pipe.DefaultBatchSize))
 	f.String(flagWindow, "", "longest a batch waits for more records after its first, a duration such as 500ms or 2s, at most 5m (default 500ms)")
@@ -341,6 +353,7 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 			}
 		}
 	}
+	errs = append(errs, kindFromFlags(&s, f)...)
 	if reflect.ValueOf(*s.Target.HTTP).IsZero() {
 		s.Target.HTTP = nil
 	}
@@ -361,6 +374,55 @@ func failureFlags(f *pflag.FlagSet) {
 	f.Bool(flagDiscard, false, "drop records whose retry limits ran out, counted and logged with their offsets (instead of --on-failure)")
 	f.Bool(flagBisect, false, "split a failed batch in halves and retry each, so one bad record is set apart; splits do not count as retries")
 	f.Bool(flagPartial, false, "read the target's answer as a partial batch response: {\"batchItemFailures\":[{\"itemIdentifier\":{\"partition\":\"topic-0\",\"offset\":N}}]}")
+	f.String(flagCommand, "", "a command to run per batch with the event on stdin, e.g. './handle.sh --verbose' (split on spaces, run without a shell); the same as --target 'exec:./handle.sh --verbose'")
+	f.String(flagKey, "", "with a kafka:// target, what produced records are keyed by: key (the source record's, the default), none, header:NAME (e.g. header:ce-subject) or a JSON path into the value such as $.order.id")
+	f.String(flagAcks, "", "with a kafka:// target, the acknowledgements a produce waits for: all (the default), 1 or 0")
+	f.String(flagDelivery, "", "with a kafka:// target, the guarantee: AT_LEAST_ONCE (the default), AT_MOST_ONCE or EXACTLY_ONCE (transactions; same cluster only)")
+}
+
+// kindFromFlags moves what the --target flag named into its kind's
+// section: kafka://[CLUSTER/]TOPIC is a Kafka target, exec:COMMAND (or
+// --command) a command; anything else stays the http section's URL. The
+// timeout follows the target to its section.
+func kindFromFlags(s *pipe.Spec, f *pflag.FlagSet) []error {
+	var errs []error
+	h := s.Target.HTTP
+	cmdline := ""
+	switch {
+	case strings.HasPrefix(h.URL, "kafka://"):
+		d, err := pipe.ParseDestination(h.URL)
+		if err != nil {
+			return []error{fmt.Errorf("--%s %q: %v", flagTarget, h.URL, err)}
+		}
+		s.Target.Kafka = &pipe.KafkaTarget{Cluster: d.Cluster, Topic: d.Topic, DeliveryTimeoutSeconds: h.TimeoutSeconds}
+		h.URL, h.TimeoutSeconds = "", 0
+	case strings.HasPrefix(h.URL, "exec:"):
+		cmdline = strings.TrimPrefix(h.URL, "exec:")
+		h.URL = ""
+	}
+	if f.Changed(flagCommand) {
+		if cmdline != "" {
+			errs = append(errs, fmt.Errorf("--%s and --%s exec:…: give the command once", flagCommand, flagTarget))
+		}
+		cmdline, _ = f.GetString(flagCommand)
+		if strings.TrimSpace(cmdline) == "" {
+			errs = append(errs, fmt.Errorf("--%s \"\": give the program to run, e.g. --%s ./handle.sh", flagCommand, flagCommand))
+		}
+	}
+	if cmdline != "" {
+		s.Target.Exec = &pipe.ExecTarget{Command: strings.Fields(cmdline), TimeoutSeconds: h.TimeoutSeconds}
+		h.TimeoutSeconds = 0
+	}
+	if f.Changed(flagKey) || f.Changed(flagAcks) || f.Changed(flagDelivery) {
+		if s.Target.Kafka == nil {
+			s.Target.Kafka = &pipe.KafkaTarget{} // an update's patch of the pipe's kafka section
+		}
+		s.Target.Kafka.Key, _ = f.GetString(flagKey)
+		s.Target.Kafka.Acks, _ = f.GetString(flagAcks)
+		d, _ := f.GetString(flagDelivery)
+		s.Target.Kafka.Delivery = strings.ToUpper(strings.TrimSpace(d))
+	}
+	return errs
 }
 
 // durationFlag parses a Go duration flag. pflag's own duration flag would
@@ -396,7 +458,7 @@ func asFlagErrors(err error) error {
 			out.Fields = append(out.Fields, f)
 			continue
 		}
-		if path == "maximumBatchingWindowInSeconds" || path == "target.http.timeoutSeconds" {
+		if path == "maximumBatchingWindowInSeconds" || strings.HasSuffix(path, "imeoutSeconds") {
 			if secs, err := strconv.ParseFloat(f.Value, 64); err == nil {
 				f.Value = (time.Duration(secs * float64(time.Second))).String()
 			}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sluice-dev/sluice/internal/pipe"
 )
@@ -16,7 +18,7 @@ const flagEnabled = "enabled"
 
 // updateFlags are the flags of `pipes update`, in the order its error
 // messages list them. They set the fields a pipe may change after create.
-var updateFlags = []string{flagTarget, flagFunction, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning, flagOAuthURL, flagOAuthCli, flagOAuthScp,
+var updateFlags = []string{flagTarget, flagFunction, flagCommand, flagKey, flagAcks, flagDelivery, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning, flagOAuthURL, flagOAuthCli, flagOAuthScp,
 	flagOnFailure, flagDiscard, flagBisect, flagPartial, flagFilter, flagFormat, flagEnrich, flagTemplate}
 
 // createOnlyFlags set fields that can be set only on create. `pipes
@@ -76,11 +78,20 @@ run it again.`,
 			return a.patchPipe(cmd, args[0], func(s *pipe.Spec) {
 				// The section is a pointer shared with the pipe as read:
 				// changing a copy keeps the diff shown below honest.
+				patchSecs := patch.TargetTimeout().Seconds()
+				patchKind(s, patch, f)
 				if patch.Target.HTTP == nil {
 					patch.Target.HTTP = &pipe.HTTPTarget{}
 				}
 				h := s.Target.HTTPOrZero()
 				s.Target.HTTP = &h
+				// Only an http pipe keeps the http section the flags below
+				// fill; another kind drops it again if it stayed empty.
+				defer func() {
+					if s.Target.Kind() == "" && reflect.ValueOf(*s.Target.HTTP).IsZero() {
+						s.Target.HTTP = nil
+					}
+				}()
 				if f.Changed(flagEnrich) {
 					s.Enrichment = patch.Enrichment
 					if s.Enrichment.URL == "" {
@@ -119,11 +130,13 @@ run it again.`,
 				}
 				// A target is a URL or a function: giving one replaces
 				// the other.
-				if f.Changed(flagTarget) {
+				if f.Changed(flagTarget) && patch.Target.HTTP.URL != "" {
 					s.Target.HTTP.URL, s.Target.HTTP.Function = patch.Target.HTTP.URL, ""
+					s.Target.Kafka, s.Target.Exec = nil, nil
 				}
 				if f.Changed(flagFunction) {
 					s.Target.HTTP.URL, s.Target.HTTP.Function = "", patch.Target.HTTP.Function
+					s.Target.Kafka, s.Target.Exec = nil, nil
 				}
 				if f.Changed(flagBatchSize) {
 					s.BatchSize = patch.BatchSize
@@ -132,7 +145,15 @@ run it again.`,
 					s.MaximumBatchingWindowInSeconds = patch.MaximumBatchingWindowInSeconds
 				}
 				if f.Changed(flagTimeout) {
-					s.Target.HTTP.TimeoutSeconds = patch.Target.HTTP.TimeoutSeconds
+					secs := patchSecs
+					switch {
+					case s.Target.Kafka != nil:
+						s.Target.Kafka.DeliveryTimeoutSeconds = secs
+					case s.Target.Exec != nil:
+						s.Target.Exec.TimeoutSeconds = secs
+					default:
+						s.Target.HTTP.TimeoutSeconds = secs
+					}
 				}
 				if f.Changed(flagHeader) {
 					// The headers given replace all of the pipe's.
@@ -164,7 +185,7 @@ run it again.`,
 	f := cmd.Flags()
 	// The same names and value syntax as `pipes create`; no defaults are
 	// shown, as a flag left out keeps the pipe's current value.
-	f.String(flagTarget, "", "new http:// or https:// URL that receives each batch as a POST")
+	f.String(flagTarget, "", "new target: an http:// or https:// URL, kafka://[CLUSTER/]TOPIC or exec:COMMAND")
 	f.String(flagFunction, "", "target a function registered with 'sluice functions set' instead of a URL")
 	f.Int(flagBatchSize, 0, fmt.Sprintf("most records per delivery, %d–%d", pipe.MinBatchSize, pipe.MaxBatchSize))
 	f.String(flagWindow, "", "longest a batch waits for more records after its first, a duration such as 500ms or 2s, at most 5m")
@@ -290,4 +311,39 @@ func settleNote(s pipe.State, name string) string {
 		what = "the change takes effect in a moment."
 	}
 	return what + " Check with 'sluice pipes get " + name + "'."
+}
+
+// patchKind applies an update's kafka and exec flags: a --target or
+// --command of another kind replaces the pipe's target (keeping only what
+// the flags say), and --key, --acks and --delivery change the pipe's kafka
+// section.
+func patchKind(s *pipe.Spec, patch pipe.Spec, f *pflag.FlagSet) {
+	kindGiven := f.Changed(flagCommand) || (f.Changed(flagTarget) && patch.Target.HTTPOrZero().URL == "")
+	switch {
+	case kindGiven && patch.Target.Kafka != nil:
+		k := *patch.Target.Kafka
+		s.Target = pipe.Target{Kafka: &k}
+	case kindGiven && patch.Target.Exec != nil:
+		e := *patch.Target.Exec
+		s.Target = pipe.Target{Exec: &e}
+	case patch.Target.Kafka != nil && s.Target.Kafka != nil:
+		k := *s.Target.Kafka
+		if f.Changed(flagKey) {
+			k.Key = patch.Target.Kafka.Key
+		}
+		if f.Changed(flagAcks) {
+			k.Acks = patch.Target.Kafka.Acks
+			k.Idempotence = nil // follows acks again, as on create
+			k.MaxInFlightRequests = 0
+		}
+		if f.Changed(flagDelivery) {
+			k.Delivery = patch.Target.Kafka.Delivery
+		}
+		s.Target.Kafka = &k
+	case patch.Target.Kafka != nil:
+		// --key, --acks or --delivery on a pipe of another kind: the
+		// kafka section with them makes validation say what is missing.
+		k := *patch.Target.Kafka
+		s.Target.Kafka = &k
+	}
 }

@@ -381,7 +381,9 @@ func (e *Engine) reconcile(ctx context.Context) error {
 			}
 			continue
 		}
-		r, err := e.startRunner(ctx, p, chain.Env{Target: tenv, Kafka: conns.kafkaFor(ctx, p.Spec, conn)}, conns.targetKey(p.Spec, tenv), conn, conns.key(p.Spec))
+		penv := tenv
+		penv.Kafka = conns.kafkaFor(ctx, p.Spec, conn)
+		r, err := e.startRunner(ctx, p, chain.Env{Target: penv}, conns.targetKey(p.Spec, tenv), conn, conns.key(p.Spec))
 		if err != nil {
 			// Its target or failure destination cannot be made (a
 			// function not registered, a secret missing): the error names

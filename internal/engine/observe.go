@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/metrics"
 	"github.com/sluice-dev/sluice/internal/observe"
 	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/source"
 )
 
 // observer keeps what the engine reports about pipes besides their stored
@@ -198,6 +199,24 @@ func (r *runner) Attempted(b *batch.Batch, res batch.Result, took time.Duration)
 
 func (r *runner) polled(n int)           { r.obs.m.Polled.Add(float64(n)) }
 func (r *runner) committedRecords(n int) { r.obs.m.Committed.Add(float64(n)) }
+
+// produced counts a Kafka target's produce outcomes.
+func (r *runner) produced(ok, failed int) {
+	r.obs.m.Produced.Add(float64(ok))
+	r.obs.m.ProduceErrors.Add(float64(failed))
+}
+
+// txnAborted counts an EXACTLY_ONCE transaction that did not commit; its
+// records are delivered again.
+func (r *runner) txnAborted(err error) {
+	r.obs.m.TxnAborts.Inc()
+	r.log.Info("transaction aborted; its records are delivered again", "reason", err)
+	if errors.Is(err, source.ErrTxnProduce) {
+		// The retry stage never saw this failure: the transaction, not
+		// the batch, is retried.
+		r.update(func() { r.targetIssue = "EXACTLY_ONCE transaction aborted and retried: " + err.Error() })
+	}
+}
 
 func (r *runner) commitError(err error) {
 	r.obs.m.CommitErrors.Inc()

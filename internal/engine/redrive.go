@@ -77,6 +77,7 @@ func (e *Engine) Redrive(ctx context.Context, name string, dryRun bool, report f
 		env.Target.Encoder.UseBinaryMode() // as the pipe sends it
 	}
 	env.Target.Pipe = p.Name
+	env.Target.Kafka = conns.kafkaFor(ctx, p.Spec, conn)
 	pl, err := chain.OpenRedrive(ctx, p.Spec, env)
 	if err != nil {
 		return redrive.Progress{}, err

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,6 +113,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, ta
 	}
 	env.Target.Encoder, env.Target.Source = enc, conn.source
 	env.Target.Pipe = spec.Name
+	env.Target.Produced = r.produced
 	env.Observer = r
 	env.InitialBackoff, env.MaxBackoff = tun.InitialBackoff, tun.MaxBackoff
 	env.Meta = destination.Meta{EventSourceARN: conn.source.EventSourceARN, BootstrapServers: conn.brokers, FunctionARN: target.Describe(spec, env.Target)}
@@ -144,6 +147,10 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, ta
 		OnCommitError:     r.commitError,
 		OnAssignment:      r.assignment,
 		Logger:            log,
+	}
+	if k := spec.Target.Kafka; k != nil && k.Delivery == pipe.ExactlyOnce {
+		srcCfg.TransactionalID = transactionalID(spec, r.instanceID)
+		srcCfg.OnTxnAbort = r.txnAborted
 	}
 
 	e.obs.attach(r.obs)
@@ -179,6 +186,31 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, ta
 	return r, nil
 }
 
+// consumer is a pipe's source: at least once, or in transactions.
+type consumer interface {
+	Run(ctx context.Context) error
+	Client() *kgo.Client
+}
+
+func newConsumer(cfg source.Config, h source.Handler) (consumer, error) {
+	if cfg.TransactionalID != "" {
+		return source.NewTransactional(cfg, h)
+	}
+	return source.New(cfg, h)
+}
+
+// transactionalID is an EXACTLY_ONCE pipe's transactional id: per pipe and
+// process, and the same when a process with the same member name comes
+// back, so that its predecessor's open transaction is aborted at once. A
+// process without a member name gets a random one per start. The prefix
+// sluice-PIPE-UUID is what a prefixed ACL grants.
+func transactionalID(spec pipe.Spec, instanceID string) string {
+	if instanceID != "" {
+		return "sluice-" + instanceID
+	}
+	return "sluice-" + spec.UUID + "-" + strconv.FormatUint(rand.Uint64(), 36)
+}
+
 // partitionKey names a partition.
 type partitionKey struct {
 	topic     string
@@ -203,7 +235,7 @@ const (
 func (r *runner) consume(ctx context.Context, conn connection, spec pipe.Spec, cfg source.Config, h source.Handler) {
 	backoff := fencedRetryMin
 	for r.preflight(ctx, conn, spec) {
-		src, err := source.New(cfg, h)
+		src, err := newConsumer(cfg, h)
 		if err != nil {
 			r.log.Error("cannot start the Kafka consumer", "err", err)
 			r.update(func() { r.kafkaIssue = err.Error() })

@@ -26,15 +26,18 @@
 // Counters, per pipe, for this process's runners of it:
 //
 //	sluice_polled_events_total{pipe}                              records fetched from Kafka and handed to the pipe's partitions
-//	sluice_filtered_out_events_total{pipe}                        records dropped by the pipe's filter (always 0: filters do not exist yet)
+//	sluice_filtered_out_events_total{pipe}                        records the pipe's filterCriteria kept out (committed, never delivered)
 //	sluice_invoked_events_total{pipe}                             records in attempts sent to the target; a retried batch counts again
 //	sluice_failed_invoke_events_total{pipe}                       records in attempts that failed
-//	sluice_dropped_events_total{pipe}                             records given up without reaching the target or a failure destination (always 0 today: nothing is dropped)
-//	sluice_on_failure_destination_delivered_events_total{pipe}    records handed to a failure destination (always 0 until they exist)
+//	sluice_dropped_events_total{pipe}                             records given up without reaching the target or a failure destination (onFailure.discard)
+//	sluice_on_failure_destination_delivered_events_total{pipe}    records handed to a failure destination
 //	sluice_committed_events_total{pipe}                           records whose offsets a successful commit covered
 //	sluice_polling_errors_total{pipe}                             fetch errors and failed broker connections
 //	sluice_invoke_errors_total{pipe}                              failed attempts (one per batch attempt)
 //	sluice_commit_errors_total{pipe}                              failed offset commits
+//	sluice_produced_records_total{pipe}                           records a Kafka target's topic acknowledged (AT_MOST_ONCE: counted when the producer learns it)
+//	sluice_produce_errors_total{pipe}                             records a Kafka target failed to produce
+//	sluice_transaction_aborts_total{pipe}                         EXACTLY_ONCE transactions aborted; their records are delivered again
 //
 // Deliveries and state:
 //
@@ -92,6 +95,9 @@ type Metrics struct {
 	pollingErrors      *prometheus.CounterVec
 	invokeErrors       *prometheus.CounterVec
 	commitErrors       *prometheus.CounterVec
+	produced           *prometheus.CounterVec
+	produceErrors      *prometheus.CounterVec
+	txnAborts          *prometheus.CounterVec
 
 	batchDuration *prometheus.HistogramVec
 	inFlight      *prometheus.GaugeVec
@@ -141,6 +147,9 @@ func New() *Metrics {
 		pollingErrors:      counter("sluice_polling_errors_total", "Fetch errors and failed broker connections."),
 		invokeErrors:       counter("sluice_invoke_errors_total", "Failed delivery attempts."),
 		commitErrors:       counter("sluice_commit_errors_total", "Failed offset commits."),
+		produced:           counter("sluice_produced_records_total", "Records a Kafka target's topic acknowledged."),
+		produceErrors:      counter("sluice_produce_errors_total", "Records a Kafka target failed to produce."),
+		txnAborts:          counter("sluice_transaction_aborts_total", "EXACTLY_ONCE transactions aborted (a rebalance, a produce error, a stop); their records are delivered again."),
 
 		batchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sluice_batch_delivery_seconds",
@@ -157,7 +166,7 @@ func New() *Metrics {
 	cs := []prometheus.Collector{
 		m.offsetLag, m.offsetLagMax, m.offsetLagSum,
 		m.polled, m.filteredOut, m.invoked, m.failedInvoke, m.dropped, m.onFailureDelivered, m.committed,
-		m.pollingErrors, m.invokeErrors, m.commitErrors,
+		m.pollingErrors, m.invokeErrors, m.commitErrors, m.produced, m.produceErrors, m.txnAborts,
 		m.batchDuration, m.inFlight, m.held, m.state, m.up,
 	}
 	for _, c := range cs {
@@ -194,6 +203,9 @@ type Pipe struct {
 	PollingErrors      prometheus.Counter
 	InvokeErrors       prometheus.Counter
 	CommitErrors       prometheus.Counter
+	Produced           prometheus.Counter
+	ProduceErrors      prometheus.Counter
+	TxnAborts          prometheus.Counter
 	BatchDuration      prometheus.Observer
 	InFlight           prometheus.Gauge
 	PartitionsHeld     prometheus.Gauge
@@ -214,6 +226,9 @@ func (m *Metrics) Pipe(name string) *Pipe {
 		PollingErrors:      m.pollingErrors.WithLabelValues(name),
 		InvokeErrors:       m.invokeErrors.WithLabelValues(name),
 		CommitErrors:       m.commitErrors.WithLabelValues(name),
+		Produced:           m.produced.WithLabelValues(name),
+		ProduceErrors:      m.produceErrors.WithLabelValues(name),
+		TxnAborts:          m.txnAborts.WithLabelValues(name),
 		BatchDuration:      m.batchDuration.WithLabelValues(name),
 		InFlight:           m.inFlight.WithLabelValues(name),
 		PartitionsHeld:     m.held.WithLabelValues(name),

@@ -173,9 +173,12 @@ type OnFailure struct {
 
 // Target is where batches go. Exactly one section is set, and which one is
 // the target's kind (see Kind); each kind's settings, validation and
-// delivery live with its section. Today's kind is http.
+// delivery live with its section: http (target_http.go), kafka
+// (target_kafka.go) and exec (target_exec.go).
 type Target struct {
-	HTTP *HTTPTarget `json:"http,omitempty"`
+	HTTP  *HTTPTarget  `json:"http,omitempty"`
+	Kafka *KafkaTarget `json:"kafka,omitempty"`
+	Exec  *ExecTarget  `json:"exec,omitempty"`
 }
 
 // Event formats a pipe's target may get (package event writes them).
@@ -186,15 +189,35 @@ const (
 )
 
 // Target kinds, named as their spec sections are.
-const KindHTTP = "http"
+const (
+	KindHTTP  = "http"
+	KindKafka = "kafka"
+	KindExec  = "exec"
+)
 
-// Kind is the name of the target's one section, or "" when none is set.
-// Validate refuses a spec with none or several.
+// Kind is the name of the target's one section, or "" when none or
+// several are set (Validate refuses both).
 func (t Target) Kind() string {
-	if t.HTTP != nil {
-		return KindHTTP
+	kinds := t.kinds()
+	if len(kinds) != 1 {
+		return ""
 	}
-	return ""
+	return kinds[0]
+}
+
+// kinds lists the sections that are set.
+func (t Target) kinds() []string {
+	var out []string
+	if t.HTTP != nil {
+		out = append(out, KindHTTP)
+	}
+	if t.Kafka != nil {
+		out = append(out, KindKafka)
+	}
+	if t.Exec != nil {
+		out = append(out, KindExec)
+	}
+	return out
 }
 
 // SecretRefs lists the secrets the target uses, in a stable order.
@@ -415,12 +438,22 @@ func (s Spec) BatchingWindow() time.Duration {
 	return time.Duration(w * float64(time.Second))
 }
 
-// TargetTimeout is the timeout of one delivery attempt.
+// TargetTimeout is the timeout of one delivery attempt: the kind's
+// timeoutSeconds (a Kafka target's deliveryTimeoutSeconds).
 func (s Spec) TargetTimeout() time.Duration {
-	if s.Target.HTTP.TimeoutSeconds == 0 {
+	var secs float64
+	switch t := s.Target; {
+	case t.HTTP != nil:
+		secs = t.HTTP.TimeoutSeconds
+	case t.Kafka != nil:
+		secs = t.Kafka.DeliveryTimeoutSeconds
+	case t.Exec != nil:
+		secs = t.Exec.TimeoutSeconds
+	}
+	if secs == 0 {
 		return DefaultTargetTimeout
 	}
-	return time.Duration(s.Target.HTTP.TimeoutSeconds * float64(time.Second))
+	return time.Duration(secs * float64(time.Second))
 }
 
 // MaxRetries is the retry limit, or Unlimited.
@@ -456,9 +489,7 @@ func (s Spec) Normalize() Spec {
 		t := true
 		s.Enabled = &t
 	}
-	if s.Target.HTTP.TimeoutSeconds == 0 {
-		s.Target.HTTP.TimeoutSeconds = DefaultTargetTimeout.Seconds()
-	}
+	s.Target = s.Target.normalize()
 	if s.PayloadLimitBytes == 0 {
 		s.PayloadLimitBytes = DefaultPayloadLimitBytes
 	}
@@ -477,6 +508,29 @@ func (s Spec) Normalize() Spec {
 		s.ConsumerGroupID = s.UUID
 	}
 	return s
+}
+
+// normalize fills the defaults of the target's section. The sections are
+// copied, so a spec shared with the caller is not changed under it.
+func (t Target) normalize() Target {
+	switch {
+	case t.HTTP != nil:
+		h := *t.HTTP
+		if h.TimeoutSeconds == 0 {
+			h.TimeoutSeconds = DefaultTargetTimeout.Seconds()
+		}
+		t.HTTP = &h
+	case t.Kafka != nil:
+		k := t.Kafka.normalize()
+		t.Kafka = &k
+	case t.Exec != nil:
+		e := *t.Exec
+		if e.TimeoutSeconds == 0 {
+			e.TimeoutSeconds = DefaultTargetTimeout.Seconds()
+		}
+		t.Exec = &e
+	}
+	return t
 }
 
 // HTTPOrZero is the http section, or its zero value when the target is of

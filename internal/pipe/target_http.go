@@ -12,12 +12,22 @@ import (
 
 // validateTarget checks that exactly one kind's section is set, and that
 // section.
-func validateTarget(v *ValidationError, t Target) {
+func validateTarget(v *ValidationError, s Spec) {
+	t := s.Target
+	if kinds := t.kinds(); len(kinds) > 1 {
+		v.Add("target", strings.Join(kinds, ", "), "give exactly one target section: a pipe delivers to one target")
+		return
+	}
 	switch t.Kind() {
 	case "":
-		v.Add("target", "", "required: give the http:// or https:// URL that receives batches (target.http.url), or a function registered with `sluice functions set` (target.http.function)")
+		v.Add("target", "", "required: give the http:// or https:// URL that receives batches (target.http.url), a function registered with `sluice functions set` (target.http.function), "+
+			"a Kafka topic (target.kafka.topic) or a command (target.exec.command)")
 	case KindHTTP:
 		validateHTTP(v, t.HTTP)
+	case KindKafka:
+		validateKafka(v, s)
+	case KindExec:
+		validateExec(v, t.Exec)
 	}
 }
 

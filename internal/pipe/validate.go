@@ -100,7 +100,7 @@ func (s Spec) Validate(now time.Time) error {
 		v.Add("consumerGroupId", strconv.Quote(g), fmt.Sprintf("use 1–%d letters, digits, spaces and -/*:_+=.@", MaxConsumerGroupIDLength))
 	}
 
-	validateTarget(v, s.Target)
+	validateTarget(v, s)
 	if p := s.PayloadLimitBytes; p != 0 && (p < MinPayloadLimitBytes || p > MaxPayloadLimitBytes) {
 		v.Add("payloadLimitBytes", strconv.Itoa(p), fmt.Sprintf("use %d–%d bytes", MinPayloadLimitBytes, MaxPayloadLimitBytes))
 	}

@@ -100,6 +100,17 @@ type Config struct {
 	// run before it is canceled (default 5 s).
 	StopGrace time.Duration
 
+	// TransactionalID, for NewTransactional only, is the producer's
+	// transactional id: unique per process and pipe, and the same when the
+	// process comes back, so its open transaction is aborted at once.
+	TransactionalID string
+	// TransactionTimeout is how long a transaction may stay open (default
+	// DefaultTransactionTimeout), for NewTransactional only.
+	TransactionTimeout time.Duration
+	// OnTxnAbort is told why each aborted transaction did not commit; nil
+	// ignores it.
+	OnTxnAbort func(error)
+
 	// ClientOpts are added to the Kafka client's options (auth, TLS).
 	ClientOpts []kgo.Opt
 	// OnPollError is told of errors the client surfaces while fetching,
@@ -222,10 +233,8 @@ type Source struct {
 	cp   checkpointer
 
 	// held is the partitions the group assigned us; reported to
-	// OnAssignment on each change. heldMu is taken inside the client's
-	// rebalance callbacks only.
-	heldMu sync.Mutex
-	held   map[topicPartition]bool
+	// OnAssignment on each change.
+	held holdings
 
 	// fence stops Run with ErrFenced; set by Run before the client runs
 	// its group loop, read by the group hook.
@@ -238,12 +247,7 @@ func New(cfg Config, h Handler) (*Source, error) {
 		return nil, err
 	}
 	s := &Source{cfg: cfg, handler: h, log: cfg.Logger, workers: map[topicPartition]*worker{}, space: make(chan struct{}, 1), marked: make(chan struct{}, 1)}
-	fetchMax := int32(min(max(cfg.BufferBytes/4, 1<<20), 50<<20))
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(cfg.Topics...),
-		kgo.ConsumeResetOffset(cfg.StartOffset),
+	opts := append(groupOpts(cfg),
 		// Marks, not polls, decide what is committed: only finished work.
 		// The committer below commits promptly; franz-go's own autocommit
 		// is a slow backstop.
@@ -258,7 +262,26 @@ func New(cfg Config, h Handler) (*Source, error) {
 		kgo.OnPartitionsAssigned(s.assigned),
 		kgo.OnPartitionsRevoked(s.revoked),
 		kgo.OnPartitionsLost(s.lost),
-		kgo.WithHooks(groupHook{s}),
+		kgo.WithHooks(groupHook{s.fenced}),
+	)
+	opts = append(opts, cfg.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("source: kafka client: %w", err)
+	}
+	s.cl = cl
+	return s, nil
+}
+
+// groupOpts are the client options of every consumer of a pipe: what to
+// read, in which group, fetch sizes and group timings.
+func groupOpts(cfg Config) []kgo.Opt {
+	fetchMax := int32(min(max(cfg.BufferBytes/4, 1<<20), 50<<20))
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topics...),
+		kgo.ConsumeResetOffset(cfg.StartOffset),
 		kgo.FetchMaxBytes(fetchMax),
 		// Kafka's own consumer default. franz-go's 5 s is cheaper when
 		// idle, but a partition resumed after backpressure waits for the
@@ -293,13 +316,7 @@ func New(cfg Config, h Handler) (*Source, error) {
 	if cfg.HeartbeatInterval > 0 {
 		opts = append(opts, kgo.HeartbeatInterval(cfg.HeartbeatInterval))
 	}
-	opts = append(opts, cfg.ClientOpts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("source: kafka client: %w", err)
-	}
-	s.cl = cl
-	return s, nil
+	return opts
 }
 
 // Client is the underlying Kafka client, for lag queries.
@@ -470,13 +487,13 @@ func (s *Source) markDone(b *batch.Batch, n int) {
 // groupHook sees the errors that end a group session: FENCED_INSTANCE_ID
 // must stop the source before franz-go's backoff (a quarter second) ends
 // and it rejoins, which would fence the other member in turn.
-type groupHook struct{ s *Source }
+type groupHook struct{ fenced func(error) }
 
 var _ kgo.HookGroupManageError = groupHook{}
 
 func (h groupHook) OnGroupManageError(err error) {
 	if errors.Is(err, kerr.FencedInstanceID) {
-		h.s.fenced(err)
+		h.fenced(err)
 	}
 }
 
@@ -495,42 +512,7 @@ func (s *Source) assigned(_ context.Context, _ *kgo.Client, added map[string][]i
 // changeHeld adds or removes partitions (all when tps is nil and !add)
 // from what we hold, and reports the result if that changed it.
 func (s *Source) changeHeld(tps map[string][]int32, add bool) {
-	s.heldMu.Lock()
-	if s.held == nil {
-		s.held = map[topicPartition]bool{}
-	}
-	before := len(s.held)
-	changed := false
-	switch {
-	case tps == nil && !add:
-		changed = before > 0
-		clear(s.held)
-	default:
-		for t, ps := range tps {
-			for _, p := range ps {
-				tp := topicPartition{t, p}
-				if s.held[tp] != add {
-					changed = true
-				}
-				if add {
-					s.held[tp] = true
-				} else {
-					delete(s.held, tp)
-				}
-			}
-		}
-	}
-	var out map[string][]int32
-	if changed && s.cfg.OnAssignment != nil {
-		out = make(map[string][]int32, len(s.held))
-		for tp := range s.held {
-			out[tp.topic] = append(out[tp.topic], tp.partition)
-		}
-	}
-	s.heldMu.Unlock()
-	if out != nil {
-		s.cfg.OnAssignment(out)
-	}
+	s.held.change(tps, add, s.cfg.OnAssignment)
 }
 
 // revoked runs inside the client's rebalance: stop the partitions, let

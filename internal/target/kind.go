@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/pipe"
 )
@@ -51,6 +53,12 @@ type Env struct {
 	// FunctionURL resolves a registered function's current URL, or says
 	// how to register it.
 	FunctionURL func(name string) (string, error)
+	// Kafka is how to reach a cluster: "" is the pipe's own, any other
+	// name a registered cluster (seed brokers, then auth and TLS options).
+	Kafka func(cluster string) (brokers []string, opts []kgo.Opt, err error)
+	// Produced is told of each Kafka produce's outcome: records
+	// acknowledged and records failed; nil ignores it.
+	Produced func(ok, failed int)
 }
 
 var (
