@@ -24,6 +24,9 @@ type receiver struct {
 	mu     sync.Mutex
 	got    map[string][]string
 	refuse atomic.Bool
+	// settle, when set, waits until what the kind delivered has reached
+	// got (a Kafka target's records are read back asynchronously).
+	settle func()
 }
 
 func (r *receiver) add(key, value string) {
@@ -36,6 +39,9 @@ func (r *receiver) add(key, value string) {
 }
 
 func (r *receiver) values(key string) []string {
+	if r.settle != nil {
+		r.settle()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.got[key])
@@ -69,6 +75,10 @@ var conformance = map[string]func(t *testing.T, rcv *receiver) (pipe.Spec, Env){
 			Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}}
 		return spec, Env{Pipe: "conf", Encoder: testEncoder}
 	},
+	// A shell script that hands what it read on stdin to the test and exits
+	// with its answer; see execReceiver.
+	pipe.KindExec:  execReceiver,
+	pipe.KindKafka: kafkaReceiver,
 }
 
 // TestTargetConformance holds every registered kind to the Target

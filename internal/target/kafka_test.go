@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-dev/sluice/internal/batch"
 	"github.com/sluice-dev/sluice/internal/event"
@@ -295,4 +298,80 @@ func TestKafkaErrorExplains(t *testing.T) {
 			t.Errorf("%v: %q, want it to contain %q", err, got, want)
 		}
 	}
+}
+
+// kafkaReceiver is the kafka kind's conformance case: a real broker whose
+// topic "out" is read back by a consumer of its own, each record filed
+// under the source partition its ce-* headers name, and which refuses
+// produce requests (TOPIC_AUTHORIZATION_FAILED) while rcv.refuse is set.
+func kafkaReceiver(t *testing.T, rcv *receiver) (pipe.Spec, Env) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !rcv.refuse.Load() {
+			return nil, nil, false
+		}
+		preq := req.(*kmsg.ProduceRequest)
+		resp := preq.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range preq.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var read atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+				var topic, part string
+				for _, h := range r.Headers {
+					switch h.Key {
+					case "ce-kafkatopic":
+						topic = string(h.Value)
+					case "ce-kafkapartition":
+						part = string(h.Value)
+					}
+				}
+				rcv.add(topic+"-"+part, string(r.Value))
+				read.Add(1)
+			})
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done; cl.Close() })
+	adm := kadm.NewClient(cl)
+	rcv.settle = func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			ends, err := adm.ListEndOffsets(context.Background(), "out")
+			if err == nil {
+				if o, ok := ends.Lookup("out", 0); ok && o.Offset == read.Load() {
+					return
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Errorf("the receiver did not read the topic to its end")
+	}
+	spec := pipe.Spec{Name: "conf", PayloadLimitBytes: pipe.DefaultPayloadLimitBytes,
+		Target: pipe.Target{Kafka: &pipe.KafkaTarget{Topic: "out", CloudEventsHeaders: true, DeliveryTimeoutSeconds: 5}}}
+	env := kafkaEnv(c)
+	env.Pipe = "conf"
+	return spec, env
 }
