@@ -846,7 +846,7 @@ func configuration(p pipe.Pipe) esmConfiguration {
 		StartingPosition:                  string(p.StartingPosition),
 		BatchSize:                         p.BatchSize,
 		MaximumBatchingWindowInSeconds:    int(math.Round(p.BatchingWindow().Seconds())),
-		FunctionArn:                       p.Target.HTTPOrZero().URL,
+		FunctionArn:                       p.Target.Where(),
 		LastModified:                      float64(p.Status.LastModified.UnixMilli()) / 1000,
 		LastProcessingResult:              p.Status.LastProcessingResult,
 		State:                             string(p.Status.State),

@@ -1303,7 +1303,7 @@ func pipesEndpointARN(u, fn string) string {
 // summary is a pipe as a ListPipes entry; cl is its cluster, if it has one
 // and it could be read.
 func pipesSummary(p pipe.Pipe, cl *cluster.Cluster) pipeSummary {
-	s := pipeSummary{pipeState: pipesStateOf(p), Target: pipesEndpointARN(p.Target.HTTPOrZero().URL, p.Target.HTTPOrZero().Function)}
+	s := pipeSummary{pipeState: pipesStateOf(p), Target: pipesEndpointARN(p.Target.Where(), p.Target.HTTPOrZero().Function)}
 	switch r := p.Status.LastProcessingResult; {
 	case strings.HasPrefix(r, pipe.ProblemPrefix):
 		s.StateReason = r

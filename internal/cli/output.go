@@ -172,11 +172,7 @@ func clean(s string) string {
 // a command as its command line.
 func targetText(t pipe.Target) string {
 	if k := t.Kafka; k != nil {
-		where := "kafka://" + k.Topic
-		if k.Cluster != "" {
-			where = "kafka://" + k.Cluster + "/" + k.Topic
-		}
-		return fmt.Sprintf("%s (%s, acks %s, idempotent %s, key %s, partitioner %s)", where,
+		return fmt.Sprintf("%s (%s, acks %s, idempotent %s, key %s, partitioner %s)", t.Where(),
 			orDash(k.Delivery), orDash(k.Acks), yesNo(k.IsIdempotent()), orDash(k.Key), orDash(k.Partitioner))
 	}
 	if e := t.Exec; e != nil {

@@ -92,7 +92,7 @@ func TestPipesUpdateRefusesCreateOnlyFlags(t *testing.T) {
 			[]string{"--bootstrap-servers can be set only when the pipe is created", "--consumer-group-id can be set only when the pipe is created"}},
 		{[]string{"--starting-position", "LATEST"}, []string{"--starting-position can be set only when the pipe is created"}},
 		{[]string{"--starting-position-timestamp", "2025-01-02T03:04:05Z"}, []string{"--starting-position-timestamp can be set only when the pipe is created"}},
-		{nil, []string{"Error: nothing to update: give at least one of --target, --function, --batch-size"}},
+		{nil, []string{"Error: nothing to update: give at least one of --target, --function, --command, --key, --acks, --delivery, --batch-size"}},
 		{[]string{"--batch-size", "0"}, []string{"Error: --batch-size 0: use 1–10000"}},
 	}
 	for _, c := range cases {

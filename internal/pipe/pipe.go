@@ -510,6 +510,22 @@ func (s Spec) Normalize() Spec {
 	return s
 }
 
+// Where names where the target delivers, without secrets: the http
+// section's URL (or "" for a function, which callers name their way),
+// kafka://[CLUSTER/]TOPIC, or exec:COMMAND.
+func (t Target) Where() string {
+	switch {
+	case t.Kafka != nil:
+		if t.Kafka.Cluster != "" {
+			return "kafka://" + t.Kafka.Cluster + "/" + t.Kafka.Topic
+		}
+		return "kafka://" + t.Kafka.Topic
+	case t.Exec != nil:
+		return "exec:" + strings.Join(t.Exec.Command, " ")
+	}
+	return t.HTTPOrZero().URL
+}
+
 // normalize fills the defaults of the target's section. The sections are
 // copied, so a spec shared with the caller is not changed under it.
 func (t Target) normalize() Target {
