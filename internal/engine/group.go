@@ -105,7 +105,12 @@ func (r *runner) watchGroup(ctx context.Context, spec pipe.Spec) {
 			return
 		case <-t.C:
 		}
-		cl := r.client.Load()
+		var cl *kgo.Client
+		if src := r.source.Load(); src != nil {
+			// Read each time: a transactional source has a client per
+			// session, none between them.
+			cl = (*src).Client()
+		}
 		if cl == nil {
 			// No consumer (preflight, fenced): those show their own
 			// problems, and the group's state is not ours to report.

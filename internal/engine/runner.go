@@ -51,9 +51,9 @@ type runner struct {
 	// uses, for messages.
 	instanceID       string
 	rebalanceTimeout time.Duration
-	// client is the running source's Kafka client, nil between sources;
-	// the group watch asks the coordinator through it.
-	client atomic.Pointer[kgo.Client]
+	// source is the running source, nil between sources; the group watch
+	// asks the coordinator through its client.
+	source atomic.Pointer[consumer]
 
 	mu          sync.Mutex
 	state       pipe.State
@@ -241,10 +241,10 @@ func (r *runner) consume(ctx context.Context, conn connection, spec pipe.Spec, c
 			r.update(func() { r.kafkaIssue = err.Error() })
 			return
 		}
-		r.client.Store(src.Client())
+		r.source.Store(&src)
 		started := time.Now()
 		err = src.Run(ctx)
-		r.client.Store(nil)
+		r.source.Store(nil)
 		if ctx.Err() != nil || !errors.Is(err, source.ErrFenced) {
 			if err != nil {
 				r.log.Error("pipe stopped with an error", "err", err)
