@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-dev/sluice/internal/engine"
 	"github.com/sluice-dev/sluice/internal/pipe"
@@ -131,4 +134,44 @@ func TestKafkaTargetExactlyOnceThroughRestarts(t *testing.T) {
 		t.Fatalf("read_committed output: %d records, %d distinct, %d duplicated; want each of %d exactly once", len(out), len(count), dups, parts*n)
 	}
 	perKeyInOrder(t, out)
+}
+
+// EXACTLY_ONCE through produce failures: while the output topic refuses
+// writes, transactions abort, the pipe shows why, and nothing reaches a
+// read_committed reader twice once it takes them again.
+func TestKafkaTargetExactlyOnceThroughProduceFailures(t *testing.T) {
+	const parts, n = 2, 100
+	c := newCluster(t, "in", parts)
+	createTopic(t, c.ListenAddrs(), "out", 1)
+	produce(t, c.ListenAddrs(), "in", parts, n, time.Time{})
+	fault := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Err: kerr.TopicAuthorizationFailed, Count: -1})
+	h := startEngine(t, c, filepath.Join(t.TempDir(), "s.db"))
+	p := h.create(pipe.Spec{Name: "eos", Topics: []string{"in"}, BatchSize: 10, MaximumBatchingWindowInSeconds: ptr(0.0),
+		Target: pipe.Target{Kafka: &pipe.KafkaTarget{Topic: "out", Delivery: pipe.ExactlyOnce}}})
+	ctx := context.Background()
+	waitFor(t, 30*time.Second, "the pipe to show the refused writes", func() bool {
+		got, err := h.eng.GetPipe(ctx, "eos")
+		return err == nil && strings.Contains(got.Status.LastProcessingResult, "EXACTLY_ONCE transaction aborted") &&
+			strings.Contains(got.Status.LastProcessingResult, "WRITE")
+	})
+	if got := committed(t, h.addrs, p.UUID); got[0]+got[1] != 0 {
+		t.Fatalf("offsets %v committed while every produce failed", got)
+	}
+	fault.Remove()
+	waitFor(t, 30*time.Second, "the group committed to the end", func() bool {
+		got := committed(t, h.addrs, p.UUID)
+		return got[0] == n && got[1] == n
+	})
+	out := readCommitted(t, h.addrs, "out", time.Second)
+	seen := map[string]int{}
+	for _, r := range out {
+		seen[string(r.Value)]++
+	}
+	if len(out) != parts*n || len(seen) != parts*n {
+		t.Fatalf("read_committed: %d records, %d distinct, want %d once each", len(out), len(seen), parts*n)
+	}
+	waitFor(t, 10*time.Second, "the problem to clear", func() bool {
+		got, err := h.eng.GetPipe(ctx, "eos")
+		return err == nil && got.Status.LastProcessingResult == pipe.ResultOK
+	})
 }
