@@ -19,7 +19,10 @@
 //   - slow-target: as throughput, with an endpoint that takes 50 ms a
 //     call, to show partitions delivered concurrently;
 //   - many-pipes: 1,000 pipes on one process, idle: memory per pipe,
-//     goroutines and idle CPU.
+//     goroutines and idle CPU;
+//   - kafka-target: records produced first, then copied into another
+//     topic by a bare franz-go consume, produce, commit loop and by a pipe
+//     with a kafka target at each delivery guarantee (no endpoint).
 package bench
 
 import (
@@ -46,10 +49,13 @@ const (
 	Latency    = "latency"
 	SlowTarget = "slow-target"
 	ManyPipes  = "many-pipes"
+	// KafkaTarget copies a topic into another: a bare copy loop against a
+	// kafka-target pipe at each delivery guarantee.
+	KafkaTarget = "kafka-target"
 )
 
 // Scenarios is every scenario Run knows.
-var Scenarios = []string{Throughput, Latency, SlowTarget, ManyPipes}
+var Scenarios = []string{Throughput, Latency, SlowTarget, ManyPipes, KafkaTarget}
 
 // Options say what to measure. Zero values take the scenario's defaults
 // (see Defaults).
@@ -116,6 +122,11 @@ func Defaults(o Options) Options {
 		if o.TargetDelay == 0 {
 			o.TargetDelay = 50 * time.Millisecond
 		}
+	case KafkaTarget:
+		// Fewer than throughput's: the scenario reads them four times and
+		// writes them four times.
+		set(&o.Records, 200000)
+		set(&o.Partitions, 8)
 	case ManyPipes:
 		set(&o.Pipes, 1000)
 		set(&o.Partitions, 1)
@@ -199,6 +210,10 @@ type Result struct {
 	BareConsumer   *Phase  `json:"bare_consumer,omitempty"`
 	Runs           []Pass  `json:"runs,omitempty"`
 	Idle           *Idle   `json:"idle,omitempty"`
+	// BareCopy and KafkaTarget are the kafka-target scenario's: the bare
+	// copy loop, and a pipe for each delivery guarantee against it.
+	BareCopy    *Phase      `json:"bare_copy,omitempty"`
+	KafkaTarget []KafkaCopy `json:"kafka_target,omitempty"`
 
 	PipeRecordsPerSec         float64  `json:"pipe_records_per_sec"`
 	BareConsumerRecordsPerSec float64  `json:"bare_consumer_records_per_sec"`
@@ -243,6 +258,11 @@ func (o Options) Validate() error {
 	if o.Window < 0 || o.Window > pipe.MaxBatchingWindowSeconds {
 		return fmt.Errorf("--batching-window %v: use 0–%d seconds", o.Window, pipe.MaxBatchingWindowSeconds)
 	}
+	if o.Scenario == KafkaTarget && len(o.BatchSizes) > 1 {
+		// Each batch size would need three pipes more; run the scenario
+		// once per batch size instead.
+		return fmt.Errorf("--batch-size %v: kafka-target takes one batch size", o.BatchSizes)
+	}
 	if o.Scenario == ManyPipes && o.Pipes < 1 {
 		return fmt.Errorf("--pipes %d: use 1 or more", o.Pipes)
 	}
@@ -284,6 +304,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		err = b.latency(ctx)
 	case ManyPipes:
 		err = b.manyPipes(ctx)
+	case KafkaTarget:
+		err = b.kafkaTarget(ctx)
 	}
 	b.summarise()
 	return b.res, err
@@ -302,6 +324,18 @@ func (b *bench) summarise() {
 	r := &b.res
 	if r.BareConsumer != nil {
 		r.BareConsumerRecordsPerSec = r.BareConsumer.RecordsPerSec
+	}
+	if r.BareCopy != nil && len(r.KafkaTarget) > 0 {
+		// The bare copy is this scenario's bare pipeline, and the
+		// AT_LEAST_ONCE pipe (the default guarantee) its pipe, so scripts
+		// reading the top-level figures get the headline ratio.
+		first := r.KafkaTarget[0]
+		r.PipeRecordsPerSec = first.Pipe.RecordsPerSec
+		r.BarePipelineRecordsPerSec = r.BareCopy.RecordsPerSec
+		r.PipeToBarePipeline = first.PipeToBareCopy
+		r.CPUSeconds = first.Pipe.CPUSeconds
+		r.PeakRSSBytes = first.Pipe.PeakRSSBytes
+		return
 	}
 	if len(r.Runs) == 0 {
 		return

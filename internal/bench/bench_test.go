@@ -88,6 +88,30 @@ func TestManyPipesAreLive(t *testing.T) {
 	}
 }
 
+// TestKafkaTargetMeasuresEveryCopier: the bare copy loop and a pipe at
+// each delivery guarantee each copy every record into a topic of its own.
+func TestKafkaTargetMeasuresEveryCopier(t *testing.T) {
+	r, err := Run(context.Background(), Options{Scenario: KafkaTarget, Records: 2000, Size: 128, Partitions: 3, Timeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.BareCopy == nil || r.BareCopy.Records != 2000 || r.BareCopy.RecordsPerSec <= 0 {
+		t.Fatalf("bare copy %+v", r.BareCopy)
+	}
+	if len(r.KafkaTarget) != 3 {
+		t.Fatalf("kafka target %+v", r.KafkaTarget)
+	}
+	for i, d := range []string{"AT_LEAST_ONCE", "AT_MOST_ONCE", "EXACTLY_ONCE"} {
+		c := r.KafkaTarget[i]
+		if c.Delivery != d || c.Pipe.Records != 2000 || c.Pipe.RecordsPerSec <= 0 || c.PipeToBareCopy <= 0 {
+			t.Fatalf("%s: %+v", d, c)
+		}
+	}
+	if r.PipeToBarePipeline != r.KafkaTarget[0].PipeToBareCopy || r.BarePipelineRecordsPerSec != r.BareCopy.RecordsPerSec {
+		t.Fatalf("top-level figures are not AT_LEAST_ONCE's against the bare copy: %+v", r)
+	}
+}
+
 func TestOptionsNameTheBadFlag(t *testing.T) {
 	for _, c := range []struct {
 		o    Options
@@ -99,6 +123,7 @@ func TestOptionsNameTheBadFlag(t *testing.T) {
 		{Options{BatchSizes: []int{0}}, "--batch-size 0"},
 		{Options{BatchSizes: []int{20000}}, "--batch-size 20000"},
 		{Options{Scenario: Latency, Rate: -5}, "--rate -5"},
+		{Options{Scenario: KafkaTarget, BatchSizes: []int{100, 1000}}, "--batch-size [100 1000]"},
 	} {
 		_, err := Run(context.Background(), c.o)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluice-dev/sluice/internal/bench"
+	"github.com/sluice-dev/sluice/internal/pipe"
 )
 
 func (a *app) benchCmd() *cobra.Command {
@@ -16,14 +17,16 @@ func (a *app) benchCmd() *cobra.Command {
 	var brokers string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "bench [throughput|latency|slow-target|many-pipes]",
+		Use:   "bench [throughput|latency|slow-target|many-pipes|kafka-target]",
 		Short: "Measure pipes against a bare consumer and a bare pipeline on the same records",
 		Long: `Start an embedded broker (or use --brokers), produce records, and measure
-Sluice against two baselines read from the same records in the same run:
+Sluice against baselines read from the same records in the same run:
 
   bare consumer   a franz-go group consumer that only polls
   bare pipeline   a plain poll, encode, post, commit loop with one batch in
                   flight per partition and no framework
+  bare copy       (kafka-target) a plain poll, produce, commit loop with
+                  franz-go, each poll produced whole and acknowledged
 
 Ratios to them are the figures to compare across machines: the noise of a
 shared machine cancels out of a ratio, not out of an absolute rate.
@@ -37,6 +40,16 @@ Scenarios:
                concurrently, so the rate is about partitions × batch / 50 ms
   many-pipes   1,000 idle pipes on one process: memory and goroutines per
                pipe, idle CPU
+  kafka-target 200,000 records of 1 KiB over 8 partitions copied into another
+               topic, from a fresh group into a fresh topic each: by a bare
+               franz-go consume, produce (acks all, idempotent, uncompressed
+               as the target's defaults), commit loop,
+               then by a pipe with a kafka target at AT_LEAST_ONCE,
+               AT_MOST_ONCE and EXACTLY_ONCE (batch size 100 unless
+               --batch-size says otherwise). A pipe is timed from its
+               creation until the output holds every record (for
+               EXACTLY_ONCE, until its committed offsets reach the end of the
+               source). The goal: AT_LEAST_ONCE at 0.8× the bare loop or more
 
 The pipe's batching window is 0 unless --batching-window says otherwise: the
 baselines have none, and a window would hold each partition's last partial
@@ -74,7 +87,7 @@ run a broker in another process (sluice dev) and pass --brokers.`,
 	f.IntVar(&o.Records, "records", 0, "records to produce (default: the scenario's)")
 	f.IntVar(&o.Size, "size", 1024, "bytes per record value")
 	f.IntVar(&o.Partitions, "partitions", 0, "partitions per topic (default 8; 1 for many-pipes)")
-	f.IntSliceVar(&o.BatchSizes, "batch-size", nil, "the pipe's batch size; a list runs each (default 100,1000 for throughput, else 100)")
+	f.IntSliceVar(&o.BatchSizes, "batch-size", nil, "the pipe's batch size; a list runs each, throughput only (default 100,1000 for throughput, else 100)")
 	f.StringVar(&brokers, "brokers", "", "HOST:PORT[,...] of a cluster to use instead of an embedded broker")
 	f.Float64Var(&o.Window, "batching-window", 0, "the pipe's batching window in seconds (the baselines have none)")
 	f.IntVar(&o.Rate, "rate", 0, "latency: records a second (default 1000)")
@@ -100,6 +113,10 @@ func writeBench(out io.Writer, r bench.Result) {
 		w.Flush()
 		fmt.Fprintf(out, "Go heap per pipe: %.1f KiB; peak RSS %.1f MiB\n", float64(i.HeapPerPipeBytes)/1024, mib(r.PeakRSSBytes))
 		fmt.Fprintf(out, "idle CPU: %.2f s over %.0f s (%.1f%% of one core)\n", i.IdleCPUSeconds, i.IdleSeconds, i.IdleCPUPercent)
+		return
+	}
+	if o.Scenario == bench.KafkaTarget {
+		writeKafkaTarget(out, r)
 		return
 	}
 	fmt.Fprintf(out, "%d records of %d B over %d partitions", o.Records, o.Size, o.Partitions)
@@ -147,6 +164,43 @@ func writeBench(out io.Writer, r bench.Result) {
 			fmt.Fprintf(out, ", pipe+filter / pipe %.2f", run.FilteredToPipe)
 		}
 		fmt.Fprintln(out)
+	}
+}
+
+// writeKafkaTarget prints the kafka-target scenario: the bare copy loop,
+// then a line per delivery guarantee with its rate, the bare loop's and
+// their ratio, and whether AT_LEAST_ONCE met the goal.
+func writeKafkaTarget(out io.Writer, r bench.Result) {
+	o := r.Options
+	batch := 0
+	if len(o.BatchSizes) > 0 {
+		batch = o.BatchSizes[0]
+	}
+	fmt.Fprintf(out, "%d records of %d B over %d partitions, each copier into a topic of %d partitions, pipe batch size %d, batching window %gs\n",
+		o.Records, o.Size, o.Partitions, o.Partitions, batch, o.Window)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "copier\tseconds\trecords/s\tMB/s\tbare records/s\tpipe / bare\tCPU s\tpeak RSS MiB\tfirst out s\t\n")
+	if b := r.BareCopy; b != nil {
+		fmt.Fprintf(w, "%s\t%.2f\t%.0f\t%.1f\t-\t-\t%.2f\t%.0f\t-\t\n", b.Name, b.Seconds, b.RecordsPerSec, b.MBPerSec, b.CPUSeconds, mib(b.PeakRSSBytes))
+	}
+	var bare float64
+	if r.BareCopy != nil {
+		bare = r.BareCopy.RecordsPerSec
+	}
+	for _, c := range r.KafkaTarget {
+		p := c.Pipe
+		fmt.Fprintf(w, "%s\t%.2f\t%.0f\t%.1f\t%.0f\t%.2f\t%.2f\t%.0f\t%.2f\t\n", p.Name, p.Seconds, p.RecordsPerSec, p.MBPerSec, bare, c.PipeToBareCopy, p.CPUSeconds, mib(p.PeakRSSBytes), p.FirstCallSeconds)
+	}
+	w.Flush()
+	for _, c := range r.KafkaTarget {
+		if c.Delivery != pipe.AtLeastOnce {
+			continue
+		}
+		verdict := "met"
+		if c.PipeToBareCopy < bench.KafkaTargetGoal {
+			verdict = "not met"
+		}
+		fmt.Fprintf(out, "goal AT_LEAST_ONCE / bare copy >= %.2f: %s (%.2f)\n", bench.KafkaTargetGoal, verdict, c.PipeToBareCopy)
 	}
 }
 

@@ -61,3 +61,23 @@ func TestBenchTableColumns(t *testing.T) {
 		t.Errorf("header %q (%d) and row %q (%d) differ:\n%s", header, len(header), row, len(row), b.String())
 	}
 }
+
+// TestBenchKafkaTargetTable: kafka-target prints a line per delivery
+// guarantee with its rate, the bare copy's and their ratio, and the goal.
+func TestBenchKafkaTargetTable(t *testing.T) {
+	var b strings.Builder
+	bare := &bench.Phase{Name: "bare copy", Seconds: 1, RecordsPerSec: 1000}
+	r := bench.Result{Options: bench.Options{Scenario: bench.KafkaTarget, Records: 1000, Size: 64, Partitions: 2, BatchSizes: []int{100}}, BareCopy: bare}
+	for i, d := range []string{"AT_LEAST_ONCE", "AT_MOST_ONCE", "EXACTLY_ONCE"} {
+		rate := float64(900 - 200*i)
+		r.KafkaTarget = append(r.KafkaTarget, bench.KafkaCopy{Delivery: d, Pipe: bench.Phase{Name: "pipe " + d, Seconds: 1, RecordsPerSec: rate}, PipeToBareCopy: rate / 1000})
+	}
+	writeBench(&b, r)
+	out := b.String()
+	for _, want := range []string{"pipe AT_LEAST_ONCE", "pipe AT_MOST_ONCE", "pipe EXACTLY_ONCE", "bare records/s", "0.90", "0.70", "0.50",
+		"goal AT_LEAST_ONCE / bare copy >= 0.80: met (0.90)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

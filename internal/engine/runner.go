@@ -150,6 +150,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, ta
 	}
 	if k := spec.Target.Kafka; k != nil && k.Delivery == pipe.ExactlyOnce {
 		srcCfg.TransactionalID = transactionalID(spec, r.instanceID)
+		srcCfg.ClientOpts = append(srcCfg.ClientOpts, target.TxnProducerOpts(*k)...)
 		srcCfg.OnTxnAbort = r.txnAborted
 	}
 
