@@ -36,6 +36,7 @@ func (e *Engine) Describe(ctx context.Context, name string) (observe.Description
 	if d.Running {
 		d.GroupInstanceID = r.instanceID
 		d.HeldPartitions = r.heldPartitions()
+		d.Concurrency = r.concurrency()
 		r.mu.Lock()
 		if r.group != nil {
 			g := *r.group

@@ -27,6 +27,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/member"
 	"github.com/sluice-dev/sluice/internal/observe"
 	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/scale"
 	"github.com/sluice-dev/sluice/internal/source"
 	"github.com/sluice-dev/sluice/internal/stage"
 	"github.com/sluice-dev/sluice/internal/target"
@@ -78,6 +79,12 @@ type runner struct {
 	changes      resultLog
 
 	obs *pipeObs // metrics, throughput and last problem; see observe.go
+
+	// limiter bounds the pipe's batches in flight; ctrl moves its limit
+	// (see package scale); ordering is the spec's.
+	limiter  *scale.Limiter
+	ctrl     *scale.Controller
+	ordering string
 }
 
 func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, targetKey string, conn connection, connKey string) (*runner, error) {
@@ -154,14 +161,32 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, ta
 		srcCfg.OnTxnAbort = r.txnAborted
 	}
 
+	r.ordering = cmp.Or(spec.Ordering, pipe.OrderingPartition)
+	r.limiter = scale.NewLimiter(spec.MaximumConcurrency)
+	policy := scale.Policy{Min: cmp.Or(spec.MinimumConcurrency, pipe.DefaultMinimumConcurrency), Max: cmp.Or(spec.MaximumConcurrency, pipe.DefaultMaximumConcurrency)}
+	if r.ordering == pipe.OrderingPartition {
+		// One batch per partition already bounds it: start unbounded
+		// within the maximum, as before there was a controller, and only
+		// throttling lowers it.
+		policy.Start = policy.Max
+	}
+	r.ctrl = scale.NewController(r.limiter, policy, r.concurrencyChanged)
+	r.limiter.OnStarved(func() { r.ctrl.Starved(time.Now()) })
+	r.obs.m.Concurrency.Set(float64(r.limiter.Limit()))
+	srcCfg.Limiter, srcCfg.Ordering = r.limiter, r.ordering
+
 	e.obs.attach(r.obs)
 	rctx, cancel := context.WithCancel(ctx)
 	r.cancel = cancel
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		r.statusLoop(rctx)
+	}()
+	go func() {
+		defer wg.Done()
+		r.scaleLoop(rctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -210,6 +235,52 @@ func transactionalID(spec pipe.Spec, instanceID string) string {
 		return "sluice-" + instanceID
 	}
 	return "sluice-" + spec.UUID + "-" + strconv.FormatUint(rand.Uint64(), 36)
+}
+
+// scaleTick is how often the concurrency controller looks back for
+// throttling: a throttled target sees the concurrency halved within it.
+const scaleTick = time.Second
+
+// scaleLoop ticks the concurrency controller until ctx ends.
+func (r *runner) scaleLoop(ctx context.Context) {
+	t := time.NewTicker(scaleTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			r.ctrl.Tick(now)
+		}
+	}
+}
+
+// concurrencyChanged records a change of the concurrency in the metrics
+// and the log.
+func (r *runner) concurrencyChanged(c scale.Change) {
+	r.obs.m.Concurrency.Set(float64(c.To))
+	r.obs.m.ConcurrencyChanged(c.Reason)
+	r.log.Info("concurrency changed", "from", c.From, "to", c.To, "reason", c.Reason)
+}
+
+// throttling says whether a delivery error is the target asking for less:
+// 429 or 503, a Retry-After, or no answer in time.
+func throttling(err error) bool {
+	var st interface{ HTTPStatus() int }
+	if errors.As(err, &st) && (st.HTTPStatus() == 429 || st.HTTPStatus() == 503) {
+		return true
+	}
+	return batch.RetryAfter(err) > 0 || batch.TargetUnavailable(err)
+}
+
+// concurrency is the controller's state, for describe.
+func (r *runner) concurrency() *observe.Concurrency {
+	cur, lo, hi, last := r.ctrl.State()
+	c := &observe.Concurrency{Ordering: r.ordering, Current: cur, Minimum: lo, Maximum: hi, InFlight: r.limiter.InUse()}
+	if last != nil {
+		c.LastChange = &observe.ConcurrencyChange{From: last.From, To: last.To, Reason: last.Reason, At: last.At.UTC()}
+	}
+	return c
 }
 
 // partitionKey names a partition.
@@ -445,6 +516,9 @@ func (r *runner) flushChanges(now time.Time, final bool) {
 var _ stage.Observer = (*runner)(nil)
 
 func (r *runner) Failed(b *batch.Batch, attempt int, err error) {
+	if throttling(err) {
+		r.ctrl.Throttled()
+	}
 	key := partitionKey{b.Topic, b.Partition}
 	r.update(func() {
 		r.targetIssue = target.ProblemOf(err)

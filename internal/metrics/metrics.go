@@ -43,6 +43,8 @@
 //
 //	sluice_batch_delivery_seconds{pipe}   histogram: duration of one attempt, successful or failed (attempts abandoned at shutdown are not observed)
 //	sluice_batches_in_flight{pipe}        gauge: attempts running now
+//	sluice_concurrency{pipe}              gauge: batches the pipe may have in flight now, as its concurrency controller set it
+//	sluice_concurrency_changes_total{pipe,reason} counter: changes of it, by reason (backlog: raised; throttled: halved)
 //	sluice_partitions_held{pipe}          gauge: partitions the pipe's consumer group assigned to this process (0 while it holds none, e.g. during a rebalance)
 //	sluice_pipe_state{pipe,state}         gauge: 1 for the pipe's stored state, 0 for the other states (Creating, Enabling, Enabled, Disabling, Disabled, Updating, Deleting)
 //	sluice_pipe_up{pipe}                  gauge: 1 when this process runs the pipe and its last processing result is not a PROBLEM, else 0
@@ -98,6 +100,8 @@ type Metrics struct {
 	produced           *prometheus.CounterVec
 	produceErrors      *prometheus.CounterVec
 	txnAborts          *prometheus.CounterVec
+	concurrency        *prometheus.GaugeVec
+	concurrencyChanges *prometheus.CounterVec
 
 	batchDuration *prometheus.HistogramVec
 	inFlight      *prometheus.GaugeVec
@@ -149,6 +153,8 @@ func New() *Metrics {
 		commitErrors:       counter("sluice_commit_errors_total", "Failed offset commits."),
 		produced:           counter("sluice_produced_records_total", "Records a Kafka target's topic acknowledged."),
 		produceErrors:      counter("sluice_produce_errors_total", "Records a Kafka target failed to produce."),
+		concurrency:        gauge("sluice_concurrency", "Batches the pipe may have in flight now, as its concurrency controller set it."),
+		concurrencyChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_concurrency_changes_total", Help: "Changes of the pipe's concurrency, by reason: backlog (raised) or throttled (halved)."}, []string{"pipe", "reason"}),
 		txnAborts:          counter("sluice_transaction_aborts_total", "EXACTLY_ONCE transactions aborted (a rebalance, a produce error, a stop); their records are delivered again."),
 
 		batchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -166,7 +172,7 @@ func New() *Metrics {
 	cs := []prometheus.Collector{
 		m.offsetLag, m.offsetLagMax, m.offsetLagSum,
 		m.polled, m.filteredOut, m.invoked, m.failedInvoke, m.dropped, m.onFailureDelivered, m.committed,
-		m.pollingErrors, m.invokeErrors, m.commitErrors, m.produced, m.produceErrors, m.txnAborts,
+		m.pollingErrors, m.invokeErrors, m.commitErrors, m.produced, m.produceErrors, m.txnAborts, m.concurrency, m.concurrencyChanges,
 		m.batchDuration, m.inFlight, m.held, m.state, m.up,
 	}
 	for _, c := range cs {
@@ -206,6 +212,9 @@ type Pipe struct {
 	Produced           prometheus.Counter
 	ProduceErrors      prometheus.Counter
 	TxnAborts          prometheus.Counter
+	Concurrency        prometheus.Gauge
+	// ConcurrencyChanged counts a change of the concurrency by reason.
+	ConcurrencyChanged func(reason string)
 	BatchDuration      prometheus.Observer
 	InFlight           prometheus.Gauge
 	PartitionsHeld     prometheus.Gauge
@@ -215,6 +224,10 @@ type Pipe struct {
 // that a pipe shows every counter from its start (a rate over a series
 // that appears with its first increment misses that increment).
 func (m *Metrics) Pipe(name string) *Pipe {
+	// Both reasons exist from the start, at 0, so a rate over them is
+	// defined before the first change.
+	m.concurrencyChanges.WithLabelValues(name, "backlog")
+	m.concurrencyChanges.WithLabelValues(name, "throttled")
 	return &Pipe{
 		Polled:             m.polled.WithLabelValues(name),
 		FilteredOut:        m.filteredOut.WithLabelValues(name),
@@ -229,6 +242,8 @@ func (m *Metrics) Pipe(name string) *Pipe {
 		Produced:           m.produced.WithLabelValues(name),
 		ProduceErrors:      m.produceErrors.WithLabelValues(name),
 		TxnAborts:          m.txnAborts.WithLabelValues(name),
+		Concurrency:        m.concurrency.WithLabelValues(name),
+		ConcurrencyChanged: func(reason string) { m.concurrencyChanges.WithLabelValues(name, reason).Inc() },
 		BatchDuration:      m.batchDuration.WithLabelValues(name),
 		InFlight:           m.inFlight.WithLabelValues(name),
 		PartitionsHeld:     m.held.WithLabelValues(name),

@@ -50,6 +50,29 @@ type Description struct {
 	// FilteredOut is the records this process's filter left out since it
 	// started (committed, never delivered).
 	FilteredOut int64 `json:"filteredOut"`
+	// Concurrency is this process's concurrency controller of the pipe;
+	// nil when it does not run the pipe.
+	Concurrency *Concurrency `json:"concurrency,omitempty"`
+}
+
+// Concurrency is a pipe's batches in flight allowed now, its bounds, the
+// batches in flight, and the last change with its reason.
+type Concurrency struct {
+	Ordering   string             `json:"ordering"`
+	Current    int                `json:"current"`
+	Minimum    int                `json:"minimum"`
+	Maximum    int                `json:"maximum"`
+	InFlight   int                `json:"inFlight"`
+	LastChange *ConcurrencyChange `json:"lastChange,omitempty"`
+}
+
+// ConcurrencyChange is one move of the limit: backlog (batches waited with
+// the target healthy) or throttled (429, 503, Retry-After, timeouts).
+type ConcurrencyChange struct {
+	From   int       `json:"from"`
+	To     int       `json:"to"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
 }
 
 // Failed counts records that left the pipe undelivered, and the last such

@@ -119,7 +119,34 @@ type Spec struct {
 	// FilterCriteria keeps only the records that match one of its
 	// patterns; the others are committed and counted, never delivered.
 	FilterCriteria *FilterCriteria `json:"filterCriteria,omitempty"`
+	// Ordering is what stays in order: PARTITION (the default: one batch
+	// of a partition in flight at a time), KEY (records of one key stay in
+	// offset order, batches of disjoint keys of a partition are in flight
+	// together; records without a key keep their place in the partition)
+	// or NONE (batches of a partition in flight together, in any order).
+	Ordering string `json:"ordering,omitempty"`
+	// MinimumConcurrency and MaximumConcurrency bound the batches the pipe
+	// has in flight at once, across its partitions (1–1,000; defaults 1
+	// and 200, as the reference's MinimumPollers and MaximumPollers): the
+	// concurrency controller raises the count while records wait and the
+	// target is healthy, and halves it when the target throttles.
+	MinimumConcurrency int `json:"minimumConcurrency,omitempty"`
+	MaximumConcurrency int `json:"maximumConcurrency,omitempty"`
 }
+
+// Orderings.
+const (
+	OrderingPartition = "PARTITION"
+	OrderingKey       = "KEY"
+	OrderingNone      = "NONE"
+)
+
+// Concurrency limits and defaults.
+const (
+	DefaultMinimumConcurrency = 1
+	DefaultMaximumConcurrency = 200
+	MaxConcurrency            = 1000
+)
 
 // Enrichment is an HTTP endpoint, or a registered function, that gets the
 // filtered batch (transformed by InputTemplate, if set) and answers what
@@ -495,6 +522,15 @@ func (s Spec) Normalize() Spec {
 	}
 	if s.Format == "" {
 		s.Format = FormatLambda
+	}
+	if s.Ordering == "" {
+		s.Ordering = OrderingPartition
+	}
+	if s.MinimumConcurrency == 0 {
+		s.MinimumConcurrency = DefaultMinimumConcurrency
+	}
+	if s.MaximumConcurrency == 0 {
+		s.MaximumConcurrency = max(DefaultMaximumConcurrency, s.MinimumConcurrency)
 	}
 	if s.Retry.MaximumRetryAttempts == nil {
 		u := Unlimited

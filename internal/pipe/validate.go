@@ -139,6 +139,25 @@ func (s Spec) Validate(now time.Time) error {
 			v.Add("enrichment.timeoutSeconds", strconv.FormatFloat(t, 'f', -1, 64), fmt.Sprintf("use 0 (the default, %s) up to %d seconds", DefaultTargetTimeout, int(maxTargetTimeoutSecondsFloat)))
 		}
 	}
+	switch s.Ordering {
+	case "", OrderingPartition, OrderingKey, OrderingNone:
+	default:
+		v.Add("ordering", strconv.Quote(s.Ordering), "use PARTITION (one batch of a partition in flight, the default), KEY (per-key order) or NONE")
+	}
+	if k := s.Target.Kafka; k != nil && k.Delivery == ExactlyOnce && s.Ordering != "" && s.Ordering != OrderingPartition {
+		v.Add("ordering", s.Ordering, "EXACTLY_ONCE delivers a poll per transaction: leave ordering PARTITION")
+	}
+	for _, c := range []struct {
+		field string
+		n     int
+	}{{"minimumConcurrency", s.MinimumConcurrency}, {"maximumConcurrency", s.MaximumConcurrency}} {
+		if c.n < 0 || c.n > MaxConcurrency {
+			v.Add(c.field, strconv.Itoa(c.n), fmt.Sprintf("use 1–%d batches in flight across the pipe's partitions", MaxConcurrency))
+		}
+	}
+	if lo, hi := s.MinimumConcurrency, s.MaximumConcurrency; lo > 0 && hi > 0 && lo > hi {
+		v.Add("minimumConcurrency", strconv.Itoa(lo), fmt.Sprintf("use at most maximumConcurrency (%d)", hi))
+	}
 	switch s.Format {
 	case "", FormatLambda, FormatPipes, FormatCloudEvents:
 	default:

@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/internal/batch"
+	"github.com/sluice-dev/sluice/internal/scale"
 )
 
 // Handler receives each batch; see package batch for the contract. The
@@ -100,6 +101,18 @@ type Config struct {
 	// run before it is canceled (default 5 s).
 	StopGrace time.Duration
 
+	// Ordering is OrderingPartition (the default: one batch of a
+	// partition in flight), OrderingKey or OrderingNone (see runKeyed).
+	Ordering string
+	// Limiter, when set, bounds the batches in flight across the source's
+	// partitions: each holds a token while the handler runs. KEY and NONE
+	// ordering get one of DefaultKeyedConcurrency tokens when none is set.
+	Limiter *scale.Limiter
+	// MaxInFlightRecords bounds a partition's window in KEY and NONE
+	// ordering: the records taken from its buffer and not yet final
+	// (default 20 batches, at most 10,000 and at least one batch).
+	MaxInFlightRecords int
+
 	// TransactionalID, for NewTransactional only, is the producer's
 	// transactional id: unique per process and pipe, and the same when the
 	// process comes back, so its open transaction is aborted at once.
@@ -132,6 +145,10 @@ type Config struct {
 	OnAssignment func(held map[string][]int32)
 	Logger       *slog.Logger
 }
+
+// DefaultKeyedConcurrency is the batches in flight of a KEY or NONE source
+// without a Limiter.
+const DefaultKeyedConcurrency = 64
 
 // DefaultStopGrace is Config.StopGrace's default.
 const DefaultStopGrace = 5 * time.Second
@@ -181,6 +198,20 @@ func (c *Config) validate() error {
 	}
 	if c.BufferBytes <= 0 {
 		c.BufferBytes = 64 << 20
+	}
+	switch c.Ordering {
+	case "":
+		c.Ordering = OrderingPartition
+	case OrderingPartition:
+	case OrderingKey, OrderingNone:
+		if c.Limiter == nil {
+			c.Limiter = scale.NewLimiter(DefaultKeyedConcurrency)
+		}
+	default:
+		return fmt.Errorf("source: unknown ordering %q", c.Ordering)
+	}
+	if c.MaxInFlightRecords <= 0 {
+		c.MaxInFlightRecords = max(min(20*c.BatchSize, 10000), c.BatchSize)
 	}
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = 100 * time.Millisecond
@@ -436,7 +467,11 @@ func (s *Source) startWorker(ctx context.Context, tp topicPartition) *worker {
 		cancel: cancel,
 	}
 	s.workers[tp] = w
-	go w.run(wctx)
+	if s.cfg.Ordering == OrderingPartition {
+		go w.run(wctx)
+	} else {
+		go w.runKeyed(wctx)
+	}
 	return w
 }
 

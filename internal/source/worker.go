@@ -107,8 +107,15 @@ func (w *worker) run(ctx context.Context) {
 		if !ok {
 			return
 		}
+		lim := w.src.cfg.Limiter
+		if lim != nil && !lim.Acquire(w.quit, ctx.Done()) {
+			return
+		}
 		w.src.cp.cut(b)
 		res := w.src.handler(ctx, b)
+		if lim != nil {
+			lim.Release()
+		}
 		n := min(res.Final(), b.Len())
 		if n > 0 {
 			w.src.markDone(b, n)

@@ -1,0 +1,308 @@
+package source
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-dev/sluice/internal/batch"
+)
+
+// Orderings of Config.Ordering.
+const (
+	OrderingPartition = "PARTITION"
+	OrderingKey       = "KEY"
+	OrderingNone      = "NONE"
+)
+
+// entry is one record of a keyed worker's window.
+type entry struct {
+	rec      *kgo.Record
+	at       time.Time // when its fetch arrived
+	inFlight bool
+	done     bool // its outcome is final
+}
+
+// keyedDone is a batch's outcome, back from its goroutine.
+type keyedDone struct {
+	entries []*entry
+	b       *batch.Batch
+	res     batch.Result
+}
+
+// runKeyed is the worker's loop for KEY and NONE ordering: batches of a
+// partition are in flight together, each holding a token of the pipe's
+// limiter. It keeps a window of the partition's oldest records (at most
+// MaxInFlightRecords, so memory is bounded by count as the buffer bounds it
+// by bytes). A batch takes records of the window in offset order that no
+// batch holds; in KEY order it skips a record whose key an earlier record
+// not yet final holds (in flight, or waiting), so one key's records are
+// delivered in offset order, and a record without a key waits for every
+// record before it and holds back every record after it. Commits advance
+// to the first record of the window not final, whatever order batches end
+// in; a record a batch left unfinished goes back to the window and is
+// taken again, before any later record of its key.
+func (w *worker) runKeyed(ctx context.Context) {
+	cfg := &w.src.cfg
+	lim := cfg.Limiter
+	defer close(w.done)
+	var (
+		win      []*entry
+		inFlight int
+		results  = make(chan keyedDone)
+		wg       sync.WaitGroup
+		timer    *time.Timer
+	)
+	defer func() {
+		wg.Wait()
+		if timer != nil {
+			timer.Stop()
+		}
+		w.mu.Lock()
+		w.src.freed(w.bytes)
+		w.bytes = 0
+		w.chunks = nil
+		w.mu.Unlock()
+	}()
+	stopping := func() bool {
+		select {
+		case <-w.quit:
+			return true
+		case <-ctx.Done():
+			return true
+		default:
+			return false
+		}
+	}
+	finish := func(d keyedDone) {
+		inFlight--
+		if lim != nil {
+			lim.Release()
+		}
+		n := min(d.res.Final(), d.b.Len())
+		for i, e := range d.entries {
+			e.inFlight = false
+			// Outcomes are per record: a final one past an unfinished one
+			// is final too (the batch's retry stage decided so).
+			if i < d.b.Len() && d.res.At(i).Status.Final() {
+				e.done = true
+			}
+		}
+		if n == 0 && !stopping() {
+			w.src.log.Error("handler returned a batch unfinished without stopping; delivering it again", "topic", w.tp.topic,
+				"partition", w.tp.partition, "first_offset", d.b.FirstOffset(), "err", d.res.Err())
+		}
+		// Pop the final head of the window and commit past it.
+		k, freed := 0, 0
+		for k < len(win) && win[k].done {
+			freed += recordBytes(win[k].rec)
+			k++
+		}
+		if k > 0 {
+			last := win[k-1].rec
+			next := last.Offset + 1
+			if k < len(win) {
+				next = win[k].rec.Offset
+			}
+			w.src.markOffset(w.tp, next, last, k)
+			clear(win[:k])
+			win = win[k:]
+			w.freeBytes(freed)
+		}
+	}
+	for {
+		if stopping() {
+			// Let the batches in flight end within the grace (ctx is
+			// canceled after it), and keep what they finished.
+			for inFlight > 0 {
+				finish(<-results)
+			}
+			return
+		}
+		win = w.fill(win, cfg.MaxInFlightRecords)
+		// Launch what the window and the tokens allow.
+		var wait time.Duration
+		for {
+			b, entries, ripe := w.pick(win)
+			if len(entries) == 0 {
+				break
+			}
+			if !ripe.IsZero() {
+				if d := cfg.Window - time.Since(ripe); d > 0 && len(entries) < cfg.BatchSize && !w.isPaused() && len(win) < cfg.MaxInFlightRecords {
+					wait = d
+					break
+				}
+			}
+			if lim != nil && !lim.TryAcquire() {
+				break
+			}
+			for _, e := range entries {
+				e.inFlight = true
+			}
+			inFlight++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := w.src.handler(ctx, b)
+				results <- keyedDone{entries: entries, b: b, res: res}
+			}()
+		}
+		var tokens <-chan struct{}
+		if lim != nil {
+			tokens = lim.Changed()
+		}
+		var tick <-chan time.Time
+		if wait > 0 {
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			tick = timer.C
+		}
+		select {
+		case d := <-results:
+			finish(d)
+		case <-w.notify:
+		case <-tokens:
+		case <-tick:
+		case <-w.quit:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// pick builds the next batch from the window: the records no batch holds,
+// in offset order, that the ordering lets go now, up to BatchSize and the
+// payload limit. ripe is when the oldest record of it arrived, for the
+// batching window.
+func (w *worker) pick(win []*entry) (*batch.Batch, []*entry, time.Time) {
+	cfg := &w.src.cfg
+	keyed := cfg.Ordering == OrderingKey
+	var held map[string]struct{} // keys an earlier record not final holds
+	holds := func(k []byte) bool {
+		_, ok := held[string(k)]
+		return ok
+	}
+	var entries []*entry
+	var ripe time.Time
+	b := batch.New(nil, w.quit)
+	b.Topic, b.Partition = w.tp.topic, w.tp.partition
+	b.Size = cfg.EnvelopeSize(w.tp.topic, w.tp.partition)
+	for i, e := range win {
+		if e.done {
+			continue
+		}
+		if keyed && e.rec.Key == nil {
+			// Ordered with the partition: only when everything before it
+			// is final (or in this batch), and nothing after it goes first.
+			before := true
+			for _, x := range win[:i] {
+				if !x.done && !slicesContains(entries, x) {
+					before = false
+					break
+				}
+			}
+			if !before || e.inFlight {
+				break
+			}
+		}
+		if e.inFlight || (keyed && holds(e.rec.Key)) {
+			if keyed {
+				if held == nil {
+					held = map[string]struct{}{}
+				}
+				held[string(e.rec.Key)] = struct{}{}
+			}
+			continue
+		}
+		sz := cfg.SizeOf(e.rec)
+		if b.Size+sz > cfg.MaxBatchBytes {
+			if len(entries) == 0 {
+				b.Records = append(b.Records, e.rec)
+				b.Size += sz
+				b.Oversized = true
+				entries = append(entries, e)
+				ripe = e.at
+			}
+			break
+		}
+		if len(entries) == 0 {
+			ripe = e.at
+		}
+		b.Records = append(b.Records, e.rec)
+		b.Size += sz
+		entries = append(entries, e)
+		if len(entries) == cfg.BatchSize {
+			break
+		}
+		if keyed && e.rec.Key == nil {
+			break // nothing after it may join a batch before it is final
+		}
+	}
+	return b, entries, ripe
+}
+
+func slicesContains(es []*entry, e *entry) bool {
+	for _, x := range es {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
+
+// fill moves buffered records into the window, up to n records in it.
+// Their bytes stay counted until they leave the window (freeBytes).
+func (w *worker) fill(win []*entry, n int) []*entry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(win) < n && len(w.chunks) > 0 {
+		c := &w.chunks[0]
+		take := min(n-len(win), len(c.recs)-w.head)
+		for _, r := range c.recs[w.head : w.head+take] {
+			win = append(win, &entry{rec: r, at: c.at})
+		}
+		w.head += take
+		if w.head == len(c.recs) {
+			w.chunks[0] = chunk{}
+			w.chunks = w.chunks[1:]
+			w.head = 0
+		}
+	}
+	return win
+}
+
+// freeBytes returns the bytes of records that left the window, and
+// resumes fetching if the buffer drained below half its share.
+func (w *worker) freeBytes(freed int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.bytes -= freed
+	w.src.freed(freed)
+	if w.paused && w.bytes < w.limit/2 {
+		w.paused = false
+		w.src.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
+	}
+}
+
+func (w *worker) isPaused() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.paused
+}
+
+// markOffset marks next as tp's commit offset: the n records before it
+// finished, the last of them epochOf (for its leader epoch).
+func (s *Source) markOffset(tp topicPartition, next int64, epochOf *kgo.Record, n int) {
+	s.done.add(tp, next, n)
+	s.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{
+		tp.topic: {tp.partition: {Epoch: epochOf.LeaderEpoch, Offset: next}},
+	})
+	select {
+	case s.marked <- struct{}{}:
+	default:
+	}
+}
