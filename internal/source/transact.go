@@ -137,6 +137,18 @@ func (s *Transactional) session(ctx context.Context) error {
 		sess.Close()
 		s.held.change(nil, false, s.cfg.OnAssignment)
 	}()
+	// franz-go initializes the producer id lazily, at the first produce;
+	// but a predecessor with our transactional id killed mid-transaction
+	// left the partitions' offsets unstable, so the group's offset fetch
+	// fails (UNSTABLE_OFFSET_COMMIT) and we would never poll to produce.
+	// InitProducerID now fences that predecessor and aborts its
+	// transaction at once, instead of after the transaction timeout.
+	ictx, icancel := context.WithTimeout(ctx, 30*time.Second)
+	_, _, err = sess.Client().ProducerID(ictx)
+	icancel()
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("init producer id: %w", err)
+	}
 	retry := 0
 	for {
 		fetches := sess.PollRecords(ctx, 10000)
