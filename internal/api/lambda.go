@@ -85,6 +85,7 @@ type esmRequest struct {
 	MaximumRetryAttempts                *int               `json:"MaximumRetryAttempts"`
 	MaximumRecordAgeInSeconds           *int               `json:"MaximumRecordAgeInSeconds"`
 	BisectBatchOnFunctionError          *bool              `json:"BisectBatchOnFunctionError"`
+	ProvisionedPollerConfig             *pollerConfig      `json:"ProvisionedPollerConfig"`
 
 	DestinationConfig     *destinationConfig `json:"DestinationConfig"`
 	FunctionResponseTypes *[]string          `json:"FunctionResponseTypes"`
@@ -121,6 +122,48 @@ type esmConfiguration struct {
 	DestinationConfig                   *destinationConfig `json:"DestinationConfig,omitempty"`
 	FunctionResponseTypes               []string           `json:"FunctionResponseTypes,omitempty"`
 	FilterCriteria                      *filterCriteria    `json:"FilterCriteria,omitempty"`
+	ProvisionedPollerConfig             *pollerConfig      `json:"ProvisionedPollerConfig,omitempty"`
+}
+
+// pollerConfig is ProvisionedPollerConfig. A Sluice pipe's pollers are its
+// batches in flight, so MinimumPollers and MaximumPollers are the spec's
+// minimumConcurrency and maximumConcurrency, between which the concurrency
+// controller moves the limit. PollerGroupName (EPU capacity shared between
+// mappings) has no counterpart and is refused.
+type pollerConfig struct {
+	MinimumPollers  *int    `json:"MinimumPollers,omitempty"`
+	MaximumPollers  *int    `json:"MaximumPollers,omitempty"`
+	PollerGroupName *string `json:"PollerGroupName,omitempty"`
+}
+
+// Poller limits of the lambda model for Kafka; Sluice's maximum is lower.
+const (
+	lambdaMaxMinimumPollers = 200
+	lambdaMaxMaximumPollers = 2000
+)
+
+// check refuses what the model refuses, and a maximum above
+// Sluice's, naming the field.
+func (c *pollerConfig) check() error {
+	if c == nil {
+		return nil
+	}
+	if g := c.PollerGroupName; g != nil && *g != "" {
+		return invalid("ProvisionedPollerConfig.PollerGroupName %q: Sluice has no poller groups, each mapping has its own concurrency; remove it.", *g)
+	}
+	if v := c.MinimumPollers; v != nil && (*v < 1 || *v > lambdaMaxMinimumPollers) {
+		return invalid("ProvisionedPollerConfig.MinimumPollers %d: use 1–%d.", *v, lambdaMaxMinimumPollers)
+	}
+	if v := c.MaximumPollers; v != nil {
+		switch {
+		case *v < 1 || *v > lambdaMaxMaximumPollers:
+			return invalid("ProvisionedPollerConfig.MaximumPollers %d: use 1–%d.", *v, pipe.MaxConcurrency)
+		case *v > pipe.MaxConcurrency:
+			return invalid("ProvisionedPollerConfig.MaximumPollers %d: Sluice runs at most %d batches of one mapping at once (Lambda allows %d pollers); use 1–%d.",
+				*v, pipe.MaxConcurrency, lambdaMaxMaximumPollers, pipe.MaxConcurrency)
+		}
+	}
+	return nil
 }
 
 // filterCriteria is FilterCriteria.
@@ -263,9 +306,14 @@ func lambdaFieldErrors(ve *pipe.ValidationError) string {
 		"target.http.url": "FunctionName", "target.http.function": "FunctionName", "enabled": "Enabled",
 		"retry.maximumRetryAttempts": "MaximumRetryAttempts", "retry.maximumRecordAgeInSeconds": "MaximumRecordAgeInSeconds",
 		"onFailure.destination": "DestinationConfig.OnFailure.Destination", "retry.bisectBatchOnError": "BisectBatchOnFunctionError",
+		"minimumConcurrency": "ProvisionedPollerConfig.MinimumPollers", "maximumConcurrency": "ProvisionedPollerConfig.MaximumPollers",
 	}
 	msgs := make([]string, 0, len(ve.Fields))
 	for _, f := range ve.Fields {
+		if f.Field == "minimumConcurrency" {
+			// "use at most maximumConcurrency (N)" names the other member.
+			f.Reason = strings.ReplaceAll(f.Reason, "maximumConcurrency", names["maximumConcurrency"])
+		}
 		if n, ok := names[f.Field]; ok {
 			f.Field = n
 		} else if rest, ok := strings.CutPrefix(f.Field, "filterCriteria.filters"); ok {
@@ -314,6 +362,9 @@ func (l *lambdaHandler) decode(w http.ResponseWriter, r *http.Request) (esmReque
 		if f := d.OnFailure; f != nil && f.Destination != nil && strings.HasPrefix(*f.Destination, "arn:") {
 			return req, invalid("DestinationConfig.OnFailure.Destination %s: Sluice has no SQS, SNS or S3; use kafka://TOPIC, kafka://CLUSTER/TOPIC, an http(s):// URL or file:///PATH.", *f.Destination)
 		}
+	}
+	if err := req.ProvisionedPollerConfig.check(); err != nil {
+		return req, err
 	}
 	if t := req.FunctionResponseTypes; t != nil {
 		if len(*t) > 1 || (len(*t) == 1 && (*t)[0] != reportBatchItemFailures) {
@@ -606,6 +657,18 @@ func applyUpdatable(spec *pipe.Spec, req esmRequest) {
 	if req.BisectBatchOnFunctionError != nil {
 		spec.Retry.BisectBatchOnError = *req.BisectBatchOnFunctionError
 	}
+	if c := req.ProvisionedPollerConfig; c != nil {
+		// The config is replaced as a whole, as DestinationConfig is: a
+		// member left out takes its default (0 here, filled in by the
+		// spec's defaults: 1, and 200 or the minimum if higher).
+		spec.MinimumConcurrency, spec.MaximumConcurrency = 0, 0
+		if c.MinimumPollers != nil {
+			spec.MinimumConcurrency = *c.MinimumPollers
+		}
+		if c.MaximumPollers != nil {
+			spec.MaximumConcurrency = *c.MaximumPollers
+		}
+	}
 	if f := req.FilterCriteria; f != nil {
 		// An empty list removes the filter, as an update in the reference.
 		spec.FilterCriteria = nil
@@ -871,6 +934,9 @@ func configuration(p pipe.Pipe) esmConfiguration {
 		c.MaximumRecordAgeInSeconds = *v
 	}
 	c.BisectBatchOnFunctionError = p.Retry.BisectBatchOnError
+	// Always shown: every pipe runs between its bounds, defaults or not.
+	n := p.Spec.Normalize()
+	c.ProvisionedPollerConfig = &pollerConfig{MinimumPollers: &n.MinimumConcurrency, MaximumPollers: &n.MaximumConcurrency}
 	if d := p.OnFailure.Destination; d != "" {
 		c.DestinationConfig = &destinationConfig{OnFailure: &onFailureConfig{Destination: &d}}
 	}

@@ -87,6 +87,9 @@ retry:
   maximumRetryAttempts: 3
   maximumRecordAgeInSeconds: 3600
 format: lambda
+ordering: PARTITION
+minimumConcurrency: 1
+maximumConcurrency: 200
 `
 	if r.stdout != want {
 		t.Errorf("get -o yaml:\n%s\nwant:\n%s", r.stdout, want)

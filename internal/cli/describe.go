@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,7 +23,9 @@ func (a *app) pipesDescribeCmd() *cobra.Command {
 this server runs it, the latest problem it saw, the consumer group's committed
 offset, the end offset and the lag of each partition (measured periodically,
 also for disabled pipes), and the records delivered per second over the last
-minute.`,
+minute. A pipe this server runs also shows its concurrency: the limit of
+batches in flight the controller set within the pipe's minimum and maximum,
+the batches in flight now, and the last change of the limit with its reason.`,
 		Args: nameArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd)
@@ -36,7 +39,7 @@ minute.`,
 			if a.output == outputJSON {
 				return writeJSON(a.env.Stdout, d)
 			}
-			return writeDescription(a.env.Stdout, d)
+			return writeDescription(a.env.Stdout, d, time.Now())
 		},
 	}
 }
@@ -72,9 +75,54 @@ func formatHeld(held map[string][]int32) string {
 	return strings.Join(parts, "; ")
 }
 
+// concurrencyText is the controller's limit within its bounds, the batches
+// in flight and the ordering: "limit 8 of 1–200, 3 in flight, ordering KEY".
+func concurrencyText(c *observe.Concurrency) string {
+	return fmt.Sprintf("limit %d of %d–%d, %d in flight, ordering %s", c.Current, c.Minimum, c.Maximum, c.InFlight, orDash(c.Ordering))
+}
+
+// concurrencyChange is the limit's last move and its reason, as "raised
+// 4→8 (backlog) 3s ago" or "halved 40→20 (throttled) 1m05s ago"; "none
+// yet" before the first.
+func concurrencyChange(ch *observe.ConcurrencyChange, now time.Time) string {
+	if ch == nil {
+		return "none yet"
+	}
+	verb := "raised"
+	switch {
+	case ch.To < ch.From && ch.To == ch.From/2:
+		verb = "halved"
+	case ch.To < ch.From:
+		verb = "lowered"
+	}
+	s := fmt.Sprintf("%s %d→%d (%s)", verb, ch.From, ch.To, orDash(ch.Reason))
+	if !ch.At.IsZero() {
+		s += " " + ago(now.Sub(ch.At))
+	}
+	return s
+}
+
+// ago is how long ago something happened, to the second: "3s ago",
+// "2m05s ago", "1h20m ago"; a time ahead of this clock (the server's may
+// differ a little) is "just now".
+func ago(d time.Duration) string {
+	d = max(d, 0).Round(time.Second)
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", d/time.Second)
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds ago", d/time.Minute, d%time.Minute/time.Second)
+	default:
+		return fmt.Sprintf("%dh%02dm ago", d/time.Hour, d%time.Hour/time.Minute)
+	}
+}
+
 // writeDescription writes the summary as "Key: value" lines, then one row
-// per partition.
-func writeDescription(w io.Writer, d observe.Description) error {
+// per partition. now is what the last concurrency change's age is told
+// from.
+func writeDescription(w io.Writer, d observe.Description, now time.Time) error {
 	running := "no"
 	if d.Running {
 		running = "yes"
@@ -105,6 +153,10 @@ func writeDescription(w io.Writer, d observe.Description) error {
 		rows = append(rows, [2]string{"Group state", group},
 			[2]string{"Group instance id", orDash(d.GroupInstanceID)},
 			[2]string{"Partitions held here", formatHeld(d.HeldPartitions)})
+	}
+	if c := d.Concurrency; c != nil {
+		rows = append(rows, [2]string{"Concurrency", concurrencyText(c)},
+			[2]string{"Concurrency change", concurrencyChange(c.LastChange, now)})
 	}
 	rows = append(rows, [][2]string{
 		{"Last processing result", orDash(d.LastProcessingResult)},

@@ -45,6 +45,8 @@ func writePipeTable(w io.Writer, p pipe.Pipe) error {
 		{"Batch size", strconv.Itoa(s.BatchSize)},
 		{"Batching window", s.BatchingWindow().String()},
 		{"Payload limit", formatBytes(s.PayloadLimitBytes)},
+		{"Ordering", s.Normalize().Ordering},
+		{"Concurrency", concurrencyRange(s)},
 		{"Target", targetText(s.Target)},
 		{"Target timeout", s.TargetTimeout().String()},
 		{"Target headers", targetHeaders(s.Target)},
@@ -124,6 +126,13 @@ func limit(v *int, unit string) string {
 		return "unlimited"
 	}
 	return strconv.Itoa(*v) + unit
+}
+
+// concurrencyRange is the bounds of the batches a pipe has in flight, as
+// "1–200"; the limit between them is describe's.
+func concurrencyRange(s pipe.Spec) string {
+	n := s.Normalize()
+	return fmt.Sprintf("%d–%d", n.MinimumConcurrency, n.MaximumConcurrency)
 }
 
 func formatBytes(n int) string {

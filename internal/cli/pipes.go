@@ -87,6 +87,9 @@ const (
 	flagKey       = "key"
 	flagAcks      = "acks"
 	flagDelivery  = "delivery"
+	flagOrdering  = "ordering"
+	flagMinConc   = "min-concurrency"
+	flagMaxConc   = "max-concurrency"
 	argName       = "NAME"
 )
 
@@ -126,6 +129,9 @@ var specFlags = map[string]string{
 	"target.kafka.deliveryTimeoutSeconds": "--" + flagTimeout,
 	"target.exec.command":                 "--" + flagCommand,
 	"target.exec.timeoutSeconds":          "--" + flagTimeout,
+	"ordering":                            "--" + flagOrdering,
+	"minimumConcurrency":                  "--" + flagMinConc,
+	"maximumConcurrency":                  "--" + flagMaxConc,
 }
 
 // targetAuthFlags defines --header and --signing-secret; usage for create
@@ -186,6 +192,9 @@ the server's defaults, shown by 'sluice pipes get NAME'.`,
 	f.Int(flagRetries, 0, fmt.Sprintf("retries of a failed batch before giving up on it: -1 (unlimited) or 0–%d (default unlimited)", pipe.MaxRetryAttempts))
 	f.Int(flagRecordAge, 0, fmt.Sprintf("age in seconds after which a failing record is given up: -1 (unlimited) or %d–%d (default unlimited)", pipe.MinRecordAgeSeconds, pipe.MaxRecordAgeSeconds))
 	f.Bool(flagDisabled, false, "create the pipe without starting it")
+	f.String(flagOrdering, "", "what stays in order: PARTITION (one batch of a partition in flight at a time), KEY (each key's records in offset order; batches of disjoint keys in flight together) or NONE (default PARTITION)")
+	f.Int(flagMinConc, 0, fmt.Sprintf("lowest the limit of batches in flight across the pipe's partitions goes when the target throttles, 1–%d (default %d)", pipe.MaxConcurrency, pipe.DefaultMinimumConcurrency))
+	f.Int(flagMaxConc, 0, fmt.Sprintf("highest the limit of batches in flight across the pipe's partitions goes, 1–%d (default %d)", pipe.MaxConcurrency, pipe.DefaultMaximumConcurrency))
 	targetAuthFlags(f)
 	failureFlags(f)
 	return cmd
@@ -304,6 +313,26 @@ func specFromFlags(name string, f *pflag.FlagSet) (pipe.Spec, error) {
 			errs = append(errs, fmt.Errorf("--%s 0: use %d–%d bytes", flagPayload, pipe.MinPayloadLimitBytes, pipe.MaxPayloadLimitBytes))
 		}
 		s.PayloadLimitBytes = n
+	}
+	if changed(flagOrdering) {
+		o, _ := f.GetString(flagOrdering)
+		s.Ordering = strings.ToUpper(strings.TrimSpace(o))
+		if s.Ordering == "" {
+			// "" on the wire means "default", not a choice.
+			errs = append(errs, fmt.Errorf("--%s \"\": use %s, %s or %s", flagOrdering, pipe.OrderingPartition, pipe.OrderingKey, pipe.OrderingNone))
+		}
+	}
+	for _, c := range []struct {
+		flag string
+		to   *int
+	}{{flagMinConc, &s.MinimumConcurrency}, {flagMaxConc, &s.MaximumConcurrency}} {
+		if changed(c.flag) {
+			n, _ := f.GetInt(c.flag)
+			if n == 0 {
+				errs = append(errs, fmt.Errorf("--%s 0: use 1–%d", c.flag, pipe.MaxConcurrency))
+			}
+			*c.to = n
+		}
 	}
 	if changed(flagRetries) {
 		n, _ := f.GetInt(flagRetries)
@@ -462,6 +491,10 @@ func asFlagErrors(err error) error {
 			if secs, err := strconv.ParseFloat(f.Value, 64); err == nil {
 				f.Value = (time.Duration(secs * float64(time.Second))).String()
 			}
+		}
+		if path == "minimumConcurrency" {
+			// "use at most maximumConcurrency (N)" names the other flag.
+			f.Reason = strings.ReplaceAll(f.Reason, "maximumConcurrency", "--"+flagMaxConc)
 		}
 		f.Field = flag
 		out.Fields = append(out.Fields, f)

@@ -18,7 +18,7 @@ const flagEnabled = "enabled"
 
 // updateFlags are the flags of `pipes update`, in the order its error
 // messages list them. They set the fields a pipe may change after create.
-var updateFlags = []string{flagTarget, flagFunction, flagCommand, flagKey, flagAcks, flagDelivery, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning, flagOAuthURL, flagOAuthCli, flagOAuthScp,
+var updateFlags = []string{flagTarget, flagFunction, flagCommand, flagKey, flagAcks, flagDelivery, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagOrdering, flagMinConc, flagMaxConc, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning, flagOAuthURL, flagOAuthCli, flagOAuthScp,
 	flagOnFailure, flagDiscard, flagBisect, flagPartial, flagFilter, flagFormat, flagEnrich, flagTemplate}
 
 // createOnlyFlags set fields that can be set only on create. `pipes
@@ -49,7 +49,8 @@ changes the pipe in between, nothing is updated and the command says so;
 run it again.`,
 		Example: `  sluice pipes update orders --batch-size 500 --batching-window 2s
   sluice pipes update orders --target https://hooks.example.com/v2/orders --target-timeout 1m
-  sluice pipes update orders --maximum-retry-attempts -1`,
+  sluice pipes update orders --maximum-retry-attempts -1
+  sluice pipes update orders --ordering KEY --max-concurrency 50`,
 		Args: nameArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
@@ -169,6 +170,15 @@ run it again.`,
 				if f.Changed(flagPayload) {
 					s.PayloadLimitBytes = patch.PayloadLimitBytes
 				}
+				if f.Changed(flagOrdering) {
+					s.Ordering = patch.Ordering
+				}
+				if f.Changed(flagMinConc) {
+					s.MinimumConcurrency = patch.MinimumConcurrency
+				}
+				if f.Changed(flagMaxConc) {
+					s.MaximumConcurrency = patch.MaximumConcurrency
+				}
 				if f.Changed(flagRetries) {
 					s.Retry.MaximumRetryAttempts = patch.Retry.MaximumRetryAttempts
 				}
@@ -191,6 +201,9 @@ run it again.`,
 	f.String(flagWindow, "", "longest a batch waits for more records after its first, a duration such as 500ms or 2s, at most 5m")
 	f.String(flagTimeout, "", "timeout of one delivery attempt, a duration such as 10s, at most 14m")
 	f.Int(flagPayload, 0, fmt.Sprintf("largest body of one delivery in bytes, %d–%d", pipe.MinPayloadLimitBytes, pipe.MaxPayloadLimitBytes))
+	f.String(flagOrdering, "", "what stays in order: PARTITION, KEY (per key) or NONE")
+	f.Int(flagMinConc, 0, fmt.Sprintf("lowest limit of batches in flight across the pipe's partitions, 1–%d", pipe.MaxConcurrency))
+	f.Int(flagMaxConc, 0, fmt.Sprintf("highest limit of batches in flight across the pipe's partitions, 1–%d", pipe.MaxConcurrency))
 	f.Int(flagRetries, 0, fmt.Sprintf("retries of a failed batch before giving up on it: -1 (unlimited) or 0–%d", pipe.MaxRetryAttempts))
 	f.Int(flagRecordAge, 0, fmt.Sprintf("age in seconds after which a failing record is given up: -1 (unlimited) or %d–%d", pipe.MinRecordAgeSeconds, pipe.MaxRecordAgeSeconds))
 	f.Bool(flagEnabled, false, "--enabled=false stops the pipe, --enabled starts it (as 'pipes disable' and 'pipes enable' do)")
