@@ -17,7 +17,11 @@
 //   - latency: records produced at a steady rate while read; latency is
 //     from the produce call to the endpoint's receipt;
 //   - slow-target: as throughput, with an endpoint that takes 50 ms a
-//     call, to show partitions delivered concurrently;
+//     call and records of 1,000 keys, to show partitions delivered
+//     concurrently; then the same records by a pipe of each other
+//     ordering (KEY, NONE), which keeps batches of a partition in flight
+//     together, and a KEY pipe whose endpoint throttles for a while, to
+//     show the concurrency controller give way and recover;
 //   - many-pipes: 1,000 pipes on one process, idle: memory per pipe,
 //     goroutines and idle CPU;
 //   - kafka-target: records produced first, then copied into another
@@ -29,6 +33,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -83,6 +88,23 @@ type Options struct {
 	Rate int `json:"rate,omitempty"`
 	// TargetDelay is how long the endpoint takes per call.
 	TargetDelay time.Duration `json:"target_delay_ns,omitempty"`
+	// Keys is how many distinct keys slow-target's records have (default
+	// 1,000): each record takes one at random and lives on the partition
+	// its key hashes to, as with Kafka's default partitioner.
+	Keys int `json:"keys,omitempty"`
+	// ThrottleFrom and ThrottleTo are when, after its first call, the
+	// endpoint of slow-target's throttle phase answers 429 (default 3 s to
+	// 5 s: the controller's slow start from 1 to 200 takes 2 s, so the
+	// limit before is the one it settled on). ThrottleWatch is how long
+	// after that the phase goes on feeding the pipe to watch its
+	// concurrency recover (default 12 s: the controller holds growth off
+	// for 5 s after its last halving, then grows by a quarter at most
+	// every 250 ms).
+	ThrottleFrom  time.Duration `json:"throttle_from_ns,omitempty"`
+	ThrottleTo    time.Duration `json:"throttle_to_ns,omitempty"`
+	ThrottleWatch time.Duration `json:"throttle_watch_ns,omitempty"`
+	// SkipThrottle leaves slow-target's throttle phase out.
+	SkipThrottle bool `json:"skip_throttle,omitempty"`
 	// Pipes is the many-pipes scenario's number of pipes.
 	Pipes int `json:"pipes,omitempty"`
 	// Idle is how long many-pipes watches the idle pipes.
@@ -117,10 +139,22 @@ func Defaults(o Options) Options {
 		set(&o.Partitions, 8)
 		set(&o.Rate, 1000)
 	case SlowTarget:
-		set(&o.Records, 50000)
+		// Enough that the KEY pipe, at its goal of 10× the PARTITION
+		// pipe's ceiling (8 partitions × 100 records / 50 ms = 16,000
+		// records/s), still takes 2.5 s, so its start-up (group join, the
+		// controller's slow start) is not most of what is measured. The
+		// PARTITION pipe and the bare pipeline take 25–30 s each.
+		set(&o.Records, 400000)
 		set(&o.Partitions, 8)
+		set(&o.Keys, 1000)
 		if o.TargetDelay == 0 {
 			o.TargetDelay = 50 * time.Millisecond
+		}
+		if o.ThrottleTo == 0 {
+			o.ThrottleFrom, o.ThrottleTo = 3*time.Second, 5*time.Second
+		}
+		if o.ThrottleWatch == 0 {
+			o.ThrottleWatch = 12 * time.Second
 		}
 	case KafkaTarget:
 		// Fewer than throughput's: the scenario reads them four times and
@@ -167,6 +201,25 @@ type Phase struct {
 	// Batches and MaxConcurrentCalls are what the endpoint saw.
 	Batches            int64 `json:"batches,omitempty"`
 	MaxConcurrentCalls int64 `json:"max_concurrent_calls,omitempty"`
+	// MeanConcurrentCalls is the calls the endpoint had open on average
+	// (their time summed over the phase's): with a slow endpoint, the rate
+	// is this times the records per call over the endpoint's delay.
+	MeanConcurrentCalls float64 `json:"mean_concurrent_calls,omitempty"`
+	// KeysPerCall is the distinct keys of a call on average, where the
+	// endpoint reads keys (slow-target). A key is in one batch of a KEY
+	// pipe at a time, so the pipe has at most a partition's keys over this
+	// many batches of the partition in flight.
+	KeysPerCall float64 `json:"keys_per_call,omitempty"`
+	// PeakConcurrency and PeakInFlight are the highest concurrency limit
+	// and batches in flight the pipe's controller showed (sampled every
+	// 100 ms), for the pipes of throughput and slow-target.
+	PeakConcurrency int `json:"peak_concurrency,omitempty"`
+	PeakInFlight    int `json:"peak_in_flight,omitempty"`
+	// BestSecondRecordsPerSec is the most records the endpoint accepted in
+	// a second of the phase (from the same samples): the rate once the
+	// controller's slow start is over, which RecordsPerSec, timed from
+	// the pipe's creation, is not in a phase of a few seconds.
+	BestSecondRecordsPerSec float64 `json:"best_second_records_per_sec,omitempty"`
 }
 
 // Pass is one batch size's pipe against its bare pipeline.
@@ -180,6 +233,73 @@ type Pass struct {
 	// FilteredToPipe its rate over the pipe's.
 	FilteredPipe   *Phase  `json:"filtered_pipe,omitempty"`
 	FilteredToPipe float64 `json:"filtered_to_pipe_ratio,omitempty"`
+	// Orderings are slow-target's pipe at each ordering over the same
+	// records, PARTITION (the Pipe above) first.
+	Orderings []Ordered `json:"orderings,omitempty"`
+}
+
+// Ordered is one ordering's pipe in slow-target, each in a consumer group
+// of its own over the same records.
+type Ordered struct {
+	Ordering string `json:"ordering"`
+	Pipe     Phase  `json:"pipe"`
+	// ToPartition is the pipe's rate over the PARTITION pipe's, and
+	// BestSecondToPartition the same of their best seconds.
+	ToPartition           float64 `json:"to_partition_ratio"`
+	BestSecondToPartition float64 `json:"best_second_to_partition_ratio"`
+	// OrderViolations is the records the endpoint first accepted after a
+	// later record of the same key and partition (a failure for KEY and
+	// PARTITION; NONE promises no order); Redelivered the records it
+	// accepted more than once.
+	OrderViolations int64 `json:"order_violations"`
+	Redelivered     int64 `json:"redelivered"`
+}
+
+// KeyGoal is the rate a KEY pipe should reach in slow-target, as a
+// multiple of the PARTITION pipe's over the same records.
+const KeyGoal = 10.0
+
+// Throttle is slow-target's throttle phase: a KEY pipe whose endpoint
+// answers 429 for a while, its concurrency sampled throughout. Times are
+// from the endpoint's first call, and the phase ends once every record
+// produced for it was accepted.
+type Throttle struct {
+	Ordering  string `json:"ordering"`
+	BatchSize int    `json:"batch_size"`
+	// FromSeconds and ToSeconds are the window of 429s.
+	FromSeconds float64 `json:"from_seconds"`
+	ToSeconds   float64 `json:"to_seconds"`
+	// Records were produced while the phase ran, to keep the pipe busy
+	// until its concurrency had recovered; all were accepted in Seconds.
+	Records int64   `json:"records"`
+	Seconds float64 `json:"seconds"`
+	Refused int64   `json:"refused_calls"`
+	// Before is the limit when the throttling began; Minimum the lowest
+	// after, MinimumAtSeconds when (from the start of the throttling).
+	Before           int     `json:"before"`
+	Minimum          int     `json:"minimum"`
+	MinimumAtSeconds float64 `json:"minimum_at_seconds"`
+	// HalvedAfterSeconds is how long after the start of the throttling the
+	// limit was first at half of Before or less; nil if it never was.
+	HalvedAfterSeconds *float64 `json:"halved_after_seconds"`
+	// BackAfterSeconds is how long after the end of the throttling the
+	// limit was back at Before or higher; nil if it never was.
+	BackAfterSeconds *float64 `json:"back_after_seconds"`
+	// Recovered is the limit at the end of the watch, RecoveredAfterSeconds
+	// when it got there from the end of the throttling; nil if it never
+	// rose from the minimum.
+	Recovered             int      `json:"recovered"`
+	RecoveredAfterSeconds *float64 `json:"recovered_after_seconds"`
+	OrderViolations       int64    `json:"order_violations"`
+	Redelivered           int64    `json:"redelivered"`
+	Samples               []Sample `json:"samples"`
+}
+
+// Sample is one look at a pipe's concurrency controller.
+type Sample struct {
+	Seconds  float64 `json:"t"`
+	Limit    int     `json:"limit"`
+	InFlight int     `json:"in_flight"`
 }
 
 // Idle is the many-pipes scenario's figures.
@@ -214,6 +334,8 @@ type Result struct {
 	// copy loop, and a pipe for each delivery guarantee against it.
 	BareCopy    *Phase      `json:"bare_copy,omitempty"`
 	KafkaTarget []KafkaCopy `json:"kafka_target,omitempty"`
+	// Throttle is slow-target's throttle phase.
+	Throttle *Throttle `json:"throttle,omitempty"`
 
 	PipeRecordsPerSec         float64  `json:"pipe_records_per_sec"`
 	BareConsumerRecordsPerSec float64  `json:"bare_consumer_records_per_sec"`
@@ -263,6 +385,15 @@ func (o Options) Validate() error {
 		// once per batch size instead.
 		return fmt.Errorf("--batch-size %v: kafka-target takes one batch size", o.BatchSizes)
 	}
+	if o.Scenario == SlowTarget {
+		if o.Keys < 1 {
+			return fmt.Errorf("--keys %d: use 1 or more", o.Keys)
+		}
+		if !o.SkipThrottle && (o.ThrottleFrom < 0 || o.ThrottleTo <= o.ThrottleFrom || o.ThrottleWatch <= 0) {
+			return fmt.Errorf("--throttle-from %s --throttle-to %s --throttle-watch %s: use 0 ≤ from < to and a positive watch",
+				o.ThrottleFrom, o.ThrottleTo, o.ThrottleWatch)
+		}
+	}
 	if o.Scenario == ManyPipes && o.Pipes < 1 {
 		return fmt.Errorf("--pipes %d: use 1 or more", o.Pipes)
 	}
@@ -286,7 +417,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		b.brokers = c.ListenAddrs()
 		b.res.Broker = "in-process"
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.brokers...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.brokers...), kgo.RecordPartitioner(keyedRoundRobin{}),
 		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100000), kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
@@ -296,6 +427,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	b.cl = cl
 	b.adm = kadm.NewClient(cl)
 	b.id = fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	if o.Scenario == SlowTarget {
+		b.keys = make([][]byte, o.Keys)
+		for i := range b.keys {
+			b.keys[i] = fmt.Appendf(nil, "key-%04d", i)
+		}
+		// Seeded, so that runs have the same keys in the same order.
+		b.rng = rand.New(rand.NewPCG(1, 2))
+	}
 
 	switch o.Scenario {
 	case Throughput, SlowTarget:
@@ -318,6 +457,30 @@ type bench struct {
 	cl      *kgo.Client
 	adm     *kadm.Client
 	id      string // prefix of this run's topics and groups
+	// keys, when set, are the keys records take at random (rng's).
+	keys [][]byte
+	rng  *rand.Rand
+}
+
+// keyedRoundRobin partitions a keyed record by its key's hash, as Kafka's
+// default partitioner does, so each key lives on one partition and its
+// order there is the one KEY ordering keeps; records without a key go
+// round robin, so the scenarios without keys spread evenly.
+type keyedRoundRobin struct{}
+
+func (keyedRoundRobin) ForTopic(t string) kgo.TopicPartitioner {
+	return &keyedTopicPartitioner{rr: kgo.RoundRobinPartitioner().ForTopic(t), key: kgo.StickyKeyPartitioner(nil).ForTopic(t)}
+}
+
+type keyedTopicPartitioner struct{ rr, key kgo.TopicPartitioner }
+
+func (p *keyedTopicPartitioner) RequiresConsistency(r *kgo.Record) bool { return r.Key != nil }
+
+func (p *keyedTopicPartitioner) Partition(r *kgo.Record, n int) int {
+	if r.Key != nil {
+		return p.key.Partition(r, n)
+	}
+	return p.rr.Partition(r, n)
 }
 
 func (b *bench) summarise() {
@@ -378,17 +541,12 @@ func (b *bench) value(now time.Time) []byte {
 	return v
 }
 
-// produceAll writes n records to topic round-robin over its partitions and
-// waits until the broker has them all.
+// produceAll writes n records to topic round-robin over its partitions
+// (by key, when the scenario has keys) and waits until the broker has them
+// all.
 func (b *bench) produceAll(ctx context.Context, topic string, n int) error {
 	var failed atomic.Pointer[error]
-	for i := 0; i < n; i++ {
-		b.cl.Produce(ctx, &kgo.Record{Topic: topic, Value: b.value(time.Now())}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				failed.CompareAndSwap(nil, &err)
-			}
-		})
-	}
+	b.produce(ctx, topic, n, &failed)
 	if err := b.cl.Flush(ctx); err != nil {
 		return err
 	}
@@ -396,6 +554,22 @@ func (b *bench) produceAll(ctx context.Context, topic string, n int) error {
 		return fmt.Errorf("produce: %w", *e)
 	}
 	return nil
+}
+
+// produce hands n records for topic to the producer, keyed when the
+// scenario has keys, and notes the first error in failed.
+func (b *bench) produce(ctx context.Context, topic string, n int, failed *atomic.Pointer[error]) {
+	for i := 0; i < n; i++ {
+		r := &kgo.Record{Topic: topic, Value: b.value(time.Now())}
+		if len(b.keys) > 0 {
+			r.Key = b.keys[b.rng.IntN(len(b.keys))]
+		}
+		b.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.CompareAndSwap(nil, &err)
+			}
+		})
+	}
 }
 
 // engine is a Sluice engine on a store of its own, started; stop it with

@@ -38,7 +38,9 @@ func (b *bench) throughput(ctx context.Context) error {
 	m.stop(&bc, n, o.Size)
 	b.res.BareConsumer = &bc
 
-	sink := &countSink{delay: o.TargetDelay}
+	// slow-target's endpoint reads every record's key and offset, for all
+	// its readers alike, so that what it costs is in every figure.
+	sink := &countSink{delay: o.TargetDelay, order: o.Scenario == SlowTarget}
 	url, eng, stop, err := b.rig(ctx, sink)
 	if err != nil {
 		return err
@@ -54,23 +56,15 @@ func (b *bench) throughput(ctx context.Context) error {
 			return err
 		}
 		m.stop(&run.BarePipeline, n, o.Size)
-		run.BarePipeline.Batches, run.BarePipeline.MaxConcurrentCalls = sink.batches.Load(), sink.maxIn.Load()
-		run.BarePipeline.FirstCallSeconds = sink.firstCall().Seconds()
+		sink.fill(&run.BarePipeline)
 
 		run.Pipe = Phase{Name: "pipe", BatchSize: bs}
-		name := fmt.Sprintf("bench-%d", bs)
-		m = startMeter()
-		if err := b.runPipe(pctx, eng, name, topic, url, bs, &o.Window, sink, n); err != nil {
-			return err
-		}
-		m.stop(&run.Pipe, n, o.Size)
-		run.Pipe.Batches, run.Pipe.MaxConcurrentCalls = sink.batches.Load(), sink.maxIn.Load()
-		run.Pipe.FirstCallSeconds = sink.firstCall().Seconds()
 		// The next batch size's phases should not share the machine with
-		// this pipe's idle polling.
-		if err := eng.DeletePipe(ctx, name); err != nil {
+		// this pipe's idle polling: pipePhase deletes it.
+		if err := b.pipePhase(pctx, eng, &run.Pipe, b.spec(fmt.Sprintf("bench-%d", bs), topic, url, bs), sink, n); err != nil {
 			return err
 		}
+		partition := sink.orderFigures()
 		run.PipeToBareConsumer = ratio(run.Pipe.RecordsPerSec, bc.RecordsPerSec)
 		run.PipeToBarePipeline = ratio(run.Pipe.RecordsPerSec, run.BarePipeline.RecordsPerSec)
 		if o.Filter != "" {
@@ -81,14 +75,26 @@ func (b *bench) throughput(ctx context.Context) error {
 				return err
 			}
 			m.stop(&fp, n, o.Size)
-			fp.Batches, fp.MaxConcurrentCalls = sink.batches.Load(), sink.maxIn.Load()
-			fp.FirstCallSeconds = sink.firstCall().Seconds()
+			sink.fill(&fp)
 			if err := eng.DeletePipe(ctx, name); err != nil {
 				return err
 			}
 			run.FilteredPipe, run.FilteredToPipe = &fp, ratio(fp.RecordsPerSec, run.Pipe.RecordsPerSec)
 		}
+		if o.Scenario == SlowTarget {
+			if err := b.orderings(pctx, eng, &run, topic, url, sink, partition); err != nil {
+				return err
+			}
+		}
 		b.res.Runs = append(b.res.Runs, run)
+	}
+	if o.Scenario == SlowTarget && !o.SkipThrottle {
+		if err := b.throttle(pctx, eng); err != nil {
+			return err
+		}
+	}
+	if o.Scenario == SlowTarget {
+		return b.orderError()
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -36,8 +37,21 @@ Scenarios:
                fast as possible, at batch sizes 100 and 1,000
   latency      1,000 records/s while reading; latency is from the produce
                call to the endpoint's receipt
-  slow-target  the endpoint takes 50 ms a call: partitions are delivered
-               concurrently, so the rate is about partitions × batch / 50 ms
+  slow-target  400,000 records of 1 KiB and 1,000 keys (--keys) over 8
+               partitions; the endpoint takes 50 ms a call: partitions are
+               delivered concurrently, so the PARTITION pipe's rate is about
+               partitions × batch / 50 ms. Then the same records by a KEY and
+               a NONE pipe (maximum concurrency 200), each in a group of its
+               own: their rates over the PARTITION pipe's (the goal: KEY at
+               10× or more), and whether each key's records were first
+               delivered in offset order (a violation fails the run). Last,
+               a throttle phase (--skip-throttle leaves it out): a KEY pipe
+               whose endpoint answers 429 with Retry-After: 1 from 3 s to 5 s
+               after its first call (--throttle-from, --throttle-to), fed
+               records until 12 s after (--throttle-watch) and then until
+               every record was accepted; it prints the concurrency limit
+               before, how soon it halved, its lowest, and what it recovered
+               to and when
   many-pipes   1,000 idle pipes on one process: memory and goroutines per
                pipe, idle CPU
   kafka-target 200,000 records of 1 KiB over 8 partitions copied into another
@@ -73,14 +87,19 @@ run a broker in another process (sluice dev) and pass --brokers.`,
 			}
 			fmt.Fprintf(a.env.Stderr, "bench %s: measuring...\n", o.Scenario)
 			r, err := bench.Run(cmd.Context(), o)
-			if err != nil {
+			// Keys out of order fail the run, but only after its figures
+			// are out: they are the evidence.
+			if err != nil && !errors.Is(err, bench.ErrOrderViolated) {
 				return err
 			}
 			if asJSON || a.output == outputJSON {
-				return writeJSON(a.env.Stdout, r)
+				if werr := writeJSON(a.env.Stdout, r); werr != nil {
+					return werr
+				}
+				return err
 			}
 			writeBench(a.env.Stdout, r)
-			return nil
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -93,6 +112,11 @@ run a broker in another process (sluice dev) and pass --brokers.`,
 	f.IntVar(&o.Rate, "rate", 0, "latency: records a second (default 1000)")
 	f.StringVar(&o.Filter, "filter", "", `throughput: also run the pipe with this event pattern (e.g. '{"partition":[{"numeric":[">=",0]}]}', which keeps every record) and report its rate against the pipe's`)
 	f.DurationVar(&o.TargetDelay, "target-delay", 0, "how long the endpoint takes a call (default 50ms for slow-target, else 0)")
+	f.IntVar(&o.Keys, "keys", 0, "slow-target: distinct record keys (default 1000)")
+	f.DurationVar(&o.ThrottleFrom, "throttle-from", 0, "slow-target: when the throttle phase's endpoint starts answering 429, after its first call (default 3s)")
+	f.DurationVar(&o.ThrottleTo, "throttle-to", 0, "slow-target: when it stops (default 5s)")
+	f.DurationVar(&o.ThrottleWatch, "throttle-watch", 0, "slow-target: how long after that the throttle phase goes on feeding the pipe (default 12s)")
+	f.BoolVar(&o.SkipThrottle, "skip-throttle", false, "slow-target: leave the throttle phase out")
 	f.IntVar(&o.Pipes, "pipes", 0, "many-pipes: pipes to run (default 1000)")
 	f.DurationVar(&o.Idle, "idle", 0, "many-pipes: how long to watch them idle (default 10s)")
 	f.StringVar(&o.HeapProfile, "heap-profile", "", "many-pipes: write a heap profile to this file at the end of the idle window")
@@ -165,6 +189,105 @@ func writeBench(out io.Writer, r bench.Result) {
 		}
 		fmt.Fprintln(out)
 	}
+	for _, run := range r.Runs {
+		writeOrderings(out, run)
+	}
+	if r.Throttle != nil {
+		writeThrottle(out, r.Throttle)
+	}
+}
+
+// writeOrderings prints slow-target's pipe at each ordering over the same
+// records, with what the endpoint saw of its calls (their records and
+// keys, and how many were open at once) and the controller's peaks, which
+// together say what bounded each rate; then the KEY goal.
+func writeOrderings(out io.Writer, run bench.Pass) {
+	if len(run.Orderings) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "orderings at batch %d, each in a group of its own over the same records:\n", run.BatchSize)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "ordering\tseconds\trecords/s\t/ PARTITION\tbest 1 s rec/s\t/ PARTITION\tcalls\trecords/call\tkeys/call\tmean concurrent\tmax concurrent\tpeak limit\tpeak in flight\torder violations\tredelivered\t\n")
+	for _, o := range run.Orderings {
+		p := o.Pipe
+		perCall := 0.0
+		if p.Batches > 0 {
+			perCall = float64(p.Records) / float64(p.Batches)
+		}
+		fmt.Fprintf(w, "%s\t%.2f\t%.0f\t%.2f\t%.0f\t%.2f\t%d\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t%d\t%d\t\n", o.Ordering, p.Seconds, p.RecordsPerSec, o.ToPartition,
+			p.BestSecondRecordsPerSec, o.BestSecondToPartition, p.Batches, perCall, p.KeysPerCall, p.MeanConcurrentCalls, p.MaxConcurrentCalls, p.PeakConcurrency, p.PeakInFlight, o.OrderViolations, o.Redelivered)
+	}
+	w.Flush()
+	for _, o := range run.Orderings {
+		if o.Ordering != pipe.OrderingKey {
+			continue
+		}
+		verdict := "met"
+		if o.ToPartition < bench.KeyGoal {
+			verdict = "not met"
+		}
+		fmt.Fprintf(out, "goal KEY / PARTITION >= %g: %s (%.2f; best second %.2f)", bench.KeyGoal, verdict, o.ToPartition, o.BestSecondToPartition)
+		for _, n := range run.Orderings {
+			if n.Ordering == pipe.OrderingNone {
+				fmt.Fprintf(out, "; NONE / PARTITION %.2f (best second %.2f)", n.ToPartition, n.BestSecondToPartition)
+			}
+		}
+		fmt.Fprintln(out)
+	}
+}
+
+// writeThrottle prints the throttle phase: what was delivered, then the
+// concurrency limit's timeline in figures and in steps of half a second,
+// the window of 429s in brackets.
+func writeThrottle(out io.Writer, t *bench.Throttle) {
+	fmt.Fprintf(out, "throttle: %s pipe at batch %d, the endpoint answers 429 (Retry-After: 1) from %.1f s to %.1f s after its first call\n",
+		t.Ordering, t.BatchSize, t.FromSeconds, t.ToSeconds)
+	fmt.Fprintf(out, "  %d records, all accepted in %.1f s; %d calls refused; order violations %d, redelivered %d\n",
+		t.Records, t.Seconds, t.Refused, t.OrderViolations, t.Redelivered)
+	halved := "never halved"
+	if t.HalvedAfterSeconds != nil {
+		halved = fmt.Sprintf("at half or less %.1f s in", *t.HalvedAfterSeconds)
+	}
+	back := fmt.Sprintf("not back at %d", t.Before)
+	if t.BackAfterSeconds != nil {
+		back = fmt.Sprintf("back at %d or more %.1f s after the throttling ended", t.Before, *t.BackAfterSeconds)
+	}
+	recovered := fmt.Sprintf("did not rise again (%d at the end of the watch)", t.Recovered)
+	if t.RecoveredAfterSeconds != nil {
+		recovered = fmt.Sprintf("%d at the end of the watch, since %.1f s after", t.Recovered, *t.RecoveredAfterSeconds)
+	}
+	fmt.Fprintf(out, "  concurrency %d before; %s; lowest %d at +%.1f s; %s; %s\n", t.Before, halved, t.Minimum, t.MinimumAtSeconds, back, recovered)
+	fmt.Fprintf(out, "  limit every 0.5 s from the first call: %s\n", steps(t))
+}
+
+// steps is the limit at each half second from the first call, the first
+// sample at or after it, with the throttling window in brackets.
+func steps(t *bench.Throttle) string {
+	var b strings.Builder
+	next, open, closed := 0.0, false, false
+	for _, x := range t.Samples {
+		if x.Seconds < next {
+			continue
+		}
+		if !open && next >= t.FromSeconds {
+			b.WriteString(" [")
+			open = true
+		} else if open && !closed && next >= t.ToSeconds {
+			b.WriteString("]")
+			closed = true
+		}
+		if b.Len() > 0 && !strings.HasSuffix(b.String(), "[") {
+			b.WriteByte(' ')
+		}
+		fmt.Fprint(&b, x.Limit)
+		for next <= x.Seconds {
+			next += 0.5
+		}
+	}
+	if open && !closed {
+		b.WriteString("]")
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // writeKafkaTarget prints the kafka-target scenario: the bare copy loop,

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-dev/sluice/internal/bench"
 )
@@ -76,6 +77,34 @@ func TestBenchKafkaTargetTable(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{"pipe AT_LEAST_ONCE", "pipe AT_MOST_ONCE", "pipe EXACTLY_ONCE", "bare records/s", "0.90", "0.70", "0.50",
 		"goal AT_LEAST_ONCE / bare copy >= 0.80: met (0.90)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestBenchSlowTargetTable: slow-target prints a row per ordering with its
+// rate over the PARTITION pipe's, the KEY goal, and the throttle phase's
+// timeline with the window of 429s in brackets.
+func TestBenchSlowTargetTable(t *testing.T) {
+	var b strings.Builder
+	half, back, rec := 1.0, 4.5, 5.0
+	r := bench.Result{Options: bench.Options{Scenario: bench.SlowTarget, Records: 1000, Size: 64, Partitions: 2, TargetDelay: 50 * time.Millisecond},
+		Runs: []bench.Pass{{BatchSize: 100, Orderings: []bench.Ordered{
+			{Ordering: "PARTITION", Pipe: bench.Phase{Seconds: 1, Records: 1000, RecordsPerSec: 1000, Batches: 10}, ToPartition: 1},
+			{Ordering: "KEY", Pipe: bench.Phase{Seconds: 0.2, Records: 1000, RecordsPerSec: 5000, Batches: 30}, ToPartition: 5, OrderViolations: 0},
+			{Ordering: "NONE", Pipe: bench.Phase{Seconds: 0.1, Records: 1000, RecordsPerSec: 10000, Batches: 10}, ToPartition: 10, OrderViolations: 7},
+		}}},
+		Throttle: &bench.Throttle{Ordering: "KEY", BatchSize: 100, FromSeconds: 1, ToSeconds: 2, Records: 5000, Seconds: 9, Refused: 12,
+			Before: 8, Minimum: 2, MinimumAtSeconds: 1, HalvedAfterSeconds: &half, BackAfterSeconds: &back, Recovered: 10, RecoveredAfterSeconds: &rec,
+			Samples: []bench.Sample{{Seconds: 0, Limit: 1}, {Seconds: 0.5, Limit: 8}, {Seconds: 1, Limit: 8}, {Seconds: 1.5, Limit: 4},
+				{Seconds: 2, Limit: 2}, {Seconds: 2.5, Limit: 2}}},
+	}
+	writeBench(&b, r)
+	out := b.String()
+	for _, want := range []string{"ordering", "PARTITION", "5.00", "goal KEY / PARTITION >= 10: not met (5.00", "NONE / PARTITION 10.00",
+		"12 calls refused", "concurrency 8 before", "lowest 2 at +1.0 s", "back at 8 or more 4.5 s after", "10 at the end of the watch",
+		"1 8 [8 4] 2 2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
