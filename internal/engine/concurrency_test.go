@@ -106,16 +106,19 @@ func TestKeyOrderingScalesAndBacksOff(t *testing.T) {
 		return err == nil && d.Concurrency.LastChange != nil && d.Concurrency.LastChange.Reason == "throttled" && d.Concurrency.Current <= 8
 	})
 	kt.throttle.Store(false)
+	// More records, so there is a backlog when the cooldown ends however
+	// fast the rest went.
+	produce(t, c.ListenAddrs(), "in", parts, n, time.Time{})
 	waitFor(t, 30*time.Second, "the concurrency to grow again after the cooldown", func() bool {
 		d, err := h.eng.Describe(ctx, "keyed")
 		return err == nil && d.Concurrency.LastChange.Reason == "backlog"
 	})
 	waitFor(t, 60*time.Second, "every record delivered and committed", func() bool {
-		if kt.count() != parts*n {
+		if kt.count() != 2*parts*n {
 			return false
 		}
 		got := committed(t, h.addrs, p.UUID)
-		return got[0] == n && got[1] == n
+		return got[0] == 2*n && got[1] == 2*n
 	})
 	d, err := h.eng.Describe(ctx, "keyed")
 	if err != nil || d.Concurrency.LastChange == nil {

@@ -135,7 +135,7 @@ type Policy struct {
 	Min, Max int
 	// Start is the first limit (default Min).
 	Start int
-	// UpEvery is the least time between two raises (default 250 ms): the
+	// UpEvery is the least time between two raises (default 100 ms): the
 	// triggers coalesce, so a burst of waiting batches is one raise.
 	UpEvery time.Duration
 	// Cooldown after a throttle during which the limit is not raised
@@ -167,7 +167,7 @@ func NewController(lim *Limiter, p Policy, onChange func(Change)) *Controller {
 	}
 	p.Start = min(max(p.Start, p.Min), p.Max)
 	if p.UpEvery <= 0 {
-		p.UpEvery = 250 * time.Millisecond
+		p.UpEvery = 100 * time.Millisecond
 	}
 	if p.Cooldown <= 0 {
 		p.Cooldown = 5 * time.Second

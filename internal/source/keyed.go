@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
 
@@ -178,80 +179,144 @@ func (w *worker) runKeyed(ctx context.Context) {
 // in offset order, that the ordering lets go now, up to BatchSize and the
 // payload limit. ripe is when the oldest record of it arrived, for the
 // batching window.
+//
+// In KEY order a batch takes a key's free records whole: the records of a
+// key behind its batch in flight must all wait for the next trip, so a
+// key split between two batches loses a trip for its remainder. A key
+// with more free records than a batch holds goes alone, in batch-sized
+// parts. A record without a key goes alone, once everything before it is
+// final, and nothing after it goes before it.
 func (w *worker) pick(win []*entry) (*batch.Batch, []*entry, time.Time) {
 	cfg := &w.src.cfg
-	keyed := cfg.Ordering == OrderingKey
-	var held map[string]struct{} // keys an earlier record not final holds
-	holds := func(k []byte) bool {
-		_, ok := held[string(k)]
-		return ok
-	}
-	var entries []*entry
-	var ripe time.Time
 	b := batch.New(nil, w.quit)
 	b.Topic, b.Partition = w.tp.topic, w.tp.partition
 	b.Size = cfg.EnvelopeSize(w.tp.topic, w.tp.partition)
-	for i, e := range win {
-		if e.done {
-			continue
-		}
-		if keyed && e.rec.Key == nil {
-			// Ordered with the partition: only when everything before it
-			// is final (or in this batch), and nothing after it goes first.
-			before := true
-			for _, x := range win[:i] {
-				if !x.done && !slicesContains(entries, x) {
-					before = false
-					break
-				}
-			}
-			if !before || e.inFlight {
-				break
-			}
-		}
-		if e.inFlight || (keyed && holds(e.rec.Key)) {
-			if keyed {
-				if held == nil {
-					held = map[string]struct{}{}
-				}
-				held[string(e.rec.Key)] = struct{}{}
-			}
-			continue
-		}
+	var entries []*entry
+	var ripe time.Time
+	// add takes e into the batch; false when the batch is full by size.
+	add := func(e *entry) bool {
 		sz := cfg.SizeOf(e.rec)
 		if b.Size+sz > cfg.MaxBatchBytes {
 			if len(entries) == 0 {
-				b.Records = append(b.Records, e.rec)
-				b.Size += sz
 				b.Oversized = true
-				entries = append(entries, e)
-				ripe = e.at
+			} else {
+				return false
 			}
-			break
 		}
-		if len(entries) == 0 {
+		if len(entries) == 0 || e.at.Before(ripe) {
 			ripe = e.at
 		}
 		b.Records = append(b.Records, e.rec)
 		b.Size += sz
 		entries = append(entries, e)
+		return true
+	}
+	if cfg.Ordering != OrderingKey {
+		for _, e := range win {
+			if e.done || e.inFlight {
+				continue
+			}
+			if !add(e) || b.Oversized || len(entries) == cfg.BatchSize {
+				break
+			}
+		}
+		return b, entries, ripe
+	}
+
+	// The free records of each key no earlier record holds, by key in the
+	// order of their first record.
+	type group struct{ es []*entry }
+	var (
+		groups []*group
+		byKey  map[string]*group
+		held   map[string]struct{}
+	)
+	blockedAll := false
+	for i, e := range win {
+		if e.done {
+			continue
+		}
+		if e.rec.Key == nil {
+			// Ordered with the partition: alone, once all before it is
+			// final; and nothing after it goes first.
+			if !e.inFlight && len(groups) == 0 && !blockedAll && allDone(win[:i]) {
+				add(e)
+				return b, entries, ripe
+			}
+			blockedAll = true
+			break
+		}
+		k := string(e.rec.Key)
+		if _, ok := held[k]; ok || e.inFlight {
+			if held == nil {
+				held = map[string]struct{}{}
+			}
+			held[k] = struct{}{}
+			if g := byKey[k]; g != nil && e.inFlight {
+				// Cannot happen (a free record before one in flight of its
+				// key), but if it did, order wins: drop the key.
+				g.es = nil
+			}
+			continue
+		}
+		g := byKey[k]
+		if g == nil {
+			if byKey == nil {
+				byKey = map[string]*group{}
+			}
+			g = &group{}
+			byKey[k] = g
+			groups = append(groups, g)
+		}
+		g.es = append(g.es, e)
+	}
+	for _, g := range groups {
+		if len(g.es) == 0 {
+			continue
+		}
+		if len(entries) > 0 && len(entries)+len(g.es) > cfg.BatchSize {
+			continue // whole, in a batch of its own or the next one
+		}
+		for _, e := range g.es {
+			if len(entries) == cfg.BatchSize || !add(e) || b.Oversized {
+				return b, entries, ripe
+			}
+		}
 		if len(entries) == cfg.BatchSize {
 			break
 		}
-		if keyed && e.rec.Key == nil {
-			break // nothing after it may join a batch before it is final
-		}
 	}
+	// Offset order within the batch, as the target expects a partition's
+	// records.
+	sortByOffset(b.Records, entries)
 	return b, entries, ripe
 }
 
-func slicesContains(es []*entry, e *entry) bool {
-	for _, x := range es {
-		if x == e {
-			return true
+// allDone reports whether every entry is final.
+func allDone(es []*entry) bool {
+	for _, e := range es {
+		if !e.done {
+			return false
 		}
 	}
-	return false
+	return true
+}
+
+// sortByOffset sorts recs and es (the same records) by offset.
+func sortByOffset(recs []*kgo.Record, es []*entry) {
+	sort.Sort(byOffset{recs, es})
+}
+
+type byOffset struct {
+	recs []*kgo.Record
+	es   []*entry
+}
+
+func (s byOffset) Len() int           { return len(s.recs) }
+func (s byOffset) Less(i, j int) bool { return s.recs[i].Offset < s.recs[j].Offset }
+func (s byOffset) Swap(i, j int) {
+	s.recs[i], s.recs[j] = s.recs[j], s.recs[i]
+	s.es[i], s.es[j] = s.es[j], s.es[i]
 }
 
 // fill moves buffered records into the window, up to n records in it.

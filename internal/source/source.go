@@ -110,7 +110,11 @@ type Config struct {
 	Limiter *scale.Limiter
 	// MaxInFlightRecords bounds a partition's window in KEY and NONE
 	// ordering: the records taken from its buffer and not yet final
-	// (default 20 batches, at most 10,000 and at least one batch).
+	// (default 100 batches, at most 10,000 and at least one batch). The
+	// window, not the limiter, caps a keyed partition's rate when a key's
+	// records wait behind its batch in flight: a record stays in the
+	// window for its key's trips before it, so the window must hold many
+	// trips' worth. The buffer's byte budget bounds it too.
 	MaxInFlightRecords int
 
 	// TransactionalID, for NewTransactional only, is the producer's
@@ -211,7 +215,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("source: unknown ordering %q", c.Ordering)
 	}
 	if c.MaxInFlightRecords <= 0 {
-		c.MaxInFlightRecords = max(min(20*c.BatchSize, 10000), c.BatchSize)
+		c.MaxInFlightRecords = max(min(100*c.BatchSize, 10000), c.BatchSize)
 	}
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = 100 * time.Millisecond
