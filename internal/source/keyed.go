@@ -123,6 +123,15 @@ func (w *worker) runKeyed(ctx context.Context) {
 			return
 		}
 		win = w.fill(win, cfg.MaxInFlightRecords)
+		// Taken before any TryAcquire, as Limiter.Acquire does: a token
+		// freed between a failed TryAcquire and taking the channel (the
+		// raise that very failure triggered, say) would close a channel
+		// never waited on, and the partition would sleep until some
+		// other batch ended.
+		var tokens <-chan struct{}
+		if lim != nil {
+			tokens = lim.Changed()
+		}
 		// Launch what the window and the tokens allow.
 		var wait time.Duration
 		for {
@@ -149,10 +158,6 @@ func (w *worker) runKeyed(ctx context.Context) {
 				res := w.src.handler(ctx, b)
 				results <- keyedDone{entries: entries, b: b, res: res}
 			}()
-		}
-		var tokens <-chan struct{}
-		if lim != nil {
-			tokens = lim.Changed()
 		}
 		var tick <-chan time.Time
 		if wait > 0 {
@@ -270,6 +275,7 @@ func (w *worker) pick(win []*entry) (*batch.Batch, []*entry, time.Time) {
 		}
 		g.es = append(g.es, e)
 	}
+fill:
 	for _, g := range groups {
 		if len(g.es) == 0 {
 			continue
@@ -279,7 +285,7 @@ func (w *worker) pick(win []*entry) (*batch.Batch, []*entry, time.Time) {
 		}
 		for _, e := range g.es {
 			if len(entries) == cfg.BatchSize || !add(e) || b.Oversized {
-				return b, entries, ripe
+				break fill
 			}
 		}
 		if len(entries) == cfg.BatchSize {
