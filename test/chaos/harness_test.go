@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -178,15 +179,35 @@ type producer struct {
 	done   chan struct{}
 	err    error
 	rounds atomic.Int64
+
+	// keys, when set, is the recurring keys per partition (withKeys);
+	// keylessEvery makes about one record in that many keyless.
+	keys, keylessEvery int
+}
+
+// producerOption changes what a producer writes.
+type producerOption func(*producer)
+
+// withKeys makes the producer key each partition's records with one of
+// keys recurring keys ("k-PARTITION-i", i < keys, at random), and leave
+// about one record in keylessEvery without a key (none when 0): what KEY
+// ordering is checked on, each key's records in order and a keyless
+// record in its place in the partition. Without it every record has a key
+// of its own.
+func withKeys(keys, keylessEvery int) producerOption {
+	return func(p *producer) { p.keys, p.keylessEvery = keys, keylessEvery }
 }
 
 // startProducer produces perRound records to each partition every pace,
 // until stopped. Rounds are ProduceSync calls that are never canceled: a
 // canceled produce could have written records whose offsets the checker
 // never learns, which would look like deliveries of records never produced.
-func startProducer(t *testing.T, addrs []string, topic string, parts int32, perRound int, pace time.Duration, c *Checker) *producer {
+func startProducer(t *testing.T, addrs []string, topic string, parts int32, perRound int, pace time.Duration, c *Checker, opts ...producerOption) *producer {
 	t.Helper()
 	p := &producer{t: t, addrs: addrs, topic: topic, stop: make(chan struct{}), done: make(chan struct{})}
+	for _, o := range opts {
+		o(p)
+	}
 	p.parts.Store(parts)
 	go p.run(perRound, pace, c)
 	t.Cleanup(p.Stop)
@@ -234,7 +255,7 @@ func (p *producer) run(perRound int, pace time.Duration, c *Checker) {
 		for part := int32(0); part < known; part++ {
 			for i := 0; i < perRound; i++ {
 				seq++
-				recs = append(recs, &kgo.Record{Topic: p.topic, Partition: part, Key: fmt.Appendf(nil, "k-%d-%d", part, seq), Value: value})
+				recs = append(recs, &kgo.Record{Topic: p.topic, Partition: part, Key: p.key(part, seq), Value: value})
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -256,6 +277,17 @@ func (p *producer) run(perRound int, pace time.Duration, c *Checker) {
 		case <-time.After(pace):
 		}
 	}
+}
+
+// key is the key of the seq-th record, written to part.
+func (p *producer) key(part int32, seq int) []byte {
+	if p.keys <= 0 {
+		return fmt.Appendf(nil, "k-%d-%d", part, seq)
+	}
+	if p.keylessEvery > 0 && rand.IntN(p.keylessEvery) == 0 {
+		return nil
+	}
+	return fmt.Appendf(nil, "k-%d-%d", part, rand.IntN(p.keys))
 }
 
 // Stop stops producing and waits; a produce error fails the test.
