@@ -193,16 +193,7 @@ func appendFields(dst []byte, r *kgo.Record) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, '{')
-		dst = appendString(dst, h.Key)
-		dst = append(dst, ':', '[')
-		for j, c := range h.Value {
-			if j > 0 {
-				dst = append(dst, ',')
-			}
-			dst = strconv.AppendInt(dst, int64(int8(c)), 10)
-		}
-		dst = append(dst, ']', '}')
+		dst = jsonstr.AppendHeader(dst, h.Key, h.Value)
 	}
 	return append(dst, ']', '}')
 }

@@ -3,7 +3,10 @@
 // leaf without dependencies, so the domain packages may use it.
 package jsonstr
 
-import "unicode/utf8"
+import (
+	"strconv"
+	"unicode/utf8"
+)
 
 const hex = "0123456789abcdef"
 
@@ -58,4 +61,19 @@ func AppendContent(dst []byte, s string) []byte {
 		i += size
 	}
 	return append(dst, s[start:]...)
+}
+
+// AppendHeader appends a Kafka record header as the reference's event
+// writes one: {"KEY":[b0,b1,…]}, the value as Java's signed bytes.
+func AppendHeader(dst []byte, key string, value []byte) []byte {
+	dst = append(dst, '{', '"')
+	dst = AppendContent(dst, key)
+	dst = append(dst, '"', ':', '[')
+	for j, c := range value {
+		if j > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendInt(dst, int64(int8(c)), 10)
+	}
+	return append(dst, ']', '}')
 }

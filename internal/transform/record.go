@@ -1,6 +1,10 @@
 package transform
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/sluice-dev/sluice/internal/jsonstr"
+)
 
 // Record is one Kafka record and where it came from, as RecordEvent needs
 // it. Key and Value nil are Kafka nulls.
@@ -89,16 +93,7 @@ func RecordEvent(dst []byte, rec Record) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, '{')
-		dst = appendString(dst, h.Key)
-		dst = append(dst, ':', '[')
-		for j, c := range h.Value {
-			if j > 0 {
-				dst = append(dst, ',')
-			}
-			dst = strconv.AppendInt(dst, int64(int8(c)), 10)
-		}
-		dst = append(dst, ']', '}')
+		dst = jsonstr.AppendHeader(dst, h.Key, h.Value)
 	}
 	return append(dst, ']', '}')
 }
