@@ -353,12 +353,7 @@ func (w *worker) fill(win []*entry, n int) []*entry {
 func (w *worker) freeBytes(freed int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.bytes -= freed
-	w.src.freed(freed)
-	if w.paused && w.bytes < w.limit/2 {
-		w.paused = false
-		w.src.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
-	}
+	w.freedLocked(freed)
 }
 
 func (w *worker) isPaused() bool {

@@ -193,7 +193,7 @@ func (s *Transactional) session(ctx context.Context) error {
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		committed, err := sess.End(ectx, kgo.TransactionEndTry(commit))
 		cancel()
-		txn.close()
+		txn.halt() // anything still watching the transaction lets go
 		if committed {
 			retry = 0
 			if s.cfg.OnCommitted != nil {
@@ -421,6 +421,3 @@ func (t *txnProducer) stopped() bool {
 		return false
 	}
 }
-
-// close releases the transaction's stop channel once it ended.
-func (t *txnProducer) close() { t.halt() }

@@ -257,11 +257,18 @@ func (w *worker) release(n int) {
 			w.head = 0
 		}
 	}
+	w.freedLocked(freed)
+	w.mu.Unlock()
+}
+
+// freedLocked returns the bytes of records that left the partition and
+// resumes its fetching if the buffer drained below half its share; w.mu
+// is held.
+func (w *worker) freedLocked(freed int) {
 	w.bytes -= freed
 	w.src.freed(freed)
 	if w.paused && w.bytes < w.limit/2 {
 		w.paused = false
 		w.src.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
 	}
-	w.mu.Unlock()
 }
