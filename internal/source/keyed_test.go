@@ -193,3 +193,20 @@ func TestNoneOrderingStopsAndResumesWithoutLoss(t *testing.T) {
 		return j.count() == n && committed(t, addrs, "g-none", topic)[0] == n
 	})
 }
+
+// In PARTITION order the limiter bounds how many partitions deliver at
+// once: with one token, one batch at a time across four partitions, and
+// everything still arrives.
+func TestPartitionOrderingHonoursTheLimiter(t *testing.T) {
+	const topic, parts, n = "limited", 4, 40
+	addrs := newCluster(t, topic, parts)
+	produceKeyed(t, addrs, topic, parts, n, 5, 0)
+	cfg := testConfig(addrs, topic, "g-limited")
+	cfg.Limiter = scale.NewLimiter(1)
+	j := newKeyedJournal()
+	start(t, cfg, j.handle(5*time.Millisecond, nil))
+	waitFor(t, 30*time.Second, "every record delivered", func() bool { return j.count() == parts*n })
+	if peak := j.peak.Load(); peak != 1 {
+		t.Fatalf("%d batches in flight at once with a limit of 1", peak)
+	}
+}
