@@ -18,14 +18,6 @@ const (
 	OrderingNone      = "NONE"
 )
 
-// entry is one record of a keyed worker's window.
-type entry struct {
-	rec      *kgo.Record
-	at       time.Time // when its fetch arrived
-	inFlight bool
-	done     bool // its outcome is final
-}
-
 // keyedDone is a batch's outcome, back from its goroutine.
 type keyedDone struct {
 	entries []*entry
@@ -37,11 +29,10 @@ type keyedDone struct {
 // partition are in flight together, each holding a token of the pipe's
 // limiter. It keeps a window of the partition's oldest records (at most
 // MaxInFlightRecords, so memory is bounded by count as the buffer bounds it
-// by bytes). A batch takes records of the window in offset order that no
-// batch holds; in KEY order it skips a record whose key an earlier record
-// not yet final holds (in flight, or waiting), so one key's records are
-// delivered in offset order, and a record without a key waits for every
-// record before it and holds back every record after it. Commits advance
+// by bytes). A batch takes records of the window that no batch holds; in
+// KEY order only of keys no batch holds, each key's in offset order, and a
+// record without a key waits for every record before it and holds back
+// every record after it (see window). Commits advance
 // to the first record of the window not final, whatever order batches end
 // in; a record a batch left unfinished goes back to the window and is
 // taken again, before any later record of its key.
@@ -50,7 +41,7 @@ func (w *worker) runKeyed(ctx context.Context) {
 	lim := cfg.Limiter
 	defer close(w.done)
 	var (
-		win      []*entry
+		win      = newWindow(cfg.Ordering)
 		inFlight int
 		results  = make(chan keyedDone)
 		wg       sync.WaitGroup
@@ -83,33 +74,26 @@ func (w *worker) runKeyed(ctx context.Context) {
 			lim.Release()
 		}
 		n := min(d.res.Final(), d.b.Len())
-		for i, e := range d.entries {
-			e.inFlight = false
-			// Outcomes are per record: a final one past an unfinished one
-			// is final too (the batch's retry stage decided so).
-			if i < d.b.Len() && d.res.At(i).Status.Final() {
-				e.done = true
-			}
-		}
+		// Outcomes are per record: a final one past an unfinished one is
+		// final too (the batch's retry stage decided so).
+		win.finish(d.entries, func(i int) bool { return i < d.b.Len() && d.res.At(i).Status.Final() })
 		if n == 0 && !stopping() {
 			w.src.log.Error("handler returned a batch unfinished without stopping; delivering it again", "topic", w.tp.topic,
 				"partition", w.tp.partition, "first_offset", d.b.FirstOffset(), "err", d.res.Err())
 		}
-		// Pop the final head of the window and commit past it.
-		k, freed := 0, 0
-		for k < len(win) && win[k].done {
-			freed += recordBytes(win[k].rec)
-			k++
-		}
-		if k > 0 {
-			last := win[k-1].rec
+		// Drop the final head of the window and commit past it.
+		if k := win.doneHead(); k > 0 {
+			freed := 0
+			for _, e := range win.es[:k] {
+				freed += recordBytes(e.rec)
+			}
+			last := win.es[k-1].rec
 			next := last.Offset + 1
-			if k < len(win) {
-				next = win[k].rec.Offset
+			if k < win.len() {
+				next = win.es[k].rec.Offset
 			}
 			w.src.markOffset(w.tp, next, last, k)
-			clear(win[:k])
-			win = win[k:]
+			win.drop(k)
 			w.freeBytes(freed)
 		}
 	}
@@ -122,7 +106,7 @@ func (w *worker) runKeyed(ctx context.Context) {
 			}
 			return
 		}
-		win = w.fill(win, cfg.MaxInFlightRecords)
+		w.fill(win, cfg.MaxInFlightRecords)
 		// Taken before any TryAcquire, as Limiter.Acquire does: a token
 		// freed between a failed TryAcquire and taking the channel (the
 		// raise that very failure triggered, say) would close a channel
@@ -135,22 +119,23 @@ func (w *worker) runKeyed(ctx context.Context) {
 		// Launch what the window and the tokens allow.
 		var wait time.Duration
 		for {
-			b, entries, ripe := w.pick(win)
+			b, entries, p, ripe := w.pick(win)
 			if len(entries) == 0 {
 				break
 			}
-			if !ripe.IsZero() {
-				if d := cfg.Window - time.Since(ripe); d > 0 && len(entries) < cfg.BatchSize && !w.isPaused() && len(win) < cfg.MaxInFlightRecords {
-					wait = d
-					break
-				}
-			}
-			if lim != nil && !lim.TryAcquire() {
+			if d := cfg.Window - time.Since(ripe); d > 0 && len(entries) < cfg.BatchSize && !w.isPaused() && win.len() < cfg.MaxInFlightRecords {
+				win.cancel(p)
+				wait = d
 				break
 			}
-			for _, e := range entries {
-				e.inFlight = true
+			if lim != nil && !lim.TryAcquire() {
+				win.cancel(p)
+				break
 			}
+			win.launch(p, entries)
+			// Offset order within the batch, as the target expects a
+			// partition's records.
+			sortByOffset(b.Records, entries)
 			inFlight++
 			wg.Add(1)
 			go func() {
@@ -180,36 +165,32 @@ func (w *worker) runKeyed(ctx context.Context) {
 	}
 }
 
-// pick builds the next batch from the window: the records no batch holds,
-// in offset order, that the ordering lets go now, up to BatchSize and the
-// payload limit. ripe is when the oldest record of it arrived, for the
-// batching window.
+// pick builds the next batch from what the window lets go now (see
+// window.pick), up to BatchSize and the payload limit. ripe is when the
+// oldest record of it arrived, for the batching window.
 //
-// In KEY order a batch takes the free records of each key no earlier
-// record holds, key by key in the order of their first record, so a key's
-// records travel together; the last key that does not fit fills the rest
-// of the batch and its remainder waits for the next trip. (Keeping keys
-// whole instead left batches half empty: twice the calls for the same
-// records, which cost more than the remainders' extra trips; see the
-// slow-target figures in the README.) A record without a key goes alone,
-// once everything before it is final, and nothing after it goes before
-// it.
-func (w *worker) pick(win []*entry) (*batch.Batch, []*entry, time.Time) {
+// In KEY order the last key that does not fit fills the rest of the batch
+// and its remainder waits for the next trip. (Keeping keys whole instead
+// left batches half empty: twice the calls for the same records, which
+// cost more than the remainders' extra trips; see the slow-target figures
+// in the README.)
+func (w *worker) pick(win *window) (*batch.Batch, []*entry, picked, time.Time) {
 	cfg := &w.src.cfg
 	b := batch.New(nil, w.quit)
 	b.Topic, b.Partition = w.tp.topic, w.tp.partition
 	b.Size = cfg.EnvelopeSize(w.tp.topic, w.tp.partition)
 	var entries []*entry
 	var ripe time.Time
-	// add takes e into the batch; false when the batch is full by size.
-	add := func(e *entry) bool {
+	p := win.pick(func(e *entry) bool {
+		if b.Oversized || len(entries) == cfg.BatchSize {
+			return false
+		}
 		sz := cfg.SizeOf(e.rec)
 		if b.Size+sz > cfg.MaxBatchBytes {
-			if len(entries) == 0 {
-				b.Oversized = true
-			} else {
+			if len(entries) > 0 {
 				return false
 			}
+			b.Oversized = true
 		}
 		if len(entries) == 0 || e.at.Before(ripe) {
 			ripe = e.at
@@ -218,96 +199,8 @@ func (w *worker) pick(win []*entry) (*batch.Batch, []*entry, time.Time) {
 		b.Size += sz
 		entries = append(entries, e)
 		return true
-	}
-	if cfg.Ordering != OrderingKey {
-		for _, e := range win {
-			if e.done || e.inFlight {
-				continue
-			}
-			if !add(e) || b.Oversized || len(entries) == cfg.BatchSize {
-				break
-			}
-		}
-		return b, entries, ripe
-	}
-
-	// The free records of each key no earlier record holds, by key in the
-	// order of their first record.
-	type group struct{ es []*entry }
-	var (
-		groups []*group
-		byKey  map[string]*group
-		held   map[string]struct{}
-	)
-	blockedAll := false
-	for i, e := range win {
-		if e.done {
-			continue
-		}
-		if e.rec.Key == nil {
-			// Ordered with the partition: alone, once all before it is
-			// final; and nothing after it goes first.
-			if !e.inFlight && len(groups) == 0 && !blockedAll && allDone(win[:i]) {
-				add(e)
-				return b, entries, ripe
-			}
-			blockedAll = true
-			break
-		}
-		k := string(e.rec.Key)
-		if _, ok := held[k]; ok || e.inFlight {
-			if held == nil {
-				held = map[string]struct{}{}
-			}
-			held[k] = struct{}{}
-			if g := byKey[k]; g != nil && e.inFlight {
-				// Cannot happen (a free record before one in flight of its
-				// key), but if it did, order wins: drop the key.
-				g.es = nil
-			}
-			continue
-		}
-		g := byKey[k]
-		if g == nil {
-			if byKey == nil {
-				byKey = map[string]*group{}
-			}
-			g = &group{}
-			byKey[k] = g
-			groups = append(groups, g)
-		}
-		g.es = append(g.es, e)
-	}
-fill:
-	for _, g := range groups {
-		if len(g.es) == 0 {
-			continue
-		}
-		// A key that does not fit fills the rest of the batch with its
-		// first records; its remainder waits for the next trip.
-		for _, e := range g.es {
-			if len(entries) == cfg.BatchSize || !add(e) || b.Oversized {
-				break fill
-			}
-		}
-		if len(entries) == cfg.BatchSize {
-			break
-		}
-	}
-	// Offset order within the batch, as the target expects a partition's
-	// records.
-	sortByOffset(b.Records, entries)
-	return b, entries, ripe
-}
-
-// allDone reports whether every entry is final.
-func allDone(es []*entry) bool {
-	for _, e := range es {
-		if !e.done {
-			return false
-		}
-	}
-	return true
+	})
+	return b, entries, p, ripe
 }
 
 // sortByOffset sorts recs and es (the same records) by offset.
@@ -329,14 +222,14 @@ func (s byOffset) Swap(i, j int) {
 
 // fill moves buffered records into the window, up to n records in it.
 // Their bytes stay counted until they leave the window (freeBytes).
-func (w *worker) fill(win []*entry, n int) []*entry {
+func (w *worker) fill(win *window, n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for len(win) < n && len(w.chunks) > 0 {
+	for win.len() < n && len(w.chunks) > 0 {
 		c := &w.chunks[0]
-		take := min(n-len(win), len(c.recs)-w.head)
+		take := min(n-win.len(), len(c.recs)-w.head)
 		for _, r := range c.recs[w.head : w.head+take] {
-			win = append(win, &entry{rec: r, at: c.at})
+			win.push(r, c.at)
 		}
 		w.head += take
 		if w.head == len(c.recs) {
@@ -345,7 +238,6 @@ func (w *worker) fill(win []*entry, n int) []*entry {
 			w.head = 0
 		}
 	}
-	return win
 }
 
 // freeBytes returns the bytes of records that left the window, and
