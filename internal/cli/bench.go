@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 
@@ -17,6 +19,7 @@ func (a *app) benchCmd() *cobra.Command {
 	var o bench.Options
 	var brokers string
 	var asJSON bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "bench [throughput|latency|slow-target|many-pipes|kafka-target]",
 		Short: "Measure pipes against a bare consumer and a bare pipeline on the same records",
@@ -85,6 +88,13 @@ run a broker in another process (sluice dev) and pass --brokers.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			fmt.Fprintf(a.env.Stderr, "bench %s: measuring...\n", o.Scenario)
 			r, err := bench.Run(cmd.Context(), o)
 			// Keys out of order fail the run, but only after its figures
@@ -120,8 +130,26 @@ run a broker in another process (sluice dev) and pass --brokers.`,
 	f.IntVar(&o.Pipes, "pipes", 0, "many-pipes: pipes to run (default 1000)")
 	f.DurationVar(&o.Idle, "idle", 0, "many-pipes: how long to watch them idle (default 10s)")
 	f.StringVar(&o.HeapProfile, "heap-profile", "", "many-pipes: write a heap profile to this file at the end of the idle window")
+	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (read it with 'go tool pprof')")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object (same as --output json)")
 	return cmd
+}
+
+// startCPUProfile profiles the process into path until the returned stop
+// is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func writeBench(out io.Writer, r bench.Result) {
