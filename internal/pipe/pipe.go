@@ -201,11 +201,14 @@ type OnFailure struct {
 // Target is where batches go. Exactly one section is set, and which one is
 // the target's kind (see Kind); each kind's settings, validation and
 // delivery live with its section: http (target_http.go), kafka
-// (target_kafka.go) and exec (target_exec.go).
+// (target_kafka.go), exec (target_exec.go), lambda (target_lambda.go) and
+// function (target_function.go).
 type Target struct {
-	HTTP  *HTTPTarget  `json:"http,omitempty"`
-	Kafka *KafkaTarget `json:"kafka,omitempty"`
-	Exec  *ExecTarget  `json:"exec,omitempty"`
+	HTTP     *HTTPTarget     `json:"http,omitempty"`
+	Kafka    *KafkaTarget    `json:"kafka,omitempty"`
+	Exec     *ExecTarget     `json:"exec,omitempty"`
+	Lambda   *LambdaTarget   `json:"lambda,omitempty"`
+	Function *FunctionTarget `json:"function,omitempty"`
 }
 
 // Event formats a pipe's target may get (package event writes them).
@@ -217,9 +220,11 @@ const (
 
 // Target kinds, named as their spec sections are.
 const (
-	KindHTTP  = "http"
-	KindKafka = "kafka"
-	KindExec  = "exec"
+	KindHTTP     = "http"
+	KindKafka    = "kafka"
+	KindExec     = "exec"
+	KindLambda   = "lambda"
+	KindFunction = "function"
 )
 
 // Kind is the name of the target's one section, or "" when none or
@@ -244,7 +249,22 @@ func (t Target) kinds() []string {
 	if t.Exec != nil {
 		out = append(out, KindExec)
 	}
+	if t.Lambda != nil {
+		out = append(out, KindLambda)
+	}
+	if t.Function != nil {
+		out = append(out, KindFunction)
+	}
 	return out
+}
+
+// FunctionName is the name of the registered function the target
+// delivers to (target.http.function or target.function.name), or "".
+func (t Target) FunctionName() string {
+	if t.Function != nil {
+		return t.Function.Name
+	}
+	return t.HTTPOrZero().Function
 }
 
 // SecretRefs lists the secrets the target uses, in a stable order.
@@ -476,6 +496,10 @@ func (s Spec) TargetTimeout() time.Duration {
 		secs = t.Kafka.DeliveryTimeoutSeconds
 	case t.Exec != nil:
 		secs = t.Exec.TimeoutSeconds
+	case t.Lambda != nil:
+		secs = t.Lambda.TimeoutSeconds
+	case t.Function != nil:
+		secs = t.Function.TimeoutSeconds
 	}
 	if secs == 0 {
 		return DefaultTargetTimeout
@@ -547,8 +571,8 @@ func (s Spec) Normalize() Spec {
 }
 
 // Where names where the target delivers, without secrets: the http
-// section's URL (or "" for a function, which callers name their way),
-// kafka://[CLUSTER/]TOPIC, or exec:COMMAND.
+// section's URL (or "" for a registered function, which callers name
+// their way), kafka://[CLUSTER/]TOPIC, exec:COMMAND, or lambda:FUNCTION.
 func (t Target) Where() string {
 	switch {
 	case t.Kafka != nil:
@@ -558,6 +582,8 @@ func (t Target) Where() string {
 		return "kafka://" + t.Kafka.Topic
 	case t.Exec != nil:
 		return "exec:" + strings.Join(t.Exec.Command, " ")
+	case t.Lambda != nil:
+		return "lambda:" + t.Lambda.FunctionName
 	}
 	return t.HTTPOrZero().URL
 }
@@ -581,6 +607,16 @@ func (t Target) normalize() Target {
 			e.TimeoutSeconds = DefaultTargetTimeout.Seconds()
 		}
 		t.Exec = &e
+	case t.Lambda != nil:
+		l := *t.Lambda
+		if l.TimeoutSeconds == 0 {
+			l.TimeoutSeconds = DefaultTargetTimeout.Seconds()
+		}
+		t.Lambda = &l
+	case t.Function != nil:
+		// No default timeout: 0 is the function's own.
+		f := *t.Function
+		t.Function = &f
 	}
 	return t
 }

@@ -21,13 +21,17 @@ func validateTarget(v *ValidationError, s Spec) {
 	switch t.Kind() {
 	case "":
 		v.Add("target", "", "required: give the http:// or https:// URL that receives batches (target.http.url), a function registered with `sluice functions set` (target.http.function), "+
-			"a Kafka topic (target.kafka.topic) or a command (target.exec.command)")
+			"a Kafka topic (target.kafka.topic), a command (target.exec.command), an AWS Lambda function (target.lambda.functionName) or a function Sluice hosts (target.function.name)")
 	case KindHTTP:
 		validateHTTP(v, t.HTTP)
 	case KindKafka:
 		validateKafka(v, s)
 	case KindExec:
 		validateExec(v, t.Exec)
+	case KindLambda:
+		validateLambda(v, s)
+	case KindFunction:
+		validateFunction(v, t.Function)
 	}
 }
 
