@@ -132,19 +132,14 @@ func (t *invokeTarget) Close() error {
 // Deliver invokes the function once with the batch.
 func (t *invokeTarget) Deliver(ctx context.Context, b *batch.Batch) batch.Result {
 	if b.Oversized {
-		r := b.Records[0]
-		return batch.All(1, batch.Outcome{Status: batch.Failed, Condition: batch.MaximumPayloadSizeExceeded, Err: &Error{
-			Problem: fmt.Sprintf("record %s-%d offset %d is %d bytes as an event, over the function's request limit of %d bytes",
-				r.Topic, r.Partition, r.Offset, b.Size, t.limit),
-			Err: ErrOversized,
-		}})
+		return oversizedRecord(b, t.limit)
 	}
 	payload := b.Payload
 	if payload == nil {
 		payload = t.enc.Append(nil, b.Records)
 	}
 	if len(payload) > t.limit {
-		return batch.FailedAll(b, &Error{Problem: fmt.Sprintf("batch is %d bytes, over the function's request limit of %d bytes", len(payload), t.limit), Err: ErrOversized})
+		return batch.FailedAll(b, oversizedBatch(len(payload), t.limit))
 	}
 	if t.timeout > 0 {
 		var cancel context.CancelFunc

@@ -1,0 +1,136 @@
+// Command testhandler is a Lambda handler for Sluice's tests, written as
+// any user of the reference's Go runtime writes one: lambda.Start with
+// events.KafkaEvent, nothing of Sluice's. What a record's value says is
+// what it does:
+//
+//	fail            named in batchItemFailures (a partial batch response)
+//	error           the handler returns an error for the batch
+//	panic           the handler panics (aws-lambda-go reports it and exits)
+//	exit            the process exits mid-invocation
+//	sleep:DURATION  the handler sleeps that long
+//
+// Every record it sees is appended to TESTHANDLER_OUT (if set) as a JSON
+// line with the invocation's request id, and logged on stdout.
+// TESTHANDLER_INIT_ERROR=1 makes it fail its init as a custom runtime
+// does: it posts /runtime/init/error and exits.
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+type itemIdentifier struct {
+	Partition string `json:"partition"`
+	Offset    int64  `json:"offset"`
+}
+
+type batchItemFailure struct {
+	ItemIdentifier itemIdentifier `json:"itemIdentifier"`
+}
+
+type response struct {
+	BatchItemFailures []batchItemFailure `json:"batchItemFailures"`
+}
+
+// seen is one record as the handler decoded it.
+type seen struct {
+	RequestID string            `json:"requestId"`
+	Function  string            `json:"function"`
+	Deadline  bool              `json:"deadline"`
+	Topic     string            `json:"topic"`
+	Partition int64             `json:"partition"`
+	Offset    int64             `json:"offset"`
+	Key       string            `json:"key"`
+	Value     string            `json:"value"`
+	Headers   map[string]string `json:"headers"`
+}
+
+var outMu sync.Mutex
+
+func handle(ctx context.Context, ev events.KafkaEvent) (response, error) {
+	lc, _ := lambdacontext.FromContext(ctx)
+	_, hasDeadline := ctx.Deadline()
+	var out response
+	var lines []seen
+	for key, recs := range ev.Records {
+		for _, r := range recs {
+			k, _ := base64.StdEncoding.DecodeString(r.Key)
+			v, _ := base64.StdEncoding.DecodeString(r.Value)
+			s := seen{Function: lambdacontext.FunctionName, Deadline: hasDeadline, Topic: r.Topic, Partition: r.Partition,
+				Offset: r.Offset, Key: string(k), Value: string(v), Headers: map[string]string{}}
+			if lc != nil {
+				s.RequestID = lc.AwsRequestID
+			}
+			for _, h := range r.Headers {
+				for name, b := range h {
+					s.Headers[name] = string(b)
+				}
+			}
+			lines = append(lines, s)
+			fmt.Printf("record %s offset %d value %q\n", key, r.Offset, v)
+			switch val := string(v); {
+			case val == "fail":
+				out.BatchItemFailures = append(out.BatchItemFailures, batchItemFailure{itemIdentifier{key, r.Offset}})
+			case val == "error":
+				record(lines)
+				return response{}, errors.New("asked to fail")
+			case val == "panic":
+				record(lines)
+				panic("asked to panic")
+			case val == "exit":
+				record(lines)
+				os.Exit(3)
+			case strings.HasPrefix(val, "sleep:"):
+				d, _ := time.ParseDuration(strings.TrimPrefix(val, "sleep:"))
+				time.Sleep(d)
+			}
+		}
+	}
+	record(lines)
+	return out, nil
+}
+
+// record appends what the handler saw to TESTHANDLER_OUT.
+func record(lines []seen) {
+	path := os.Getenv("TESTHANDLER_OUT")
+	if path == "" {
+		return
+	}
+	outMu.Lock()
+	defer outMu.Unlock()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testhandler:", err)
+		return
+	}
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	for _, l := range lines {
+		_ = enc.Encode(l)
+	}
+}
+
+func main() {
+	if os.Getenv("TESTHANDLER_INIT_ERROR") == "1" {
+		url := "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/init/error"
+		body := `{"errorType":"ConfigError","errorMessage":"TESTHANDLER_INIT_ERROR is set"}`
+		if resp, err := http.Post(url, "application/json", strings.NewReader(body)); err == nil {
+			resp.Body.Close()
+		}
+		os.Exit(1)
+	}
+	lambda.Start(handle)
+}
