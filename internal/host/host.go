@@ -82,9 +82,9 @@ type Status struct {
 // Function is a hosted function: Invoke runs one payload on a free
 // process. Safe for concurrent use.
 type Function struct {
-	cfg   Config
-	log   *slog.Logger
-	env   []string // the handler's environment, but for the runtime API
+	cfg Config
+	log *slog.Logger
+	env []string // the handler's environment, but for the runtime API
 	// free holds a token per slot not in use; idle is those slots, the
 	// last used on top, so a warm process takes the next invocation
 	// rather than a cold slot.
