@@ -40,7 +40,17 @@ func jsonType(path, ct string) bool {
 	if mt == "application/json" {
 		return true
 	}
+	if isInvokePath(path) {
+		// An invocation's payload is a blob: the SDKs send it as
+		// application/octet-stream, which no cross-site form can.
+		return mt == "application/octet-stream"
+	}
 	return strings.HasPrefix(path, lambdaPath) && (mt == "application/x-amz-json-1.0" || mt == "application/x-amz-json-1.1")
+}
+
+// isInvokePath reports whether path is the Lambda Invoke API's.
+func isInvokePath(path string) bool {
+	return strings.HasPrefix(path, "/2015-03-31/functions/") && strings.HasSuffix(path, "/invocations")
 }
 
 // hasBody reports whether the request carries a body.

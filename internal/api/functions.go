@@ -12,19 +12,20 @@ import (
 
 // Function routes, served when the service is also a pipe.FunctionService:
 //
-//	PUT    /v1/functions/{name}  body {"url": "..."}; 200 pipe.Function
+//	PUT    /v1/functions/{name}  body {"url": "..."} or {"handler": pipe.Handler}; 200 pipe.Function
 //	GET    /v1/functions         200 {"functions": [pipe.Function...]}
 //	GET    /v1/functions/{name}  200 pipe.Function
 //	DELETE /v1/functions/{name}  204; 409 InUse while a pipe targets it
 func (h *handler) registerFunctions(mux *http.ServeMux, funcs pipe.FunctionService) {
 	mux.HandleFunc("PUT /v1/functions/{name}", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
-			URL string `json:"url"`
+			URL     string        `json:"url"`
+			Handler *pipe.Handler `json:"handler"`
 		}
-		if !decodeBody(w, r, &body, `send {"url": "http://…"}`) {
+		if !decodeBody(w, r, &body, `send {"url": "http://…"} or {"handler": {"path": "/abs/path/to/handler"}}`) {
 			return
 		}
-		f, err := funcs.PutFunction(r.Context(), pipe.Function{Name: r.PathValue("name"), URL: body.URL})
+		f, err := funcs.PutFunction(r.Context(), pipe.Function{Name: r.PathValue("name"), URL: body.URL, Handler: body.Handler})
 		if err != nil {
 			h.functionError(w, r, err, r.PathValue("name"))
 			return
@@ -66,7 +67,7 @@ func (h *handler) registerFunctions(mux *http.ServeMux, funcs pipe.FunctionServi
 func (h *handler) functionError(w http.ResponseWriter, r *http.Request, err error, name string) {
 	switch {
 	case errors.Is(err, pipe.ErrFunctionNotFound):
-		writeError(w, http.StatusNotFound, errorBody{Code: CodeNotFound, Message: fmt.Sprintf("function %q not found: register it with `sluice functions set %s --url URL`", name, name)})
+		writeError(w, http.StatusNotFound, errorBody{Code: CodeNotFound, Message: fmt.Sprintf("function %q not found: register it with `sluice functions set %s --url URL` (or --handler PATH)", name, name)})
 	case errors.Is(err, pipe.ErrFunctionInUse):
 		writeError(w, http.StatusConflict, errorBody{Code: CodeInUse, Message: err.Error()})
 	default:
@@ -77,7 +78,11 @@ func (h *handler) functionError(w http.ResponseWriter, r *http.Request, err erro
 // PutFunction creates or replaces a function.
 func (c *Client) PutFunction(ctx context.Context, f pipe.Function) (pipe.Function, error) {
 	var out pipe.Function
-	err := c.do(ctx, http.MethodPut, "/v1/functions/"+url.PathEscape(f.Name), map[string]string{"url": f.URL}, http.StatusOK, &out)
+	body := struct {
+		URL     string        `json:"url,omitempty"`
+		Handler *pipe.Handler `json:"handler,omitempty"`
+	}{f.URL, f.Handler}
+	err := c.do(ctx, http.MethodPut, "/v1/functions/"+url.PathEscape(f.Name), body, http.StatusOK, &out)
 	return out, functionErr(err)
 }
 

@@ -42,6 +42,7 @@ type observeOptions struct {
 	clusters  cluster.Service
 	secrets   secret.Service
 	redriver  Redriver
+	invoker   FunctionInvoker // WithInvoker (invoke.go)
 
 	metrics   http.Handler
 	ready     func(context.Context) error

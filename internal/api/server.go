@@ -88,6 +88,9 @@ func NewHandler(svc pipe.Service, log *slog.Logger, opts ...Option) http.Handler
 	if h.obs.redriver != nil {
 		h.registerRedrive(mux, h.obs.redriver)
 	}
+	if h.obs.invoker != nil && funcs != nil {
+		h.registerInvoke(mux, h.obs.invoker)
+	}
 	(&lambdaHandler{h: h, funcs: funcs, clusters: clusters}).register(mux)
 	// The method-less patterns are less specific than the ones above, so
 	// they only catch other methods and unknown paths. Without them

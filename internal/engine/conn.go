@@ -79,7 +79,11 @@ func (cs *connections) key(spec pipe.Spec) string {
 
 // targetEnv is what targets may use during one reconcile: the secrets
 // and functions as this reconcile read them.
-func (cs *connections) targetEnv(urls map[string]string) target.Env {
+func (cs *connections) targetEnv(funcs []pipe.Function) target.Env {
+	byName := make(map[string]pipe.Function, len(funcs))
+	for _, f := range funcs {
+		byName[f.Name] = f
+	}
 	return target.Env{
 		HTTPClient: cs.e.cfg.HTTPClient,
 		Secret:     cs.secretValue,
@@ -91,11 +95,16 @@ func (cs *connections) targetEnv(urls map[string]string) target.Env {
 			return strconv.FormatInt(s.Updated.UnixNano(), 10)
 		},
 		FunctionURL: func(name string) (string, error) {
-			if u, ok := urls[name]; ok && u != "" {
-				return u, nil
+			f, ok := byName[name]
+			switch {
+			case ok && f.Handler != nil:
+				return "", fmt.Errorf("Function %q is a hosted handler, not an HTTP endpoint: target it with target.function.name (`--function %s` does).", name, name)
+			case ok && f.URL != "":
+				return f.URL, nil
 			}
 			return "", fmt.Errorf("Function %q is not registered: register it with `sluice functions set %s --url URL`.", name, name)
 		},
+		Hosted: cs.e.hosts.hostedEnv(byName),
 	}
 }
 

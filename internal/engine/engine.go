@@ -97,6 +97,7 @@ type Engine struct {
 	// after the first successful reconcile, for readiness. See observe.go.
 	obs        *observer
 	reconciled atomic.Bool
+	hosts      *hosts // the hosted functions' processes
 }
 
 // New returns an engine over cfg.Store.
@@ -113,14 +114,16 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{
+	e := &Engine{
 		cfg:     cfg,
 		store:   cfg.Store,
 		log:     cfg.Logger,
 		wake:    make(chan struct{}, 1),
 		runners: map[string]*runner{},
 		obs:     newObserver(),
-	}, nil
+	}
+	e.hosts = &hosts{e: e}
+	return e, nil
 }
 
 func (e *Engine) poke() {
@@ -297,6 +300,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer t.Stop()
 	stopMonitor := e.startLagMonitor(ctx)
 	defer stopMonitor()
+	// The hosted functions' processes stop after the pipes that use
+	// them.
+	defer e.hosts.closeAll()
 	defer e.stopAll()
 	for {
 		if err := e.reconcile(ctx); err != nil && ctx.Err() == nil {
@@ -326,11 +332,10 @@ func (e *Engine) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	urls := make(map[string]string, len(funcs))
-	for _, f := range funcs {
-		urls[f.Name] = f.URL
+	for name, err := range e.hosts.sync(funcs) {
+		e.log.Error("cannot host function", "function", name, "err", err)
 	}
-	tenv := conns.targetEnv(urls)
+	tenv := conns.targetEnv(funcs)
 	want := make(map[string]pipe.Pipe, len(pipes))
 	for _, p := range pipes {
 		if p.IsEnabled() && p.Status.State != pipe.StateDeleting {

@@ -7,28 +7,50 @@ import (
 	"github.com/sluice-dev/sluice/internal/pipe"
 )
 
-// PutFunction creates or replaces a function. Pipes targeting it restart
-// on the next reconcile, which this triggers, and post to the new URL.
+// PutFunction creates or replaces a function. Pipes targeting an HTTP
+// function restart on the next reconcile, which this triggers, and post to
+// the new URL; a hosted function's next invocation runs on processes of
+// the new handler. A function may not change kind while pipes target it:
+// their target sections name the kind.
 func (e *Engine) PutFunction(ctx context.Context, f pipe.Function) (pipe.Function, error) {
 	if err := f.Validate(); err != nil {
 		return pipe.Function{}, err
+	}
+	if old, err := e.store.GetFunction(ctx, f.Name); err == nil && old.Kind() != f.Kind() {
+		users, err := e.pipesWhere(ctx, func(p pipe.Pipe) bool { return p.Target.FunctionName() == f.Name })
+		if err != nil {
+			return pipe.Function{}, err
+		}
+		if len(users) > 0 {
+			return pipe.Function{}, fmt.Errorf("function %q is the target of pipes %v as a %s function: delete them, or register the %s function under another name: %w",
+				f.Name, users, old.Kind(), f.Kind(), pipe.ErrFunctionInUse)
+		}
 	}
 	f, err := e.store.PutFunction(ctx, f)
 	if err != nil {
 		return pipe.Function{}, err
 	}
 	e.poke()
-	return f, nil
+	return e.functionStatus(f), nil
 }
 
-// GetFunction returns the named function.
+// GetFunction returns the named function, with its processes' status if
+// it is hosted.
 func (e *Engine) GetFunction(ctx context.Context, name string) (pipe.Function, error) {
-	return e.store.GetFunction(ctx, name)
+	f, err := e.store.GetFunction(ctx, name)
+	if err != nil {
+		return pipe.Function{}, err
+	}
+	return e.functionStatus(f), nil
 }
 
 // ListFunctions returns every function.
 func (e *Engine) ListFunctions(ctx context.Context) ([]pipe.Function, error) {
-	return e.store.ListFunctions(ctx)
+	fs, err := e.store.ListFunctions(ctx)
+	for i := range fs {
+		fs[i] = e.functionStatus(fs[i])
+	}
+	return fs, err
 }
 
 // DeleteFunction removes a function no pipe targets; while pipes do, it
@@ -38,7 +60,7 @@ func (e *Engine) DeleteFunction(ctx context.Context, name string) error {
 	if _, err := e.store.GetFunction(ctx, name); err != nil {
 		return err
 	}
-	users, err := e.pipesWhere(ctx, func(p pipe.Pipe) bool { return p.Target.HTTPOrZero().Function == name })
+	users, err := e.pipesWhere(ctx, func(p pipe.Pipe) bool { return p.Target.FunctionName() == name })
 	if err != nil {
 		return err
 	}

@@ -65,11 +65,7 @@ func (e *Engine) Redrive(ctx context.Context, name string, dryRun bool, report f
 	if err != nil {
 		return redrive.Progress{}, err
 	}
-	urls := make(map[string]string, len(funcs))
-	for _, f := range funcs {
-		urls[f.Name] = f.URL
-	}
-	env := chain.Env{Target: conns.targetEnv(urls), InitialBackoff: e.cfg.Tuning.InitialBackoff, MaxBackoff: e.cfg.Tuning.MaxBackoff}
+	env := chain.Env{Target: conns.targetEnv(funcs), InitialBackoff: e.cfg.Tuning.InitialBackoff, MaxBackoff: e.cfg.Tuning.MaxBackoff}
 	if env.Target.Encoder, err = event.NewFormatEncoder(conn.source, event.Format(p.Format)); err != nil {
 		return redrive.Progress{}, err
 	}

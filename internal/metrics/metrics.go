@@ -49,6 +49,13 @@
 //	sluice_pipe_state{pipe,state}         gauge: 1 for the pipe's stored state, 0 for the other states (Creating, Enabling, Enabled, Disabling, Disabled, Updating, Deleting)
 //	sluice_pipe_up{pipe}                  gauge: 1 when this process runs the pipe and its last processing result is not a PROBLEM, else 0
 //
+// Hosted functions (sluice functions set NAME --handler), per function:
+//
+//	sluice_function_invocations_total{function}   invocations a process answered (errors included)
+//	sluice_function_errors_total{function}        invocations that ended in a function error (handler error, crash, timeout, init error)
+//	sluice_function_cold_starts_total{function}   handler processes started
+//	sluice_function_restarts_total{function}      processes started in place of one that crashed, timed out or failed its init
+//
 // The registry also has the standard go_* and process_* collectors.
 //
 // DeletePipe removes every series of a pipe, so /metrics does not grow
@@ -82,6 +89,8 @@ var deliveryBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10
 // concurrent use.
 type Metrics struct {
 	reg *prometheus.Registry
+
+	functions Functions
 
 	offsetLag    *prometheus.GaugeVec
 	offsetLagMax *prometheus.GaugeVec
@@ -181,8 +190,48 @@ func New() *Metrics {
 			DeletePartialMatch(prometheus.Labels) int
 		}))
 	}
+	fn := func(name, help string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"function"})
+		m.reg.MustRegister(c)
+		return c
+	}
+	m.functions = Functions{
+		invocations: fn("sluice_function_invocations_total", "Invocations of a hosted function a process answered, errors included."),
+		errors:      fn("sluice_function_errors_total", "Invocations of a hosted function that ended in a function error (handler error, crash, timeout, init error)."),
+		coldStarts:  fn("sluice_function_cold_starts_total", "Handler processes of a hosted function started."),
+		restarts:    fn("sluice_function_restarts_total", "Handler processes started in place of one that crashed, timed out or failed its init."),
+	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Functions counts what hosted functions do (it is a host.Observer).
+type Functions struct {
+	invocations, errors, coldStarts, restarts *prometheus.CounterVec
+}
+
+// Functions is the hosted functions' collectors.
+func (m *Metrics) Functions() *Functions { return &m.functions }
+
+// Invoked counts an answered invocation.
+func (f *Functions) Invoked(function string, failed bool) {
+	f.invocations.WithLabelValues(function).Inc()
+	if failed {
+		f.errors.WithLabelValues(function).Inc()
+	}
+}
+
+// ColdStart counts a process started.
+func (f *Functions) ColdStart(function string) { f.coldStarts.WithLabelValues(function).Inc() }
+
+// Restarted counts a process started in place of a failed one.
+func (f *Functions) Restarted(function string) { f.restarts.WithLabelValues(function).Inc() }
+
+// DeleteFunction removes a function's series.
+func (f *Functions) DeleteFunction(function string) {
+	for _, c := range []*prometheus.CounterVec{f.invocations, f.errors, f.coldStarts, f.restarts} {
+		c.DeleteLabelValues(function)
+	}
 }
 
 // Registry is the registry every series is on.

@@ -438,12 +438,74 @@ type Service interface {
 	DeletePipe(ctx context.Context, name string) error
 }
 
-// Function is a named HTTP endpoint pipes can target by name, as event
-// source mappings name a function.
+// Function is a named function pipes can target by name, as event source
+// mappings name a function: an HTTP endpoint (URL), or a Lambda handler
+// Sluice hosts (Handler). Exactly one is set.
 type Function struct {
 	Name         string    `json:"name"`
-	URL          string    `json:"url"`
+	URL          string    `json:"url,omitempty"`
+	Handler      *Handler  `json:"handler,omitempty"`
 	LastModified time.Time `json:"lastModified"`
+	// Status is what a hosted function's processes are doing; the
+	// control plane fills it in on reads, and nothing stores it.
+	Status *FunctionStatus `json:"status,omitempty"`
+}
+
+// Kind is "hosted" for a Handler, "url" otherwise.
+func (f Function) Kind() string {
+	if f.Handler != nil {
+		return FunctionHosted
+	}
+	return FunctionURL
+}
+
+// Function kinds.
+const (
+	FunctionURL    = "url"
+	FunctionHosted = "hosted"
+)
+
+// Handler is a Lambda handler Sluice runs as child processes, serving
+// them the Lambda Runtime API: a binary built with aws-lambda-go
+// (lambda.Start), or any custom runtime's bootstrap.
+type Handler struct {
+	// Path is the executable, an absolute path on the machine Sluice
+	// runs on.
+	Path string `json:"path"`
+	// Env is added to the handler's environment.
+	Env map[string]string `json:"env,omitempty"`
+	// Concurrency is how many processes may run at once, each one
+	// invocation at a time (default 10, at most 1000).
+	Concurrency int `json:"concurrency,omitempty"`
+	// TimeoutSeconds bounds one invocation (default 3, as the
+	// reference's; at most 900).
+	TimeoutSeconds float64 `json:"timeoutSeconds,omitempty"`
+	// MemoryMB is told to the handler (AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+	// default 128, 128–10240); Sluice does not enforce it.
+	MemoryMB int `json:"memoryMB,omitempty"`
+}
+
+// Handler bounds and defaults.
+const (
+	DefaultHandlerConcurrency = 10
+	MaxHandlerConcurrency     = 1000
+	DefaultHandlerTimeout     = 3 * time.Second
+	MaxHandlerTimeout         = 900 * time.Second
+	DefaultHandlerMemoryMB    = 128
+	MinHandlerMemoryMB        = 128
+	MaxHandlerMemoryMB        = 10240
+)
+
+// FunctionStatus is a hosted function's processes and counts since this
+// process started.
+type FunctionStatus struct {
+	Processes   int    `json:"processes"`
+	Busy        int    `json:"busy"`
+	Invocations int64  `json:"invocations"`
+	Errors      int64  `json:"errors"`
+	ColdStarts  int64  `json:"coldStarts"`
+	Restarts    int64  `json:"restarts"`
+	LastError   string `json:"lastError,omitempty"`
 }
 
 // ErrFunctionNotFound and ErrFunctionInUse are what a FunctionService

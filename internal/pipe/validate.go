@@ -7,8 +7,10 @@ import (
 
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -255,13 +257,51 @@ func (f Function) Validate() error {
 	if f.Name == "" || len(f.Name) > MaxNameLength || !nameRE.MatchString(f.Name) {
 		v.Add("name", strconv.Quote(f.Name), fmt.Sprintf("use 1–%d letters, digits, '-' and '_'", MaxNameLength))
 	}
-	if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(f.URL) > maxURLLength {
-		v.Add("url", strconv.Quote(f.URL), "use an absolute http:// or https:// URL")
+	switch h := f.Handler; {
+	case h != nil && f.URL != "":
+		v.Add("url", strconv.Quote(f.URL), "give either url (an HTTP endpoint) or handler (a program Sluice runs), not both")
+	case h != nil:
+		validateHandler(v, h)
+	default:
+		if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(f.URL) > maxURLLength {
+			v.Add("url", strconv.Quote(f.URL), "use an absolute http:// or https:// URL, or give handler: the path of a Lambda handler for Sluice to run")
+		}
 	}
 	if len(v.Fields) > 0 {
 		return v
 	}
 	return nil
+}
+
+// validateHandler checks a hosted function's handler.
+func validateHandler(v *ValidationError, h *Handler) {
+	switch {
+	case h.Path == "":
+		v.Add("handler.path", "", "required: give the path of the handler's executable (a binary built with aws-lambda-go, or a bootstrap)")
+	case !filepath.IsAbs(h.Path) || strings.ContainsRune(h.Path, 0):
+		v.Add("handler.path", strconv.Quote(h.Path), "use an absolute path on the machine Sluice runs on")
+	}
+	if c := h.Concurrency; c < 0 || c > MaxHandlerConcurrency {
+		v.Add("handler.concurrency", strconv.Itoa(c), fmt.Sprintf("use 1–%d processes (0 is the default, %d)", MaxHandlerConcurrency, DefaultHandlerConcurrency))
+	}
+	if s := h.TimeoutSeconds; !(s >= 0 && s <= MaxHandlerTimeout.Seconds()) {
+		v.Add("handler.timeoutSeconds", strconv.FormatFloat(s, 'f', -1, 64), fmt.Sprintf("use up to %d seconds (0 is the default, %s)", int(MaxHandlerTimeout.Seconds()), DefaultHandlerTimeout))
+	}
+	if m := h.MemoryMB; m != 0 && (m < MinHandlerMemoryMB || m > MaxHandlerMemoryMB) {
+		v.Add("handler.memoryMB", strconv.Itoa(m), fmt.Sprintf("use %d–%d MB (0 is the default, %d)", MinHandlerMemoryMB, MaxHandlerMemoryMB, DefaultHandlerMemoryMB))
+	}
+	for _, name := range slices.Sorted(maps.Keys(h.Env)) {
+		field := "handler.env." + name
+		switch {
+		case !envNameRE.MatchString(name):
+			v.Add(field, strconv.Quote(name), "use a variable name of letters, digits and '_' that does not start with a digit")
+		case name == "AWS_LAMBDA_RUNTIME_API" || name == "_HANDLER" || strings.HasPrefix(name, ExecEnvReservedPrefix):
+			v.Add(field, strconv.Quote(name), "Sluice sets this variable itself: use another name")
+		}
+		if strings.ContainsRune(h.Env[name], 0) {
+			v.Add(field, "", "remove the NUL byte: no environment value can hold one")
+		}
+	}
 }
 
 // Failure destination schemes.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -59,6 +60,16 @@ type Env struct {
 	// Produced is told of each Kafka produce's outcome: records
 	// acknowledged and records failed; nil ignores it.
 	Produced func(ok, failed int)
+	// Hosted returns the named hosted function as it is now (a changed
+	// function is a new one), or says how to register it.
+	Hosted func(name string) (Hosted, error)
+}
+
+// Hosted is a function Sluice runs (package host): an Invoker with a
+// timeout of its own.
+type Hosted interface {
+	Invoker
+	Timeout() time.Duration
 }
 
 var (

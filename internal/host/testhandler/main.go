@@ -8,6 +8,10 @@
 //	panic           the handler panics (aws-lambda-go reports it and exits)
 //	exit            the process exits mid-invocation
 //	sleep:DURATION  the handler sleeps that long
+//	once:WORD       as WORD the first time this record (topic, partition,
+//	                offset) is seen, then as any other value: the state
+//	                is a file per record in TESTHANDLER_STATE
+//	for:D:WORD      as WORD until D after the record was first seen
 //
 // Every record it sees is appended to TESTHANDLER_OUT (if set) as a JSON
 // line with the invocation's request id, and logged on stdout.
@@ -23,6 +27,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +86,22 @@ func handle(ctx context.Context, ev events.KafkaEvent) (response, error) {
 			}
 			lines = append(lines, s)
 			fmt.Printf("record %s offset %d value %q\n", key, r.Offset, v)
-			switch val := string(v); {
+			val := string(v)
+			if w, ok := strings.CutPrefix(val, "once:"); ok {
+				val = ""
+				if first(key, r.Offset) {
+					val = w
+				}
+			}
+			if rest, ok := strings.CutPrefix(val, "for:"); ok {
+				d, w, _ := strings.Cut(rest, ":")
+				dur, _ := time.ParseDuration(d)
+				val = ""
+				if time.Since(firstSeen(key, r.Offset)) < dur {
+					val = w
+				}
+			}
+			switch {
 			case val == "fail":
 				out.BatchItemFailures = append(out.BatchItemFailures, batchItemFailure{itemIdentifier{key, r.Offset}})
 			case val == "error":
@@ -101,6 +121,31 @@ func handle(ctx context.Context, ev events.KafkaEvent) (response, error) {
 	}
 	record(lines)
 	return out, nil
+}
+
+// first reports whether this is the first time the record is seen (a
+// file per record in TESTHANDLER_STATE, shared by every process).
+func first(key string, offset int64) bool {
+	dir := os.Getenv("TESTHANDLER_STATE")
+	if dir == "" {
+		return true
+	}
+	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("%s-%d", key, offset)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// firstSeen is when the record was first seen (now, if it was not).
+func firstSeen(key string, offset int64) time.Time {
+	first(key, offset)
+	st, err := os.Stat(filepath.Join(os.Getenv("TESTHANDLER_STATE"), fmt.Sprintf("%s-%d", key, offset)))
+	if err != nil {
+		return time.Now()
+	}
+	return st.ModTime()
 }
 
 // record appends what the handler saw to TESTHANDLER_OUT.

@@ -12,11 +12,13 @@ CREATE TABLE IF NOT EXISTS pipes (
     updated_at TIMESTAMP NOT NULL
 );
 
--- Functions are named HTTP endpoints pipes can target by name.
+-- Functions are what pipes can target by name: an HTTP endpoint (url), or
+-- a handler Sluice hosts (handler, the JSON of pipe.Handler; '' for none).
 CREATE TABLE IF NOT EXISTS functions (
     name       TEXT      PRIMARY KEY,
     url        TEXT      NOT NULL,
-    updated_at TIMESTAMP NOT NULL
+    updated_at TIMESTAMP NOT NULL,
+    handler    TEXT      NOT NULL DEFAULT ''
 );
 
 -- Clusters are named Kafka connections; spec is the JSON of cluster.Cluster,

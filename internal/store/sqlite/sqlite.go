@@ -66,6 +66,8 @@ var migrations = []struct{ table, column, def string }{
 	// Secrets stored before brokers were bound are bound by the clusters
 	// that use them (engine.PutCluster).
 	{"secrets", "brokers", "TEXT NOT NULL DEFAULT '[]'"},
+	// Functions stored before Sluice hosted handlers are HTTP endpoints.
+	{"functions", "handler", "TEXT NOT NULL DEFAULT ''"},
 }
 
 // migrate adds the columns an older store lacks.
