@@ -85,7 +85,7 @@ func (s *DB) DeleteFunction(ctx context.Context, name string) error {
 	return s.deleteRow(ctx, "functions", name, pipe.ErrFunctionNotFound)
 }
 
-// decodeHandler reads the handler column into f ('' is none).
+// decodeHandler reads the handler column into f (” is none).
 func decodeHandler(f *pipe.Function, handler string) error {
 	if handler == "" {
 		return nil
