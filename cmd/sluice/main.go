@@ -3,16 +3,24 @@
 package main
 
 import (
-	"github.com/sluice-dev/sluice/internal/api"
 	"log/slog"
 	"os"
+	"path/filepath"
 
+	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/bench"
 	"github.com/sluice-dev/sluice/internal/cli"
 	"github.com/sluice-dev/sluice/internal/engine"
 	"github.com/sluice-dev/sluice/internal/store"
 )
 
 func main() {
+	// `sluice bench hosted-function` runs this binary, linked under that
+	// name, as its no-op Lambda handler.
+	if filepath.Base(os.Args[0]) == bench.NoopHandlerName {
+		bench.RunNoopHandler()
+		return
+	}
 	os.Exit(cli.Main(os.Args[1:], newEngine))
 }
 

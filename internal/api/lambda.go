@@ -205,6 +205,9 @@ type lambdaHandler struct {
 	h        *handler
 	funcs    pipe.FunctionService // nil: FunctionName must be a URL
 	clusters cluster.Service      // nil: EventSourceArn is refused
+	// aws: an AWS function ARN as FunctionName is a lambda target, invoked
+	// in AWS (awslambda.go); false: it names a Sluice function.
+	aws bool
 }
 
 func (l *lambdaHandler) register(mux *http.ServeMux) {
@@ -303,7 +306,7 @@ func lambdaFieldErrors(ve *pipe.ValidationError) string {
 		"batchSize": "BatchSize", "maximumBatchingWindowInSeconds": "MaximumBatchingWindowInSeconds",
 		"topics": "Topics", "startingPosition": "StartingPosition", "startingPositionTimestamp": "StartingPositionTimestamp",
 		"consumerGroupId": "ConsumerGroupId", "bootstrapServers": "SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS",
-		"target.http.url": "FunctionName", "target.http.function": "FunctionName", "enabled": "Enabled",
+		"target.http.url": "FunctionName", "target.http.function": "FunctionName", "target.lambda.functionName": "FunctionName", "enabled": "Enabled",
 		"retry.maximumRetryAttempts": "MaximumRetryAttempts", "retry.maximumRecordAgeInSeconds": "MaximumRecordAgeInSeconds",
 		"onFailure.destination": "DestinationConfig.OnFailure.Destination", "retry.bisectBatchOnError": "BisectBatchOnFunctionError",
 		"minimumConcurrency": "ProvisionedPollerConfig.MinimumPollers", "maximumConcurrency": "ProvisionedPollerConfig.MaximumPollers",
@@ -374,25 +377,41 @@ func (l *lambdaHandler) decode(w http.ResponseWriter, r *http.Request) (esmReque
 	return req, nil
 }
 
-// target resolves FunctionName: an http(s) URL is the target itself; a
-// function ARN or name must be a function registered in Sluice.
+// target resolves FunctionName: an http(s) URL is the target itself; an
+// AWS function ARN is a lambda target when the server invokes AWS Lambda
+// (awslambda.go); any other function ARN or name must be a function
+// registered in Sluice.
 func (l *lambdaHandler) target(r *http.Request, name string) (pipe.Target, error) {
 	if u, err := url.Parse(name); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
 		return pipe.Target{HTTP: &pipe.HTTPTarget{URL: name}}, nil
+	}
+	awsTarget, isAWS := awsFunction(name)
+	if isAWS && l.aws {
+		return awsTarget, nil
 	}
 	fn, ok := functionName(name)
 	if !ok {
 		return pipe.Target{}, invalid("FunctionName %s: use a function name, a function ARN, or an http(s) URL.", name)
 	}
+	if l.funcs == nil && isAWS {
+		return pipe.Target{}, awsNotEnabled(name, fn)
+	}
 	if l.funcs == nil {
 		return pipe.Target{}, invalid("FunctionName %s: this server has no function registry; give an http(s) URL.", name)
 	}
-	if _, err := l.funcs.GetFunction(r.Context(), fn); err != nil {
+	f, err := l.funcs.GetFunction(r.Context(), fn)
+	if err != nil {
+		if errors.Is(err, pipe.ErrFunctionNotFound) && isAWS {
+			return pipe.Target{}, awsNotEnabled(name, fn)
+		}
 		if errors.Is(err, pipe.ErrFunctionNotFound) {
 			return pipe.Target{}, &lambdaError{http.StatusNotFound, lambdaNotFound,
-				fmt.Sprintf("Function not found: %s. Register it with `sluice functions set %s --url URL`, or give an http(s) URL as FunctionName.", name, fn)}
+				fmt.Sprintf("Function not found: %s. Register it with `sluice functions set %s --url URL` (or --handler PATH), or give an http(s) URL as FunctionName.", name, fn)}
 		}
 		return pipe.Target{}, err
+	}
+	if f.Kind() == pipe.FunctionHosted {
+		return pipe.Target{Function: &pipe.FunctionTarget{Name: fn}}, nil
 	}
 	return pipe.Target{HTTP: &pipe.HTTPTarget{Function: fn}}, nil
 }
@@ -681,10 +700,8 @@ func applyUpdatable(spec *pipe.Spec, req esmRequest) {
 			}
 		}
 	}
-	if t := req.FunctionResponseTypes; t != nil && spec.Target.HTTP != nil {
-		h := *spec.Target.HTTP
-		h.ReportBatchItemFailures = len(*t) == 1
-		spec.Target.HTTP = &h
+	if t := req.FunctionResponseTypes; t != nil {
+		spec.Target = spec.Target.WithPartialResponses(len(*t) == 1)
 	}
 	if d := req.DestinationConfig; d != nil {
 		spec.OnFailure.Destination = ""
@@ -762,9 +779,7 @@ func (l *lambdaHandler) update(w http.ResponseWriter, r *http.Request) {
 			l.fail(w, r, err)
 			return
 		}
-		old := p.Target.HTTPOrZero()
-		spec.Target.HTTP.TimeoutSeconds = old.TimeoutSeconds
-		spec.Target.HTTP.ReportBatchItemFailures = old.ReportBatchItemFailures
+		spec.Target = carryTarget(p.Target, spec.Target)
 	}
 	applyUpdatable(&spec, req)
 	// The revision read above makes this a compare-and-set: a concurrent
@@ -822,6 +837,7 @@ func (l *lambdaHandler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fn := q.Get("FunctionName")
+	arn := fn // an AWS function's mappings are found by the ARN they were made with
 	if name, ok := functionName(fn); ok {
 		fn = name
 	}
@@ -844,7 +860,7 @@ func (l *lambdaHandler) list(w http.ResponseWriter, r *http.Request) {
 	out := []esmConfiguration{}
 	next := ""
 	for _, p := range ps {
-		if p.UUID <= marker || (fn != "" && p.Target.HTTPOrZero().Function != fn && p.Target.HTTPOrZero().URL != fn) || (arnCluster != "" && p.Cluster != arnCluster) {
+		if p.UUID <= marker || (fn != "" && !targets(p.Target, fn, arn)) || (arnCluster != "" && p.Cluster != arnCluster) {
 			continue
 		}
 		if len(out) == max {
@@ -909,7 +925,7 @@ func configuration(p pipe.Pipe) esmConfiguration {
 		StartingPosition:                  string(p.StartingPosition),
 		BatchSize:                         p.BatchSize,
 		MaximumBatchingWindowInSeconds:    int(math.Round(p.BatchingWindow().Seconds())),
-		FunctionArn:                       p.Target.Where(),
+		FunctionArn:                       functionArnOf(p.Target),
 		LastModified:                      float64(p.Status.LastModified.UnixMilli()) / 1000,
 		LastProcessingResult:              p.Status.LastProcessingResult,
 		State:                             string(p.Status.State),
@@ -919,9 +935,6 @@ func configuration(p pipe.Pipe) esmConfiguration {
 		SelfManagedKafkaEventSourceConfig: &kafkaSourceConfig{ConsumerGroupId: p.GroupID()},
 		MaximumRetryAttempts:              -1,
 		MaximumRecordAgeInSeconds:         -1,
-	}
-	if p.Target.HTTPOrZero().Function != "" {
-		c.FunctionArn = functionARNPrefix + p.Target.HTTP.Function
 	}
 	if t := p.StartingPositionTimestamp; t != nil {
 		v := float64(t.UnixMilli()) / 1000
@@ -940,7 +953,7 @@ func configuration(p pipe.Pipe) esmConfiguration {
 	if d := p.OnFailure.Destination; d != "" {
 		c.DestinationConfig = &destinationConfig{OnFailure: &onFailureConfig{Destination: &d}}
 	}
-	if p.Target.HTTPOrZero().ReportBatchItemFailures {
+	if p.Target.PartialResponses() {
 		c.FunctionResponseTypes = []string{reportBatchItemFailures}
 	}
 	if pats := p.FilterCriteria.Patterns(); len(pats) > 0 {

@@ -43,6 +43,7 @@ type observeOptions struct {
 	secrets   secret.Service
 	redriver  Redriver
 	invoker   FunctionInvoker // WithInvoker (invoke.go)
+	awsLambda bool            // WithAWSLambda (awslambda.go)
 
 	metrics   http.Handler
 	ready     func(context.Context) error

@@ -91,7 +91,7 @@ func NewHandler(svc pipe.Service, log *slog.Logger, opts ...Option) http.Handler
 	if h.obs.invoker != nil && funcs != nil {
 		h.registerInvoke(mux, h.obs.invoker)
 	}
-	(&lambdaHandler{h: h, funcs: funcs, clusters: clusters}).register(mux)
+	(&lambdaHandler{h: h, funcs: funcs, clusters: clusters, aws: h.obs.awsLambda}).register(mux)
 	// The method-less patterns are less specific than the ones above, so
 	// they only catch other methods and unknown paths. Without them
 	// ServeMux would answer in plain text, and clients expect JSON errors.

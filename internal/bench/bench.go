@@ -26,7 +26,11 @@
 //     goroutines and idle CPU;
 //   - kafka-target: records produced first, then copied into another
 //     topic by a bare franz-go consume, produce, commit loop and by a pipe
-//     with a kafka target at each delivery guarantee (no endpoint).
+//     with a kafka target at each delivery guarantee (no endpoint);
+//   - hosted-function: no Kafka; one batch delivered over and over by the
+//     function target to a hosted no-op aws-lambda-go handler and by the
+//     HTTP target to a no-op endpoint, at concurrency 1 and 8: batches
+//     per second and latency of each.
 package bench
 
 import (
@@ -57,10 +61,14 @@ const (
 	// KafkaTarget copies a topic into another: a bare copy loop against a
 	// kafka-target pipe at each delivery guarantee.
 	KafkaTarget = "kafka-target"
+	// HostedFunction delivers one batch over and over to a hosted no-op
+	// handler and, as the baseline, by the HTTP target to a no-op
+	// endpoint.
+	HostedFunction = "hosted-function"
 )
 
 // Scenarios is every scenario Run knows.
-var Scenarios = []string{Throughput, Latency, SlowTarget, ManyPipes, KafkaTarget}
+var Scenarios = []string{Throughput, Latency, SlowTarget, ManyPipes, KafkaTarget, HostedFunction}
 
 // Options say what to measure. Zero values take the scenario's defaults
 // (see Defaults).
@@ -161,6 +169,10 @@ func Defaults(o Options) Options {
 		// writes them four times.
 		set(&o.Records, 200000)
 		set(&o.Partitions, 8)
+	case HostedFunction:
+		// Records is the deliveries of each phase here.
+		set(&o.Records, 5000)
+		set(&o.Partitions, 1)
 	case ManyPipes:
 		set(&o.Pipes, 1000)
 		set(&o.Partitions, 1)
@@ -336,6 +348,8 @@ type Result struct {
 	KafkaTarget []KafkaCopy `json:"kafka_target,omitempty"`
 	// Throttle is slow-target's throttle phase.
 	Throttle *Throttle `json:"throttle,omitempty"`
+	// Invoke is hosted-function's.
+	Invoke *Invoke `json:"invoke,omitempty"`
 
 	PipeRecordsPerSec         float64  `json:"pipe_records_per_sec"`
 	BareConsumerRecordsPerSec float64  `json:"bare_consumer_records_per_sec"`
@@ -445,6 +459,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		err = b.manyPipes(ctx)
 	case KafkaTarget:
 		err = b.kafkaTarget(ctx)
+	case HostedFunction:
+		err = b.hostedFunction(ctx)
 	}
 	b.summarise()
 	return b.res, err

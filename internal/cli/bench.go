@@ -154,6 +154,10 @@ func startCPUProfile(path string) (stop func(), err error) {
 
 func writeBench(out io.Writer, r bench.Result) {
 	o := r.Options
+	if inv := r.Invoke; inv != nil {
+		writeInvoke(out, inv, o)
+		return
+	}
 	fmt.Fprintf(out, "scenario %s, broker %s\n", o.Scenario, r.Broker)
 	if r.Idle != nil {
 		i := r.Idle
@@ -362,4 +366,19 @@ func ms(v *float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f", *v)
+}
+
+// writeInvoke prints the hosted-function scenario.
+func writeInvoke(out io.Writer, inv *bench.Invoke, o bench.Options) {
+	fmt.Fprintf(out, "scenario %s: %d deliveries a phase of one batch of %d records (%d bytes as an event)\n", o.Scenario, o.Records, inv.RecordsPerBatch, inv.BatchBytes)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "target\tconcurrency\tbatches/s\tp50 ms\tp99 ms\tmax ms\tCPU s\t/ http\tp99 over http ms\t\n")
+	for _, p := range inv.Runs {
+		rel, over := "-", "-"
+		if p.ToHTTP > 0 {
+			rel, over = fmt.Sprintf("%.2f", p.ToHTTP), fmt.Sprintf("%+.2f", p.P99OverheadMs)
+		}
+		fmt.Fprintf(w, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n", p.Target, p.Concurrency, p.BatchesPerSec, p.P50Ms, p.P99Ms, p.MaxMs, p.CPUSeconds, rel, over)
+	}
+	w.Flush()
 }

@@ -30,6 +30,7 @@ type devOptions struct {
 	partitions  int
 	allowRemote bool
 	demo        bool
+	awsLambda   bool
 }
 
 // devSessionTimeout lets a restarted `sluice dev` reclaim its partitions
@@ -62,6 +63,7 @@ loopback addresses only unless --allow-remote is given.`,
 	f.IntVar(&o.partitions, "partitions", devkafka.DefaultPartitions, "partitions of topics created on first use")
 	f.BoolVar(&o.demo, "demo", false, "also run a demo: a pipe from topic demo to a built-in endpoint that prints what it receives, and a record produced every second")
 	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow non-loopback --api-addr and --kafka-addr, though neither has authentication")
+	f.BoolVar(&o.awsLambda, "aws-lambda", false, awsLambdaHelp)
 	return cmd
 }
 
@@ -154,6 +156,9 @@ func (a *app) runDev(ctx context.Context, o devOptions) (err error) {
 		// No tokens in dev: a page of another site that rebinds its name
 		// to 127.0.0.1 must not reach the API under that name.
 		opts = append(opts, withAPIOptions(api.WithLoopbackHosts()))
+	}
+	if o.awsLambda {
+		opts = append(opts, withAPIOptions(api.WithAWSLambda()))
 	}
 	return runServer(ctx, a.log, eng, ln, opts...)
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -216,4 +217,22 @@ func writeFunction(out io.Writer, f pipe.Function) {
 			fmt.Fprintf(out, "Last error:     %s\n", st.LastError)
 		}
 	}
+}
+
+// hostedFunction reports whether the named function is a hosted handler;
+// a function not found is not (the server says so when the pipe names
+// it).
+func (a *app) hostedFunction(cmd *cobra.Command, name string) (bool, error) {
+	c, err := a.client(cmd)
+	if err != nil {
+		return false, err
+	}
+	f, err := c.GetFunction(cmd.Context(), name)
+	if errors.Is(err, pipe.ErrFunctionNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return f.Kind() == pipe.FunctionHosted, nil
 }

@@ -71,3 +71,65 @@ func TestKafkaAndExecTargetsFromFlags(t *testing.T) {
 		}
 	}
 }
+
+// The lambda kind from the CLI: --target lambda:FUNCTION (a name with its
+// qualifier, or an ARN), --region, --endpoint-url, the timeout and partial
+// responses following the target into its section; get shows it and
+// get -o yaml round-trips through apply; bad values name their flag.
+func TestLambdaTargetFromFlags(t *testing.T) {
+	srv, svc := apitest.NewServer(t)
+	sluice := func(args ...string) result {
+		t.Helper()
+		return run(t, nil, append([]string{"--api", srv.URL}, args...)...)
+	}
+	mustOK(t, sluice("pipes", "create", "fn", "--bootstrap-servers", "b:9092", "--topic", "in", "--target", "lambda:orders:live",
+		"--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:9001", "--target-timeout", "20s", "--report-batch-item-failures"))
+	tg := getPipe(t, svc, "fn").Target
+	if l := tg.Lambda; l == nil || tg.HTTP != nil || l.FunctionName != "orders:live" || l.Region != "eu-west-1" ||
+		l.EndpointURL != "http://127.0.0.1:9001" || l.TimeoutSeconds != 20 || !l.ReportBatchItemFailures {
+		t.Fatalf("target %+v (lambda %+v)", tg, tg.Lambda)
+	}
+	out := mustOK(t, sluice("pipes", "get", "fn")).stdout
+	for _, want := range []string{"lambda:orders:live (region eu-west-1, endpoint http://127.0.0.1:9001)", "Target timeout:          20s", "Partial responses:       yes"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("get lacks %q:\n%s", want, out)
+		}
+	}
+	yaml := mustOK(t, sluice("pipes", "get", "fn", "-o", "yaml")).stdout
+	if !strings.Contains(yaml, "  lambda:\n    functionName: orders:live\n    region: eu-west-1\n    endpointUrl: http://127.0.0.1:9001\n") {
+		t.Fatalf("get -o yaml:\n%s", yaml)
+	}
+	if r := mustOK(t, sluice("apply", "-f", writeFile(t, yaml))); r.stdout != "pipe/fn unchanged\n" {
+		t.Fatalf("apply of get -o yaml printed %q", r.stdout)
+	}
+
+	arn := "arn:aws:lambda:us-east-2:123456789012:function:orders"
+	mustOK(t, sluice("pipes", "create", "arn", "--bootstrap-servers", "b:9092", "--topic", "in", "--target", "lambda:"+arn))
+	if l := getPipe(t, svc, "arn").Target.Lambda; l == nil || l.FunctionName != arn || l.Region != "" {
+		t.Fatalf("lambda section %+v", l)
+	}
+	if out := mustOK(t, sluice("pipes", "get", "arn")).stdout; !strings.Contains(out, "lambda:"+arn+" (region us-east-2)") {
+		t.Fatalf("get:\n%s", out)
+	}
+	if out := mustOK(t, sluice("pipes", "list")).stdout; !strings.Contains(out, "lambda:"+arn) {
+		t.Fatalf("list:\n%s", out)
+	}
+
+	for _, bad := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--target", "lambda:"}, "--target"},
+		{[]string{"--target", "lambda:my function"}, "--target"},
+		{[]string{"--target", "lambda:orders", "--region", "Frankfurt"}, "--region"},
+		{[]string{"--target", "lambda:" + arn, "--region", "eu-west-1"}, "--region"},
+		{[]string{"--target", "lambda:orders", "--endpoint-url", "lambda.local"}, "--endpoint-url"},
+		{[]string{"--target", "lambda:orders", "--payload-limit", "7000000"}, "--payload-limit"},
+		{[]string{"--region", "eu-west-1"}, "--target"}, // no function
+	} {
+		r := sluice(append([]string{"pipes", "create", "bad", "--bootstrap-servers", "b:9092", "--topic", "in"}, bad.args...)...)
+		if r.code == 0 || !strings.Contains(r.stderr, bad.flag) {
+			t.Errorf("%v: exit %d, stderr %s; want it to name %s", bad.args, r.code, r.stderr, bad.flag)
+		}
+	}
+}

@@ -52,7 +52,7 @@ func writePipeTable(w io.Writer, p pipe.Pipe) error {
 		{"Target headers", targetHeaders(s.Target)},
 		{"Signing secret", orDash(s.Target.HTTPOrZero().SigningSecret)},
 		{"OAuth", oauthText(s.Target.HTTPOrZero().OAuth)},
-		{"Partial responses", yesNo(s.Target.HTTPOrZero().ReportBatchItemFailures)},
+		{"Partial responses", yesNo(s.Target.HTTPOrZero().ReportBatchItemFailures || (s.Target.Lambda != nil && s.Target.Lambda.ReportBatchItemFailures))},
 		{"Bisect on error", yesNo(s.Retry.BisectBatchOnError)},
 		{"On failure", onFailureText(s.OnFailure)},
 		{"Filter", filterText(s.FilterCriteria)},
@@ -177,9 +177,24 @@ func clean(s string) string {
 }
 
 // targetText shows a URL target as the URL, a function target by name, a
-// Kafka target as kafka://[CLUSTER/]TOPIC with its quality of service, and
-// a command as its command line.
+// Kafka target as kafka://[CLUSTER/]TOPIC with its quality of service, a
+// command as its command line, and an AWS Lambda function as
+// lambda:FUNCTION with where it is invoked.
 func targetText(t pipe.Target) string {
+	if l := t.Lambda; l != nil {
+		region := lambdaRegion(l)
+		if region == "" {
+			region = "from the server's AWS configuration"
+		}
+		where := []string{"region " + region}
+		if l.Qualifier != "" {
+			where = append([]string{"qualifier " + l.Qualifier}, where...)
+		}
+		if l.EndpointURL != "" {
+			where = append(where, "endpoint "+l.EndpointURL)
+		}
+		return t.Where() + " (" + strings.Join(where, ", ") + ")"
+	}
 	if k := t.Kafka; k != nil {
 		return fmt.Sprintf("%s (%s, acks %s, idempotent %s, key %s, partitioner %s)", t.Where(),
 			orDash(k.Delivery), orDash(k.Acks), yesNo(k.IsIdempotent()), orDash(k.Key), orDash(k.Partitioner))
@@ -192,6 +207,18 @@ func targetText(t pipe.Target) string {
 		return "function " + h.Function
 	}
 	return h.URL
+}
+
+// lambdaRegion is the section's region, else its ARN's; "" when the
+// server's AWS configuration decides.
+func lambdaRegion(l *pipe.LambdaTarget) string {
+	if l.Region != "" {
+		return l.Region
+	}
+	if a, ok := pipe.ParseFunctionARN(l.FunctionName); ok {
+		return a.Region
+	}
+	return ""
 }
 
 // source is the table row saying where a pipe reads from.

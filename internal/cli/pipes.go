@@ -90,6 +90,8 @@ const (
 	flagOrdering  = "ordering"
 	flagMinConc   = "min-concurrency"
 	flagMaxConc   = "max-concurrency"
+	flagRegion    = "region"
+	flagEndpoint  = "endpoint-url"
 	argName       = "NAME"
 )
 
@@ -129,6 +131,11 @@ var specFlags = map[string]string{
 	"target.kafka.deliveryTimeoutSeconds": "--" + flagTimeout,
 	"target.exec.command":                 "--" + flagCommand,
 	"target.exec.timeoutSeconds":          "--" + flagTimeout,
+	"target.lambda.functionName":          "--" + flagTarget,
+	"target.lambda.qualifier":             "--" + flagTarget,
+	"target.lambda.region":                "--" + flagRegion,
+	"target.lambda.endpointUrl":           "--" + flagEndpoint,
+	"target.lambda.timeoutSeconds":        "--" + flagTimeout,
 	"ordering":                            "--" + flagOrdering,
 	"minimumConcurrency":                  "--" + flagMinConc,
 	"maximumConcurrency":                  "--" + flagMaxConc,
@@ -161,6 +168,17 @@ the server's defaults, shown by 'sluice pipes get NAME'.`,
 			if err != nil {
 				return err
 			}
+			if h := spec.Target.HTTP; h != nil && h.Function != "" {
+				// --function works for every kind of function: a hosted
+				// one is the function section's.
+				hosted, err := a.hostedFunction(cmd, h.Function)
+				if err != nil {
+					return err
+				}
+				if hosted {
+					spec.Target = pipe.Target{Function: &pipe.FunctionTarget{Name: h.Function, TimeoutSeconds: h.TimeoutSeconds, ReportBatchItemFailures: h.ReportBatchItemFailures}}
+				}
+			}
 			c, err := a.client(cmd)
 			if err != nil {
 				return err
@@ -180,8 +198,9 @@ the server's defaults, shown by 'sluice pipes get NAME'.`,
 	f.StringSlice(flagBootstrap, nil, "Kafka brokers to start from, as host:port, comma-separated, for a plaintext cluster (this or --cluster is required)")
 	f.String(flagCluster, "", "a cluster registered with 'sluice clusters set' (brokers, auth, credentials) instead of --bootstrap-servers")
 	f.String(flagTopic, "", "topic to read (required)")
-	f.String(flagTarget, "", "where batches go (this, --function or --command is required): an http:// or https:// URL that receives each batch as a POST, kafka://TOPIC or kafka://CLUSTER/TOPIC to produce each record to a topic, or exec:COMMAND")
-	f.String(flagFunction, "", "a function registered with 'sluice functions set' to target instead of --target: the pipe follows its URL")
+	f.String(flagTarget, "", "where batches go (this, --function or --command is required): an http:// or https:// URL that receives each batch as a POST, kafka://TOPIC or kafka://CLUSTER/TOPIC to produce each record to a topic, exec:COMMAND, "+
+		"or lambda:FUNCTION to invoke an AWS Lambda function (a name, NAME:QUALIFIER or an ARN) with the server's AWS credentials")
+	f.String(flagFunction, "", "a function registered with 'sluice functions set' to target instead of --target: an HTTP endpoint (the pipe follows its URL) or a handler Sluice hosts")
 	f.Int(flagBatchSize, 0, fmt.Sprintf("most records per delivery, %d–%d (default %d)", pipe.MinBatchSize, pipe.MaxBatchSize, pipe.DefaultBatchSize))
 	f.String(flagWindow, "", "longest a batch waits for more records after its first, a duration such as 500ms or 2s, at most 5m (default 500ms)")
 	f.String(flagPosition, "", "where to start in partitions the consumer group has no offset for: TRIM_HORIZON, LATEST or AT_TIMESTAMP (default TRIM_HORIZON)")
@@ -195,6 +214,7 @@ the server's defaults, shown by 'sluice pipes get NAME'.`,
 	f.String(flagOrdering, "", "what stays in order: PARTITION (one batch of a partition in flight at a time), KEY (each key's records in offset order; batches of disjoint keys in flight together) or NONE (default PARTITION)")
 	f.Int(flagMinConc, 0, fmt.Sprintf("lowest the limit of batches in flight across the pipe's partitions goes when the target throttles, 1–%d (default %d)", pipe.MaxConcurrency, pipe.DefaultMinimumConcurrency))
 	f.Int(flagMaxConc, 0, fmt.Sprintf("highest the limit of batches in flight across the pipe's partitions goes, 1–%d (default %d)", pipe.MaxConcurrency, pipe.DefaultMaximumConcurrency))
+	lambdaFlags(f)
 	targetAuthFlags(f)
 	failureFlags(f)
 	return cmd
@@ -409,15 +429,29 @@ func failureFlags(f *pflag.FlagSet) {
 	f.String(flagDelivery, "", "with a kafka:// target, the guarantee: AT_LEAST_ONCE (the default), AT_MOST_ONCE or EXACTLY_ONCE (transactions; same cluster only)")
 }
 
+// lambdaFlags defines the flags of a lambda: target besides its function.
+func lambdaFlags(f *pflag.FlagSet) {
+	f.String(flagRegion, "", "with a lambda: target, the function's AWS region (default: the ARN's, else the server's AWS configuration, AWS_REGION)")
+	f.String(flagEndpoint, "", "with a lambda: target, the Lambda endpoint to call instead of AWS's, e.g. another Sluice's API at http://HOST:PORT")
+}
+
 // kindFromFlags moves what the --target flag named into its kind's
 // section: kafka://[CLUSTER/]TOPIC is a Kafka target, exec:COMMAND (or
-// --command) a command; anything else stays the http section's URL. The
-// timeout follows the target to its section.
+// --command) a command, lambda:FUNCTION an AWS Lambda function; anything
+// else stays the http section's URL. The timeout (and for lambda the
+// partial batch responses) follows the target to its section.
 func kindFromFlags(s *pipe.Spec, f *pflag.FlagSet) []error {
 	var errs []error
 	h := s.Target.HTTP
 	cmdline := ""
 	switch {
+	case strings.HasPrefix(h.URL, "lambda:"):
+		s.Target.Lambda = &pipe.LambdaTarget{FunctionName: strings.TrimPrefix(h.URL, "lambda:"),
+			TimeoutSeconds: h.TimeoutSeconds, ReportBatchItemFailures: h.ReportBatchItemFailures}
+		if s.Target.Lambda.FunctionName == "" {
+			errs = append(errs, fmt.Errorf("--%s lambda:: give the function's name or ARN, e.g. lambda:orders or lambda:arn:aws:lambda:us-east-1:123456789012:function:orders", flagTarget))
+		}
+		h.URL, h.TimeoutSeconds, h.ReportBatchItemFailures = "", 0, false
 	case strings.HasPrefix(h.URL, "kafka://"):
 		d, err := pipe.ParseDestination(h.URL)
 		if err != nil {
@@ -441,6 +475,13 @@ func kindFromFlags(s *pipe.Spec, f *pflag.FlagSet) []error {
 	if cmdline != "" {
 		s.Target.Exec = &pipe.ExecTarget{Command: strings.Fields(cmdline), TimeoutSeconds: h.TimeoutSeconds}
 		h.TimeoutSeconds = 0
+	}
+	if f.Changed(flagRegion) || f.Changed(flagEndpoint) {
+		if s.Target.Lambda == nil {
+			s.Target.Lambda = &pipe.LambdaTarget{} // an update's patch of the pipe's lambda section
+		}
+		s.Target.Lambda.Region, _ = f.GetString(flagRegion)
+		s.Target.Lambda.EndpointURL, _ = f.GetString(flagEndpoint)
 	}
 	if f.Changed(flagKey) || f.Changed(flagAcks) || f.Changed(flagDelivery) {
 		if s.Target.Kafka == nil {

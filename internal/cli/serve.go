@@ -44,14 +44,22 @@ type serveConfig struct {
 	// certificate (chain) and private key the API serves HTTPS with.
 	TLSCertFile string `json:"tlsCertFile"`
 	TLSKeyFile  string `json:"tlsKeyFile"`
+	// AWSLambda lets the Lambda API take an AWS function ARN as
+	// FunctionName: the mapping's target is that function, invoked in
+	// AWS with this process's AWS credentials (--aws-lambda).
+	AWSLambda bool `json:"awsLambda"`
 
 	sessionTimeout time.Duration
 }
 
-var serveConfigFields = "apiAddr, dataDir, logFormat, groupSessionTimeout, memberName, tlsCertFile, tlsKeyFile"
+var serveConfigFields = "apiAddr, dataDir, logFormat, groupSessionTimeout, memberName, tlsCertFile, tlsKeyFile, awsLambda"
+
+// awsLambdaHelp is the --aws-lambda flag's help, for serve and dev.
+const awsLambdaHelp = "let the Lambda API take an AWS function ARN as FunctionName, invoked in AWS with this process's AWS credentials (the standard chain)"
 
 func (a *app) serveCmd() *cobra.Command {
 	var configPath string
+	var awsLambda bool
 	cmd := &cobra.Command{
 		Use:   "serve [--config FILE]",
 		Short: "Run the API and the pipes against an external Kafka",
@@ -65,6 +73,8 @@ cluster each pipe names. The config file is YAML:
                             # brokers refuse below group.min.session.timeout.ms, 6s by default)
   memberName: worker-0      # this process's name in the pipes' consumer groups (default:
                             # SLUICE_MEMBER_NAME, else an id kept in dataDir); unique per process
+  awsLambda: true           # the Lambda API takes AWS function ARNs as FunctionName and invokes
+                            # them in AWS with this process's credentials (default false; --aws-lambda)
 
 Each process is a static member of every pipe's consumer group (Kafka's
 group.instance.id, KIP-345), named memberName plus the pipe's UUID: a
@@ -100,10 +110,14 @@ or SLUICE_API_CA_CERT), or put a TLS-terminating proxy in front.`,
 					return err
 				}
 			}
+			if awsLambda {
+				cfg.AWSLambda = true
+			}
 			return a.runServe(cmd.Context(), cfg)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML config file (without one, the defaults apply)")
+	cmd.Flags().BoolVar(&awsLambda, "aws-lambda", false, awsLambdaHelp)
 	return cmd
 }
 
@@ -272,5 +286,9 @@ func (a *app) runServe(ctx context.Context, cfg serveConfig) (err error) {
 	apiURL := scheme + ln.Addr().String()
 	a.log.Info("serving the Sluice API", "url", apiURL, "store", storePath)
 	fmt.Fprintf(a.env.Stdout, "Serving the Sluice API at %s (store %s).\n", apiURL, storePath)
-	return runServer(ctx, a.log, eng, ln, withTLS(tlsConfig), withAPIOptions(api.WithAuth(tokens, api.DefaultTokenCacheTTL)))
+	apiOpts := []api.Option{api.WithAuth(tokens, api.DefaultTokenCacheTTL)}
+	if cfg.AWSLambda {
+		apiOpts = append(apiOpts, api.WithAWSLambda())
+	}
+	return runServer(ctx, a.log, eng, ln, withTLS(tlsConfig), withAPIOptions(apiOpts...))
 }

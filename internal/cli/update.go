@@ -19,7 +19,7 @@ const flagEnabled = "enabled"
 // updateFlags are the flags of `pipes update`, in the order its error
 // messages list them. They set the fields a pipe may change after create.
 var updateFlags = []string{flagTarget, flagFunction, flagCommand, flagKey, flagAcks, flagDelivery, flagBatchSize, flagWindow, flagTimeout, flagPayload, flagOrdering, flagMinConc, flagMaxConc, flagRetries, flagRecordAge, flagEnabled, flagHeader, flagSigning, flagOAuthURL, flagOAuthCli, flagOAuthScp,
-	flagOnFailure, flagDiscard, flagBisect, flagPartial, flagFilter, flagFormat, flagEnrich, flagTemplate}
+	flagOnFailure, flagDiscard, flagBisect, flagPartial, flagFilter, flagFormat, flagEnrich, flagTemplate, flagRegion, flagEndpoint}
 
 // createOnlyFlags set fields that can be set only on create. `pipes
 // update` accepts them (hidden) only to refuse them with the reason and the
@@ -76,6 +76,12 @@ run it again.`,
 			if err != nil {
 				return err
 			}
+			var hosted bool
+			if f.Changed(flagFunction) {
+				if hosted, err = a.hostedFunction(cmd, patch.Target.HTTP.Function); err != nil {
+					return err
+				}
+			}
 			return a.patchPipe(cmd, args[0], func(s *pipe.Spec) {
 				// The section is a pointer shared with the pipe as read:
 				// changing a copy keeps the diff shown below honest.
@@ -112,7 +118,16 @@ run it again.`,
 					}
 				}
 				if f.Changed(flagPartial) {
-					s.Target.HTTP.ReportBatchItemFailures = patch.Target.HTTP.ReportBatchItemFailures
+					on := patch.Target.HTTP.ReportBatchItemFailures
+					switch {
+					case s.Target.Lambda != nil, s.Target.Function != nil:
+						scratch := s.Target.HTTP
+						s.Target.HTTP = nil
+						s.Target = s.Target.WithPartialResponses(on)
+						s.Target.HTTP = scratch
+					default:
+						s.Target.HTTP.ReportBatchItemFailures = on
+					}
 				}
 				if f.Changed(flagBisect) {
 					s.Retry.BisectBatchOnError = patch.Retry.BisectBatchOnError
@@ -133,11 +148,17 @@ run it again.`,
 				// the other.
 				if f.Changed(flagTarget) && patch.Target.HTTP.URL != "" {
 					s.Target.HTTP.URL, s.Target.HTTP.Function = patch.Target.HTTP.URL, ""
-					s.Target.Kafka, s.Target.Exec = nil, nil
+					s.Target.Kafka, s.Target.Exec, s.Target.Lambda, s.Target.Function = nil, nil, nil, nil
 				}
 				if f.Changed(flagFunction) {
+					partial := s.Target.PartialResponses()
+					s.Target.Kafka, s.Target.Exec, s.Target.Lambda, s.Target.Function = nil, nil, nil, nil
 					s.Target.HTTP.URL, s.Target.HTTP.Function = "", patch.Target.HTTP.Function
-					s.Target.Kafka, s.Target.Exec = nil, nil
+					if hosted {
+						// A hosted function is the function section's.
+						s.Target.HTTP = &pipe.HTTPTarget{}
+						s.Target.Function = &pipe.FunctionTarget{Name: patch.Target.HTTP.Function, ReportBatchItemFailures: partial}
+					}
 				}
 				if f.Changed(flagBatchSize) {
 					s.BatchSize = patch.BatchSize
@@ -149,9 +170,21 @@ run it again.`,
 					secs := patchSecs
 					switch {
 					case s.Target.Kafka != nil:
-						s.Target.Kafka.DeliveryTimeoutSeconds = secs
+						k := *s.Target.Kafka
+						k.DeliveryTimeoutSeconds = secs
+						s.Target.Kafka = &k
 					case s.Target.Exec != nil:
-						s.Target.Exec.TimeoutSeconds = secs
+						e := *s.Target.Exec
+						e.TimeoutSeconds = secs
+						s.Target.Exec = &e
+					case s.Target.Lambda != nil:
+						l := *s.Target.Lambda
+						l.TimeoutSeconds = secs
+						s.Target.Lambda = &l
+					case s.Target.Function != nil:
+						fn := *s.Target.Function
+						fn.TimeoutSeconds = secs
+						s.Target.Function = &fn
 					default:
 						s.Target.HTTP.TimeoutSeconds = secs
 					}
@@ -195,8 +228,9 @@ run it again.`,
 	f := cmd.Flags()
 	// The same names and value syntax as `pipes create`; no defaults are
 	// shown, as a flag left out keeps the pipe's current value.
-	f.String(flagTarget, "", "new target: an http:// or https:// URL, kafka://[CLUSTER/]TOPIC or exec:COMMAND")
-	f.String(flagFunction, "", "target a function registered with 'sluice functions set' instead of a URL")
+	f.String(flagTarget, "", "new target: an http:// or https:// URL, kafka://[CLUSTER/]TOPIC, exec:COMMAND or lambda:FUNCTION")
+	f.String(flagFunction, "", "target a function registered with 'sluice functions set' (an HTTP endpoint or a hosted handler) instead of a URL")
+	lambdaFlags(f)
 	f.Int(flagBatchSize, 0, fmt.Sprintf("most records per delivery, %d–%d", pipe.MinBatchSize, pipe.MaxBatchSize))
 	f.String(flagWindow, "", "longest a batch waits for more records after its first, a duration such as 500ms or 2s, at most 5m")
 	f.String(flagTimeout, "", "timeout of one delivery attempt, a duration such as 10s, at most 14m")
@@ -339,6 +373,19 @@ func patchKind(s *pipe.Spec, patch pipe.Spec, f *pflag.FlagSet) {
 	case kindGiven && patch.Target.Exec != nil:
 		e := *patch.Target.Exec
 		s.Target = pipe.Target{Exec: &e}
+	case kindGiven && patch.Target.Lambda != nil:
+		l := *patch.Target.Lambda
+		s.Target = pipe.Target{Lambda: &l}
+	case patch.Target.Lambda != nil && s.Target.Lambda != nil:
+		// --region or --endpoint-url alone.
+		l := *s.Target.Lambda
+		if f.Changed(flagRegion) {
+			l.Region = patch.Target.Lambda.Region
+		}
+		if f.Changed(flagEndpoint) {
+			l.EndpointURL = patch.Target.Lambda.EndpointURL
+		}
+		s.Target.Lambda = &l
 	case patch.Target.Kafka != nil && s.Target.Kafka != nil:
 		k := *s.Target.Kafka
 		if f.Changed(flagKey) {

@@ -157,9 +157,9 @@ func TestHostedFunctionTarget(t *testing.T) {
 		t.Fatalf("function status %+v: want a restart after the panic, the panic's and the error's failures", fn.Status)
 	}
 	// The handler's output is in the log with its request id.
-	if !strings.Contains(logs.String(), "request_id="+seen[0].RequestID) {
-		t.Fatalf("the handler's output is not in the log with its request id %s:\n%s", seen[0].RequestID, logs)
-	}
+	waitFor(t, 10*time.Second, "the handler's output in the log with its request id "+seen[0].RequestID, func() bool {
+		return strings.Contains(logs.String(), "request_id="+seen[0].RequestID)
+	})
 	waitFor(t, 10*time.Second, "status OK after the failures", func() bool {
 		got, err := h.eng.GetPipe(ctx, "hosted")
 		return err == nil && got.Status.LastProcessingResult == pipe.ResultOK

@@ -39,6 +39,11 @@ type process struct {
 	exited chan struct{}    // closed once the process has exited
 	err    error            // why it exited; read after exited
 
+	// writes counts invocations handed over whose payload the runtime
+	// API may still be writing: close waits for them, so a payload's
+	// buffer is the caller's again once Invoke returns.
+	writes sync.WaitGroup
+
 	mu      sync.Mutex
 	pid     int // its process group; 0 until started
 	cur     *invocation
@@ -78,23 +83,29 @@ func (s *slot) invoke(ctx context.Context, payload []byte) (target.Invocation, e
 			return target.Invocation{}, &target.InvokeError{Err: err,
 				Problem: fmt.Sprintf("function %s: cannot start handler %s", s.f.cfg.Name, s.f.cfg.Path)}
 		}
+		p.writes.Add(1)
 		select {
 		case p.next <- inv:
 			handed = true
+			continue
 		case <-p.exited:
+			p.writes.Done()
 			if cold {
 				return s.crashed(p, inv), nil
 			}
 			s.reap(p, true)
 		case <-timer.C:
+			p.writes.Done()
 			return s.timedOut(p, inv), nil
 		case <-ctx.Done():
+			p.writes.Done()
 			s.kill(p)
 			return target.Invocation{}, &target.InvokeError{Err: ctx.Err(), Problem: fmt.Sprintf("function %s: invocation canceled", s.f.cfg.Name)}
 		}
 	}
 	select {
 	case r := <-inv.done:
+		// Its payload was written: the process answered.
 		return r, nil
 	case <-p.exited:
 		// A handler may answer and then exit (aws-lambda-go does after a
@@ -153,7 +164,7 @@ func (s *slot) ensure() (p *process, cold bool, err error) {
 		case <-p.exited:
 			// It died between invocations.
 			s.proc, s.failed = nil, true
-			p.srv.Close()
+			p.close()
 			s.f.log.Warn("handler process exited between invocations; starting another", "err", p.err)
 		default:
 			return p, false, nil
@@ -201,7 +212,7 @@ func (s *slot) start() (*process, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
-		p.srv.Close()
+		p.close()
 		return nil, startError(cfg.Path, err)
 	}
 	p.cmd = cmd
@@ -245,9 +256,15 @@ func (p *process) signal() {
 	}
 }
 
+// close stops p's runtime API and waits for the payloads it was writing.
+func (p *process) close() {
+	p.srv.Close()
+	p.writes.Wait()
+}
+
 // reap forgets an exited process; failed marks the next start a restart.
 func (s *slot) reap(p *process, failed bool) {
-	p.srv.Close()
+	p.close()
 	s.mu.Lock()
 	if s.proc == p {
 		s.proc = nil
@@ -289,6 +306,7 @@ func (p *process) routes(f *Function) http.Handler {
 	mux.HandleFunc("GET "+runtimePrefix+"/invocation/next", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case inv := <-p.next:
+			defer p.writes.Done()
 			p.mu.Lock()
 			p.cur, p.lastID = inv, inv.id
 			p.mu.Unlock()
@@ -298,6 +316,7 @@ func (p *process) routes(f *Function) http.Handler {
 			h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
 			h.Set("Lambda-Runtime-Invoked-Function-Arn", FunctionARNPrefix+f.cfg.Name)
 			h.Set("Lambda-Runtime-Trace-Id", inv.trace)
+			h.Set("Content-Length", strconv.Itoa(len(inv.payload)))
 			_, _ = w.Write(inv.payload)
 		case <-r.Context().Done():
 		}

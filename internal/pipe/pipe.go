@@ -258,6 +258,41 @@ func (t Target) kinds() []string {
 	return out
 }
 
+// PartialResponses reports whether the target reads answers as the
+// reference's partial batch response (the kind's reportBatchItemFailures;
+// an exec target always does, and is not counted here).
+func (t Target) PartialResponses() bool {
+	switch {
+	case t.HTTP != nil:
+		return t.HTTP.ReportBatchItemFailures
+	case t.Lambda != nil:
+		return t.Lambda.ReportBatchItemFailures
+	case t.Function != nil:
+		return t.Function.ReportBatchItemFailures
+	}
+	return false
+}
+
+// WithPartialResponses is t with its kind's reportBatchItemFailures set
+// to on, the section copied; a kind without the setting is t unchanged.
+func (t Target) WithPartialResponses(on bool) Target {
+	switch {
+	case t.HTTP != nil:
+		h := *t.HTTP
+		h.ReportBatchItemFailures = on
+		t.HTTP = &h
+	case t.Lambda != nil:
+		l := *t.Lambda
+		l.ReportBatchItemFailures = on
+		t.Lambda = &l
+	case t.Function != nil:
+		f := *t.Function
+		f.ReportBatchItemFailures = on
+		t.Function = &f
+	}
+	return t
+}
+
 // FunctionName is the name of the registered function the target
 // delivers to (target.http.function or target.function.name), or "".
 func (t Target) FunctionName() string {

@@ -79,6 +79,10 @@ var conformance = map[string]func(t *testing.T, rcv *receiver) (pipe.Spec, Env){
 	// with its answer; see execReceiver.
 	pipe.KindExec:  execReceiver,
 	pipe.KindKafka: kafkaReceiver,
+	// A fake Lambda Invoke endpoint; see lambdaReceiver.
+	pipe.KindLambda: lambdaReceiver,
+	// A hosted function that decodes the event; see functionReceiver.
+	pipe.KindFunction: functionReceiver,
 }
 
 // TestTargetConformance holds every registered kind to the Target

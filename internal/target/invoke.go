@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/batch"
@@ -120,6 +121,7 @@ type invokeTarget struct {
 	timeout time.Duration
 	partial bool // honour a partial batch response
 	closer  func() error
+	bufs    sync.Pool // *[]byte: the encoded batches, reused once answered
 }
 
 func (t *invokeTarget) Close() error {
@@ -136,7 +138,15 @@ func (t *invokeTarget) Deliver(ctx context.Context, b *batch.Batch) batch.Result
 	}
 	payload := b.Payload
 	if payload == nil {
-		payload = t.enc.Append(nil, b.Records)
+		// The invoker is done with the payload once it has answered, so
+		// its buffer serves the next batch.
+		bufp, _ := t.bufs.Get().(*[]byte)
+		if bufp == nil {
+			bufp = new([]byte)
+		}
+		*bufp = t.enc.Append((*bufp)[:0], b.Records)
+		defer t.bufs.Put(bufp)
+		payload = *bufp
 	}
 	if len(payload) > t.limit {
 		return batch.FailedAll(b, oversizedBatch(len(payload), t.limit))
