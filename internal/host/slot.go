@@ -165,7 +165,8 @@ func (s *slot) ensure() (p *process, cold bool, err error) {
 			// It died between invocations.
 			s.proc, s.failed = nil, true
 			p.close()
-			s.f.log.Warn("handler process exited between invocations; starting another", "err", p.err)
+			// aws-lambda-go's runtime exits after reporting a panic.
+			s.f.log.Info("handler process exited after its last invocation; starting another", "err", p.err)
 		default:
 			return p, false, nil
 		}
