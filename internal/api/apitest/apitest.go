@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/secret"
 	"github.com/sluice-dev/sluice/internal/store"
 	"github.com/sluice-dev/sluice/internal/store/sqlite"
+	"github.com/sluice-dev/sluice/internal/target"
 )
 
 // Service is a pipe.Service over a store.Store: the control-plane half of
@@ -65,7 +66,12 @@ func NewServer(t testing.TB) (*httptest.Server, *Service) {
 // API is what the Service serves besides pipes: functions, clusters and
 // secrets.
 func (s *Service) API() []api.Option {
-	return []api.Option{api.WithFunctions(s), api.WithClusters(s, s)}
+	return []api.Option{api.WithFunctions(s), api.WithClusters(s, s), api.WithInvoker(s)}
+}
+
+// InvokeFunction invokes a registered function as the engine does.
+func (s *Service) InvokeFunction(ctx context.Context, name string, payload []byte) (target.Invocation, error) {
+	return s.engine().InvokeFunction(ctx, name, payload)
 }
 
 func (s *Service) now() time.Time {
