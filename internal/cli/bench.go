@@ -21,7 +21,7 @@ func (a *app) benchCmd() *cobra.Command {
 	var asJSON bool
 	var cpuProfile string
 	cmd := &cobra.Command{
-		Use:   "bench [throughput|latency|slow-target|many-pipes|kafka-target]",
+		Use:   "bench [throughput|latency|slow-target|many-pipes|kafka-target|hosted-function]",
 		Short: "Measure pipes against a bare consumer and a bare pipeline on the same records",
 		Long: `Start an embedded broker (or use --brokers), produce records, and measure
 Sluice against baselines read from the same records in the same run:
@@ -67,6 +67,13 @@ Scenarios:
                creation until the output holds every record (for
                EXACTLY_ONCE, until its committed offsets reach the end of the
                source). The goal: AT_LEAST_ONCE at 0.8× the bare loop or more
+  hosted-function
+               no Kafka: one batch (--batch-size, default 100 records of
+               --size) delivered --records times (default 5,000) at 1 and 8
+               at a time, by the function target to a hosted no-op handler
+               built with aws-lambda-go (this binary, linked as
+               sluice-noop-handler) and by the HTTP target to a no-op local
+               endpoint: batches/s, latency, and the ratios
 
 The pipe's batching window is 0 unless --batching-window says otherwise: the
 baselines have none, and a window would hold each partition's last partial
