@@ -182,7 +182,7 @@ func clean(s string) string {
 // lambda:FUNCTION with where it is invoked.
 func targetText(t pipe.Target) string {
 	if l := t.Lambda; l != nil {
-		region := lambdaRegion(l)
+		region := l.KnownRegion()
 		if region == "" {
 			region = "from the server's AWS configuration"
 		}
@@ -202,6 +202,9 @@ func targetText(t pipe.Target) string {
 	if e := t.Exec; e != nil {
 		return "exec " + strings.Join(e.Command, " ")
 	}
+	if f := t.Function; f != nil {
+		return "hosted function " + f.Name
+	}
 	h := t.HTTPOrZero()
 	if h.Function != "" {
 		return "function " + h.Function
@@ -209,17 +212,6 @@ func targetText(t pipe.Target) string {
 	return h.URL
 }
 
-// lambdaRegion is the section's region, else its ARN's; "" when the
-// server's AWS configuration decides.
-func lambdaRegion(l *pipe.LambdaTarget) string {
-	if l.Region != "" {
-		return l.Region
-	}
-	if a, ok := pipe.ParseFunctionARN(l.FunctionName); ok {
-		return a.Region
-	}
-	return ""
-}
 
 // source is the table row saying where a pipe reads from.
 func source(s pipe.Spec) [2]string {

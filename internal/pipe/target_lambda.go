@@ -132,3 +132,15 @@ func validateLambda(v *ValidationError, s Spec) {
 		v.Add("payloadLimitBytes", strconv.Itoa(s.PayloadLimitBytes), fmt.Sprintf("a lambda target takes at most %d bytes a request (the Invoke API's limit): use that or less", LambdaRequestLimitBytes))
 	}
 }
+
+// KnownRegion is the section's region, else its ARN's; "" when the AWS
+// configuration of the process running the pipe decides.
+func (t LambdaTarget) KnownRegion() string {
+	if t.Region != "" {
+		return t.Region
+	}
+	if a, ok := ParseFunctionARN(t.FunctionName); ok {
+		return a.Region
+	}
+	return ""
+}

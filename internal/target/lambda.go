@@ -48,22 +48,12 @@ func describeLambda(spec pipe.Spec, _ Env) string {
 	if t.EndpointURL != "" {
 		b.WriteString(" at " + RedactURL(t.EndpointURL))
 	}
-	if r := specRegion(t); r != "" {
+	if r := t.KnownRegion(); r != "" {
 		b.WriteString(" (region " + r + ")")
 	}
 	return b.String()
 }
 
-// specRegion is the section's region, else its ARN's, else "".
-func specRegion(t *pipe.LambdaTarget) string {
-	if t.Region != "" {
-		return t.Region
-	}
-	if a, ok := pipe.ParseFunctionARN(t.FunctionName); ok {
-		return a.Region
-	}
-	return ""
-}
 
 // openLambda builds a Lambda client from the standard AWS configuration
 // (environment, shared files, SSO, web identity, container and instance
@@ -78,7 +68,7 @@ func openLambda(ctx context.Context, spec pipe.Spec, env Env) (Target, error) {
 		return nil, errors.New("target: Encoder is required")
 	}
 	var opts []func(*config.LoadOptions) error
-	if r := specRegion(t); r != "" {
+	if r := t.KnownRegion(); r != "" {
 		opts = append(opts, config.WithRegion(r))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
