@@ -1,10 +1,12 @@
 package api_test
 
 import (
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/sluice-dev/sluice/internal/api"
 	"github.com/sluice-dev/sluice/internal/api/apitest"
 	"github.com/sluice-dev/sluice/internal/pipe"
 )
@@ -117,4 +119,52 @@ func TestLambdaSluiceARNIsNotAWS(t *testing.T) {
 			t.Fatalf("%s: %d %v", arn, status, c)
 		}
 	}
+}
+
+// TestLambdaAWSFunctionARNEnabled: on a server started with --aws-lambda
+// (api.WithAWSLambda), an AWS function ARN as FunctionName makes a lambda
+// target, FunctionResponseTypes included, echoed as the bare ARN; and a
+// hosted Sluice function's name makes a function target.
+func TestLambdaAWSFunctionARNEnabled(t *testing.T) {
+	svc := apitest.NewService(t)
+	srv := httptest.NewServer(api.NewHandler(svc, nil, append(svc.API(), api.WithAWSLambda())...))
+	defer srv.Close()
+	body := strings.Replace(esmCreate, "http://127.0.0.1:9000/", awsOrdersARN, 1)
+	body = strings.Replace(body, `"FunctionName"`, `"FunctionResponseTypes":["ReportBatchItemFailures"],"FunctionName"`, 1)
+	status, _, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", body)
+	if status != 202 || c["FunctionArn"] != awsOrdersARN {
+		t.Fatalf("create with an AWS ARN: %d %v", status, c)
+	}
+	p := pipeOf(t, svc, c)
+	if l := p.Target.Lambda; l == nil || l.FunctionName != awsOrdersARN || !l.ReportBatchItemFailures || p.Target.HTTP != nil {
+		t.Fatalf("target %+v, want the lambda section with partial responses", p.Target)
+	}
+
+	if _, err := svc.PutFunction(t.Context(), pipe.Function{Name: "hosted", Handler: &pipe.Handler{Path: "/usr/local/bin/hosted-handler"}}); err != nil {
+		t.Fatal(err)
+	}
+	body = strings.Replace(esmCreate, "http://127.0.0.1:9000/", "hosted", 1)
+	status, _, c = lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", body)
+	if status != 202 || c["FunctionArn"] != "arn:aws:lambda:sluice:000000000000:function:hosted" {
+		t.Fatalf("create with a hosted function: %d %v", status, c)
+	}
+	if p = pipeOf(t, svc, c); p.Target.Function == nil || p.Target.Function.Name != "hosted" {
+		t.Fatalf("target %+v, want the function section", p.Target)
+	}
+}
+
+// pipeOf is the pipe of the mapping a Lambda API answer describes.
+func pipeOf(t *testing.T, svc *apitest.Service, mapping map[string]any) pipe.Pipe {
+	t.Helper()
+	ps, err := svc.ListPipes(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.UUID == mapping["UUID"] {
+			return p
+		}
+	}
+	t.Fatalf("no pipe has the mapping's UUID %v", mapping["UUID"])
+	return pipe.Pipe{}
 }
