@@ -59,27 +59,10 @@ func functionArnOf(t pipe.Target) string {
 // timeout, partial batch responses) from the old target to the new one,
 // when either is an http or a lambda target.
 func carryTarget(old, t pipe.Target) pipe.Target {
-	t = t.WithPartialResponses(old.PartialResponses())
-	var secs float64
-	switch {
-	case old.HTTP != nil:
-		secs = old.HTTP.TimeoutSeconds
-	case old.Lambda != nil:
-		secs = old.Lambda.TimeoutSeconds
-	case old.Function != nil:
-		secs = old.Function.TimeoutSeconds
+	if old.HTTP == nil && old.Lambda == nil && old.Function == nil {
+		return t
 	}
-	switch {
-	case t.HTTP != nil:
-		h := *t.HTTP
-		h.TimeoutSeconds = secs
-		t.HTTP = &h
-	case t.Lambda != nil:
-		l := *t.Lambda
-		l.TimeoutSeconds = secs
-		t.Lambda = &l
-	}
-	return t
+	return t.WithPartialResponses(old.PartialResponses()).WithTimeoutSeconds(old.TimeoutSeconds())
 }
 
 // targets reports whether a mapping's target t is what a list's

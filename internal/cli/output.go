@@ -212,7 +212,6 @@ func targetText(t pipe.Target) string {
 	return h.URL
 }
 
-
 // source is the table row saying where a pipe reads from.
 func source(s pipe.Spec) [2]string {
 	if s.Cluster != "" {

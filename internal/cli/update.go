@@ -121,6 +121,7 @@ run it again.`,
 					on := patch.Target.HTTP.ReportBatchItemFailures
 					switch {
 					case s.Target.Lambda != nil, s.Target.Function != nil:
+						// Not the scratch http section's.
 						scratch := s.Target.HTTP
 						s.Target.HTTP = nil
 						s.Target = s.Target.WithPartialResponses(on)
@@ -167,26 +168,14 @@ run it again.`,
 					s.MaximumBatchingWindowInSeconds = patch.MaximumBatchingWindowInSeconds
 				}
 				if f.Changed(flagTimeout) {
-					secs := patchSecs
-					switch {
-					case s.Target.Kafka != nil:
-						k := *s.Target.Kafka
-						k.DeliveryTimeoutSeconds = secs
-						s.Target.Kafka = &k
-					case s.Target.Exec != nil:
-						e := *s.Target.Exec
-						e.TimeoutSeconds = secs
-						s.Target.Exec = &e
-					case s.Target.Lambda != nil:
-						l := *s.Target.Lambda
-						l.TimeoutSeconds = secs
-						s.Target.Lambda = &l
-					case s.Target.Function != nil:
-						fn := *s.Target.Function
-						fn.TimeoutSeconds = secs
-						s.Target.Function = &fn
-					default:
-						s.Target.HTTP.TimeoutSeconds = secs
+					// The scratch http section only when it is the kind.
+					scratch := s.Target.HTTP
+					if s.Target.Kind() == "" {
+						s.Target.HTTP = nil
+					}
+					s.Target = s.Target.WithTimeoutSeconds(patchSecs)
+					if s.Target.HTTP == nil {
+						s.Target.HTTP = scratch
 					}
 				}
 				if f.Changed(flagHeader) {

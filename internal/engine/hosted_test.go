@@ -1,13 +1,10 @@
 package engine_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,47 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/internal/engine"
+	"github.com/sluice-dev/sluice/internal/host/hosttest"
 	"github.com/sluice-dev/sluice/internal/pipe"
 )
-
-// buildHandler builds the aws-lambda-go test handler into dir.
-func buildHandler(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "handler")
-	if out, err := exec.Command("go", "build", "-o", path, "../host/testhandler").CombinedOutput(); err != nil {
-		t.Fatalf("build the test handler: %v\n%s", err, out)
-	}
-	return path
-}
-
-// seenRecord is a line of the test handler's TESTHANDLER_OUT.
-type seenRecord struct {
-	Partition int64  `json:"partition"`
-	Offset    int64  `json:"offset"`
-	Value     string `json:"value"`
-	RequestID string `json:"requestId"`
-}
-
-func readSeen(t *testing.T, path string) []seenRecord {
-	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []seenRecord
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var s seenRecord
-		if json.Unmarshal(sc.Bytes(), &s) == nil {
-			out = append(out, s)
-		}
-	}
-	return out
-}
 
 // TestHostedFunctionTarget: a pipe delivers to an unchanged aws-lambda-go
 // handler Sluice runs; the offsets it names in batchItemFailures are
@@ -66,7 +25,7 @@ func readSeen(t *testing.T, path string) []seenRecord {
 func TestHostedFunctionTarget(t *testing.T) {
 	const topic, parts, n = "hosted", 2, 100
 	dir := t.TempDir()
-	handler := buildHandler(t, dir)
+	handler := hosttest.Build(t, dir)
 	out, state := filepath.Join(dir, "seen.jsonl"), filepath.Join(dir, "state")
 	if err := os.Mkdir(state, 0o755); err != nil {
 		t.Fatal(err)
@@ -123,7 +82,7 @@ func TestHostedFunctionTarget(t *testing.T) {
 
 	// Every record reached the handler; first deliveries are in offset
 	// order per partition; the failed ones came again.
-	seen := readSeen(t, out)
+	seen := hosttest.Read(t, out)
 	times := map[[2]int64]int{}
 	last := map[int64]int64{0: -1, 1: -1}
 	for _, s := range seen {

@@ -201,9 +201,7 @@ func (e *Engine) functionStatus(f pipe.Function) pipe.Function {
 	}
 	st := pipe.FunctionStatus{}
 	if fn, ok := e.hosts.lookup(f.Name); ok {
-		s := fn.Status()
-		st = pipe.FunctionStatus{Processes: s.Processes, Busy: s.Busy, Invocations: s.Invocations, Errors: s.Errors,
-			ColdStarts: s.ColdStarts, Restarts: s.Restarts, LastError: s.LastError}
+		st = fn.Status()
 	}
 	f.Status = &st
 	return f

@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/target"
 )
 
@@ -66,17 +67,6 @@ type Observer interface {
 	Invoked(function string, failed bool)
 	ColdStart(function string)
 	Restarted(function string)
-}
-
-// Status is what a hosted function is doing.
-type Status struct {
-	Processes   int    `json:"processes"` // running
-	Busy        int    `json:"busy"`      // running an invocation
-	Invocations int64  `json:"invocations"`
-	Errors      int64  `json:"errors"`
-	ColdStarts  int64  `json:"coldStarts"`
-	Restarts    int64  `json:"restarts"`
-	LastError   string `json:"lastError,omitempty"`
 }
 
 // Function is a hosted function: Invoke runs one payload on a free
@@ -213,8 +203,8 @@ func (f *Function) setLastError(msg string) {
 }
 
 // Status is what the function's processes are doing.
-func (f *Function) Status() Status {
-	st := Status{Busy: int(f.busy.Load()), Invocations: f.invocations.Load(), Errors: f.errs.Load(),
+func (f *Function) Status() pipe.FunctionStatus {
+	st := pipe.FunctionStatus{Busy: int(f.busy.Load()), Invocations: f.invocations.Load(), Errors: f.errs.Load(),
 		ColdStarts: f.coldStarts.Load(), Restarts: f.restarts.Load()}
 	for _, s := range f.slots {
 		if s.running() {

@@ -30,6 +30,7 @@ func TestMain(m *testing.M) {
 	}
 	handlerPath = filepath.Join(dir, "handler")
 	if out, err := exec.Command("go", "build", "-o", handlerPath, "./testhandler").CombinedOutput(); err != nil {
+		// hosttest.Build needs a testing.TB, which TestMain has not.
 		fmt.Fprintf(os.Stderr, "build the test handler: %v\n%s", err, out)
 		os.Exit(1)
 	}

@@ -585,23 +585,57 @@ func (s Spec) BatchingWindow() time.Duration {
 // TargetTimeout is the timeout of one delivery attempt: the kind's
 // timeoutSeconds (a Kafka target's deliveryTimeoutSeconds).
 func (s Spec) TargetTimeout() time.Duration {
-	var secs float64
-	switch t := s.Target; {
-	case t.HTTP != nil:
-		secs = t.HTTP.TimeoutSeconds
-	case t.Kafka != nil:
-		secs = t.Kafka.DeliveryTimeoutSeconds
-	case t.Exec != nil:
-		secs = t.Exec.TimeoutSeconds
-	case t.Lambda != nil:
-		secs = t.Lambda.TimeoutSeconds
-	case t.Function != nil:
-		secs = t.Function.TimeoutSeconds
-	}
+	secs := s.Target.TimeoutSeconds()
 	if secs == 0 {
 		return DefaultTargetTimeout
 	}
 	return time.Duration(secs * float64(time.Second))
+}
+
+// TimeoutSeconds is the kind's timeoutSeconds (a Kafka target's
+// deliveryTimeoutSeconds); 0 when unset or the kind has none.
+func (t Target) TimeoutSeconds() float64 {
+	switch {
+	case t.HTTP != nil:
+		return t.HTTP.TimeoutSeconds
+	case t.Kafka != nil:
+		return t.Kafka.DeliveryTimeoutSeconds
+	case t.Exec != nil:
+		return t.Exec.TimeoutSeconds
+	case t.Lambda != nil:
+		return t.Lambda.TimeoutSeconds
+	case t.Function != nil:
+		return t.Function.TimeoutSeconds
+	}
+	return 0
+}
+
+// WithTimeoutSeconds is t with its kind's timeout set to secs, the
+// section copied.
+func (t Target) WithTimeoutSeconds(secs float64) Target {
+	switch {
+	case t.HTTP != nil:
+		h := *t.HTTP
+		h.TimeoutSeconds = secs
+		t.HTTP = &h
+	case t.Kafka != nil:
+		k := *t.Kafka
+		k.DeliveryTimeoutSeconds = secs
+		t.Kafka = &k
+	case t.Exec != nil:
+		e := *t.Exec
+		e.TimeoutSeconds = secs
+		t.Exec = &e
+	case t.Lambda != nil:
+		l := *t.Lambda
+		l.TimeoutSeconds = secs
+		t.Lambda = &l
+	case t.Function != nil:
+		f := *t.Function
+		f.TimeoutSeconds = secs
+		t.Function = &f
+	}
+	return t
 }
 
 // MaxRetries is the retry limit, or Unlimited.

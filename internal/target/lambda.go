@@ -54,7 +54,6 @@ func describeLambda(spec pipe.Spec, _ Env) string {
 	return b.String()
 }
 
-
 // openLambda builds a Lambda client from the standard AWS configuration
 // (environment, shared files, SSO, web identity, container and instance
 // roles). Credentials are resolved at the first invocation, so a missing

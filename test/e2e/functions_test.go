@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,51 +13,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluice-dev/sluice/internal/host/hosttest"
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/test/testproc"
 )
-
-// buildHandler builds the test handler: a Lambda handler written only
-// with github.com/aws/aws-lambda-go (lambda.Start, events.KafkaEvent).
-func buildHandler(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "orders-handler")
-	if out, err := exec.Command("go", "build", "-o", path, "../../internal/host/testhandler").CombinedOutput(); err != nil {
-		t.Fatalf("build the handler: %v\n%s", err, out)
-	}
-	return path
-}
-
-// handled is what the handler wrote of each record it saw.
-type handled struct {
-	RequestID string            `json:"requestId"`
-	Partition int64             `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Key       string            `json:"key"`
-	Value     string            `json:"value"`
-	Headers   map[string]string `json:"headers"`
-}
-
-func readHandled(t *testing.T, path string) []handled {
-	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []handled
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var h handled
-		if json.Unmarshal(sc.Bytes(), &h) == nil {
-			out = append(out, h)
-		}
-	}
-	return out
-}
 
 // TestHostedLambdaHandler is the issue's acceptance check: an unchanged
 // aws-lambda-go handler runs as a Sluice function; it decodes the batches
@@ -71,7 +28,7 @@ func readHandled(t *testing.T, path string) []handled {
 // invokes the function through the first one's Invoke API.
 func TestHostedLambdaHandler(t *testing.T) {
 	aws := need(t, "/usr/bin/aws")
-	handler := buildHandler(t)
+	handler := hosttest.Build(t, t.TempDir())
 	dir := t.TempDir()
 	out, state := filepath.Join(dir, "seen.jsonl"), filepath.Join(dir, "state")
 	if err := os.Mkdir(state, 0o755); err != nil {
@@ -132,7 +89,7 @@ func TestHostedLambdaHandler(t *testing.T) {
 		return end[0] == n && end[1] == n
 	})
 
-	seen := readHandled(t, out)
+	seen := hosttest.Read(t, out)
 	times := map[[2]int64]int{}
 	for _, h := range seen {
 		times[[2]int64{h.Partition, h.Offset}]++
@@ -212,7 +169,7 @@ func TestHostedLambdaHandler(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, "the relayed records at the handler", func() bool {
 		c := 0
-		for _, h := range readHandled(t, out) {
+		for _, h := range hosttest.Read(t, out) {
 			if strings.HasPrefix(h.Value, "relayed-") {
 				c++
 			}
