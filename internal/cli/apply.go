@@ -2,12 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -19,7 +21,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/pipe"
 )
 
-// Actions apply reports, one line per pipe: "pipe/NAME ACTION".
+// Actions apply reports, one line per pipe or function: "KIND/NAME ACTION".
 const (
 	actionCreated   = "created"
 	actionUpdated   = "updated"
@@ -27,6 +29,18 @@ const (
 	actionDeleted   = "deleted"
 	actionFailed    = "failed"
 )
+
+// What apply declares: the KIND of "KIND/NAME" lines.
+const (
+	kindPipe     = "pipe"
+	kindFunction = "function"
+)
+
+// applyService is what apply changes: the API client is both.
+type applyService interface {
+	pipe.Service
+	pipe.FunctionService
+}
 
 func (a *app) applyCmd() *cobra.Command {
 	var (
@@ -36,20 +50,35 @@ func (a *app) applyCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE [--prune] [--dry-run]",
-		Short: "Create, update (and with --prune delete) pipes to match a YAML file",
-		Long: `Make the server's pipes match the pipes declared in FILE (YAML or JSON; - reads
-standard input):
+		Short: "Create, update (and with --prune delete) pipes, and create or update functions, to match a YAML file",
+		Long: `Make the server's pipes, and the functions they target, match those declared
+in FILE (YAML or JSON; - reads standard input):
 
+  functions:
+    - name: enrich
+      url: http://127.0.0.1:9100/
+    - name: resize
+      handler: {path: ./bin/resize, concurrency: 4}
   pipes:
     - name: orders
       bootstrapServers: [127.0.0.1:9092]
       topics: [orders]
       batchSize: 100
-      target: {url: http://127.0.0.1:9000/}
+      target: {http: {function: enrich}}
 
 The fields are those of the API's pipe spec ('sluice pipes get NAME -o yaml'
-prints one). A file may also hold several YAML documents separated by ---,
-each a "pipes:" list or a single pipe's fields.
+prints one) and of a function (name, then url or handler, as 'sluice
+functions get NAME -o json' prints them; its lastModified and status are the
+server's and ignored, so 'sluice functions list -o json' output applies as
+is). A file may also hold several YAML documents separated by ---, each a
+"pipes:" list, a "functions:" list, both, or a single pipe's fields.
+
+Functions are applied before pipes, so a pipe may target a function the same
+file declares. A relative handler.path is resolved against FILE's directory
+(the working directory for -), so a file kept beside its handler works from
+anywhere. A function is created if absent, replaced if its url or handler
+differs (a handler field left out means its default), and left alone
+otherwise.
 
 Each declared pipe is created if absent, updated if it differs, and left
 alone if it matches. A field left out means its default, except the
@@ -58,30 +87,42 @@ values. Changing a create-only field (bootstrapServers, topics,
 startingPosition, startingPositionTimestamp, consumerGroupId) is an error:
 delete the pipe and apply again to re-create it.
 
-Every pipe is checked before anything is changed: if any pipe in the file is
-invalid, or would change a create-only field, nothing is changed.
+Everything is checked before anything is changed: if any pipe or function in
+the file is invalid, would change a create-only field, or would turn a
+function that pipes target from a url one into a hosted one (or back),
+nothing is changed.
+
+Each pipe and function prints one line, "pipe/NAME ACTION" or
+"function/NAME ACTION" (created, updated, unchanged, deleted, failed); -o json
+prints {"dryRun": …, "results": [{"function" or "pipe": NAME, "action",
+"changes", "error"}]}, functions first.
 
 With --prune, pipes on the server that the file does not declare are deleted
-(their consumer groups keep their offsets). With --dry-run, the plan is
-printed and nothing is changed.`,
+(their consumer groups keep their offsets). Functions are never deleted, so
+that a file of pipes alone does not remove every function: use 'sluice
+functions delete NAME'.
+With --dry-run, the plan is printed and nothing is changed.`,
 		Example: `  sluice apply -f pipes.yaml
   sluice apply -f pipes.yaml --dry-run
   sluice pipes list -o yaml > backup.yaml && sluice apply -f backup.yaml --prune
+  sluice functions list -o json > functions.json && sluice apply -f functions.json
   sluice pipes get orders -o yaml | sed 's/batchSize: 100/batchSize: 500/' | sluice apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
-				return errors.New("--filename/-f is required: give the YAML file of pipes, or - for standard input")
+				return errors.New("--filename/-f is required: give the YAML file of pipes and functions, or - for standard input")
 			}
 			b, err := readApplyFile(cmd, file)
 			if err != nil {
 				return err
 			}
-			specs, problems := parseApplyFile(b, time.Now())
+			decl, problems := parseApplyFile(b, applyDir(file), time.Now())
 			if len(problems) > 0 {
 				return problemsError(file, problems)
 			}
-			if prune && len(specs) == 0 {
+			// Functions are not pruned, so a file of functions only would,
+			// with --prune, still delete every pipe.
+			if prune && len(decl.pipes) == 0 {
 				return fmt.Errorf("%s declares no pipes, and with --prune applying it would delete every pipe: refusing; delete pipes with 'sluice pipes delete NAME'", file)
 			}
 			c, err := a.client(cmd)
@@ -92,14 +133,27 @@ printed and nothing is changed.`,
 			if err != nil {
 				return err
 			}
-			steps, problems := planApply(specs, current, prune)
+			var steps []step
+			// Only a file that declares functions needs the server to serve
+			// them; a file of pipes applies to any server.
+			if len(decl.functions) > 0 {
+				fns, err := c.ListFunctions(cmd.Context())
+				if err != nil {
+					return err
+				}
+				steps, problems = planFunctions(decl.functions, fns, current)
+			}
+			pipeSteps, ps := planApply(decl.pipes, current, prune)
+			// Functions first: a created pipe may target a function the
+			// file also creates.
+			steps, problems = append(steps, pipeSteps...), append(problems, ps...)
 			if len(problems) > 0 {
 				return problemsError(file, problems)
 			}
 			results := make([]applyResult, 0, len(steps))
 			failed := 0
 			for _, s := range steps {
-				r := applyResult{Pipe: s.name, Action: s.action, Changes: s.changes}
+				r := s.result()
 				if !dryRun {
 					if err := s.run(cmd, c); err != nil {
 						r.Action, r.Error = actionFailed, applyErrorMessage(err)
@@ -120,16 +174,37 @@ printed and nothing is changed.`,
 				}
 			}
 			if failed > 0 {
-				return fmt.Errorf("%d of %d pipes failed to apply (the others were applied): fix what is reported above and apply again", failed, len(steps))
+				what := "pipes"
+				if len(decl.functions) > 0 {
+					what = "pipes and functions"
+				}
+				return fmt.Errorf("%d of %d %s failed to apply (the others were applied): fix what is reported above and apply again", failed, len(steps), what)
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&file, "filename", "f", "", "YAML or JSON file of pipes, or - for standard input (required)")
-	f.BoolVar(&prune, "prune", false, "also delete pipes that exist on the server but are not in the file")
+	f.StringVarP(&file, "filename", "f", "", "YAML or JSON file of pipes and functions, or - for standard input (required)")
+	f.BoolVar(&prune, "prune", false, "also delete pipes that exist on the server but are not in the file (never functions)")
 	f.BoolVar(&dryRun, "dry-run", false, "print what would be created, updated and deleted, and change nothing")
 	return cmd
+}
+
+// applyDir is the directory relative handler paths in file are resolved
+// against: the file's own, so that a file kept beside its handler works
+// from any working directory; for standard input, the working directory,
+// as 'functions set --handler' does. It is "" if that cannot be found,
+// which only a relative handler path then reports.
+func applyDir(file string) string {
+	dir := "."
+	if file != "-" {
+		dir = filepath.Dir(file)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	return abs
 }
 
 func readApplyFile(cmd *cobra.Command, file string) ([]byte, error) {
@@ -157,20 +232,32 @@ func problemsError(file string, problems []string) error {
 		map[bool]string{true: "problem", false: "problems"}[len(problems) == 1], strings.Join(problems, "\n"))
 }
 
-// applyResult is the outcome for one pipe; -o json prints a list of them.
+// applyResult is the outcome for one pipe or function; -o json prints a
+// list of them. Exactly one of Pipe and Function is set: a name key per
+// kind keeps the pipe results as they were before files declared
+// functions.
 type applyResult struct {
-	Pipe    string   `json:"pipe"`
-	Action  string   `json:"action"`
-	Changes []change `json:"changes,omitempty"`
-	Error   string   `json:"error,omitempty"`
+	Function string   `json:"function,omitempty"`
+	Pipe     string   `json:"pipe,omitempty"`
+	Action   string   `json:"action"`
+	Changes  []change `json:"changes,omitempty"`
+	Error    string   `json:"error,omitempty"`
+}
+
+// ref is how the result's line names what it is about: "pipe/orders".
+func (r applyResult) ref() string {
+	if r.Function != "" {
+		return kindFunction + "/" + r.Function
+	}
+	return kindPipe + "/" + r.Pipe
 }
 
 func printApplyResult(out, errOut io.Writer, r applyResult, dryRun bool) {
 	if r.Action == actionFailed {
-		fmt.Fprintf(errOut, "pipe/%s failed: %s\n", r.Pipe, r.Error)
+		fmt.Fprintf(errOut, "%s failed: %s\n", r.ref(), r.Error)
 		return
 	}
-	line := "pipe/" + r.Pipe + " " + r.Action
+	line := r.ref() + " " + r.Action
 	if len(r.Changes) > 0 {
 		line += " (" + formatChanges(r.Changes) + ")"
 	}
@@ -181,7 +268,7 @@ func printApplyResult(out, errOut io.Writer, r applyResult, dryRun bool) {
 }
 
 // applyErrorMessage flattens a server's rejection of a spec, which comes
-// as one error with many fields, onto the one line of its pipe.
+// as one error with many fields, onto the one line of its pipe or function.
 func applyErrorMessage(err error) string {
 	var ve *pipe.ValidationError
 	if errors.As(err, &ve) && len(ve.Fields) > 0 {
@@ -201,12 +288,30 @@ type declared struct {
 	where string
 }
 
+// declaredFunction is one function of the file, and where.
+type declaredFunction struct {
+	fn    pipe.Function
+	where string
+}
+
+// declaration is everything a file declares, in file order.
+type declaration struct {
+	pipes     []declared
+	functions []declaredFunction
+}
+
+func (d *declaration) add(o declaration) {
+	d.pipes = append(d.pipes, o.pipes...)
+	d.functions = append(d.functions, o.functions...)
+}
+
 // parseApplyFile reads every document of the file and checks every pipe
-// in it, returning all problems rather than the first, each naming the pipe
-// and the field. now is for the rule that a starting timestamp is not in
-// the future.
-func parseApplyFile(b []byte, now time.Time) ([]declared, []string) {
-	var out []declared
+// and function in it, returning all problems rather than the first, each
+// naming the pipe or function and the field. dir is what relative handler
+// paths are relative to (see applyDir); now is for the rule that a starting
+// timestamp is not in the future.
+func parseApplyFile(b []byte, dir string, now time.Time) (declaration, []string) {
+	var out declaration
 	var problems []string
 	docs := splitDocuments(b)
 	for i, doc := range docs {
@@ -214,12 +319,14 @@ func parseApplyFile(b []byte, now time.Time) ([]declared, []string) {
 		if len(docs) > 1 {
 			docWhere = fmt.Sprintf("document %d", i+1)
 		}
-		d, ps := parseDocument(doc, docWhere, now)
-		out = append(out, d...)
+		d, ps := parseDocument(doc, docWhere, dir, now)
+		out.add(d)
 		problems = append(problems, ps...)
 	}
+	// Pipes and functions are named apart (a pipe may share its
+	// function's name), so each kind has its own duplicates.
 	first := map[string]string{}
-	for _, d := range out {
+	for _, d := range out.pipes {
 		if d.spec.Name == "" {
 			continue // reported by Validate
 		}
@@ -228,6 +335,17 @@ func parseApplyFile(b []byte, now time.Time) ([]declared, []string) {
 			continue
 		}
 		first[d.spec.Name] = d.where
+	}
+	first = map[string]string{}
+	for _, d := range out.functions {
+		if d.fn.Name == "" {
+			continue // reported by Validate
+		}
+		if w, dup := first[d.fn.Name]; dup {
+			problems = append(problems, fmt.Sprintf("function/%s (%s): name: declared again, first at %s: a name declares one function; remove or rename one of them", d.fn.Name, d.where, w))
+			continue
+		}
+		first[d.fn.Name] = d.where
 	}
 	return out, problems
 }
@@ -266,7 +384,7 @@ func blankYAML(b []byte) bool {
 	return true
 }
 
-func parseDocument(doc []byte, where string, now time.Time) ([]declared, []string) {
+func parseDocument(doc []byte, where, dir string, now time.Time) (declaration, []string) {
 	at := func(s string) string {
 		if where == "" {
 			return s
@@ -286,41 +404,52 @@ func parseDocument(doc []byte, where string, now time.Time) ([]declared, []strin
 	// silently winning.
 	j, err := yaml.YAMLToJSONStrict(doc)
 	if err != nil {
-		return nil, []string{prefix("not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "))}
+		return declaration{}, []string{prefix("not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "))}
 	}
 	var top any
 	if err := decodeJSON(j, &top); err != nil {
-		return nil, []string{prefix("not valid YAML: " + err.Error())}
+		return declaration{}, []string{prefix("not valid YAML: " + err.Error())}
 	}
 	if top == nil {
-		return nil, nil // an empty document, such as after a trailing ---
+		return declaration{}, nil // an empty document, such as after a trailing ---
 	}
 	m, ok := top.(map[string]any)
 	if !ok {
-		return nil, []string{prefix(`want a mapping: "pipes:" with a list of pipes, or one pipe's fields`)}
+		return declaration{}, []string{prefix(`want a mapping: "pipes:" and "functions:" lists, or one pipe's fields`)}
 	}
-	if _, ok := m["pipes"]; !ok {
+	_, hasPipes := m["pipes"]
+	_, hasFunctions := m["functions"]
+	if !hasPipes && !hasFunctions {
 		d, ps := parsePipe(m, at(""), now)
-		return d, ps
+		return declaration{pipes: d}, ps
 	}
 	var problems []string
 	for _, k := range sortedKeys(m) {
-		if k != "pipes" {
-			problems = append(problems, prefix(fmt.Sprintf(`unknown field %q: a document is either "pipes:" with a list of pipes, or one pipe's fields`, k)))
+		if k != "pipes" && k != "functions" {
+			problems = append(problems, prefix(fmt.Sprintf(`unknown field %q: a document is "pipes:" and "functions:" lists (either or both), or one pipe's fields`, k)))
 		}
 	}
-	var list []any
-	switch v := m["pipes"].(type) {
-	case nil:
-	case []any:
-		list = v
-	default:
-		return nil, append(problems, prefix("pipes: want a list of pipes, each starting with \"- name: …\""))
+	// list is the items under key; a key given with no items (pipes:) is
+	// an empty list.
+	list := func(key, what string) []any {
+		switch v := m[key].(type) {
+		case nil:
+		case []any:
+			return v
+		default:
+			problems = append(problems, prefix(fmt.Sprintf("%s: want a list of %s, each starting with \"- name: …\"", key, what)))
+		}
+		return nil
 	}
-	var out []declared
-	for i, v := range list {
+	var out declaration
+	for i, v := range list("functions", "functions") {
+		d, ps := parseFunction(v, at(fmt.Sprintf("functions[%d]", i)), dir)
+		out.functions = append(out.functions, d...)
+		problems = append(problems, ps...)
+	}
+	for i, v := range list("pipes", "pipes") {
 		d, ps := parsePipe(v, at(fmt.Sprintf("pipes[%d]", i)), now)
-		out = append(out, d...)
+		out.pipes = append(out.pipes, d...)
 		problems = append(problems, ps...)
 	}
 	return out, problems
@@ -377,6 +506,56 @@ func parsePipe(v any, where string, now time.Time) ([]declared, []string) {
 	return []declared{{spec: s, where: where}}, problems
 }
 
+var functionType = reflect.TypeFor[pipe.Function]()
+
+// parseFunction checks one function's fields as parsePipe does a pipe's,
+// and makes a relative handler path absolute against dir.
+func parseFunction(v any, where, dir string) ([]declaredFunction, []string) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, []string{fmt.Sprintf("%s: want a function's fields as a mapping, such as \"name: enrich\"", where)}
+	}
+	name, _ := m["name"].(string)
+	label := where
+	if name != "" {
+		label = fmt.Sprintf("function/%s (%s)", name, where)
+	}
+	// The server's own fields, which 'functions get/list -o json' print:
+	// dropped rather than refused, so that output applies as is. Unlike
+	// a pipe's uuid, neither could mean anything to keep.
+	for _, k := range serverFields[functionType] {
+		delete(m, k)
+	}
+	var problems []string
+	for _, u := range takeUnknownFields(m, functionType, "") {
+		problems = append(problems, label+": "+u)
+	}
+	j, err := json.Marshal(m)
+	if err != nil {
+		return nil, []string{label + ": " + err.Error()}
+	}
+	f := pipe.Function{Name: name}
+	if err := json.Unmarshal(j, &f); err != nil {
+		return []declaredFunction{{fn: f, where: where}}, append(problems, label+": "+typeErrorMessage(err))
+	}
+	if h := f.Handler; h != nil && h.Path != "" && !filepath.IsAbs(h.Path) {
+		if dir == "" {
+			problems = append(problems, fmt.Sprintf("%s: handler.path: %q is relative, and the directory to resolve it against cannot be found: use an absolute path", label, h.Path))
+		} else {
+			// The server runs the handler, where a path relative to
+			// wherever apply ran means nothing.
+			h.Path = filepath.Join(dir, h.Path)
+		}
+	}
+	var ve *pipe.ValidationError
+	if err := f.Validate(); errors.As(err, &ve) {
+		for _, fe := range ve.Fields {
+			problems = append(problems, label+": "+fe.Error())
+		}
+	}
+	return []declaredFunction{{fn: f, where: where}}, problems
+}
+
 func decodeJSON(j []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(j))
 	d.UseNumber()
@@ -389,7 +568,8 @@ func typeErrorMessage(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		want := map[reflect.Kind]string{reflect.Int: "a whole number", reflect.Float64: "a number",
-			reflect.String: "a string", reflect.Bool: "true or false", reflect.Slice: "a list", reflect.Struct: "a mapping"}[te.Type.Kind()]
+			reflect.String: "a string", reflect.Bool: "true or false", reflect.Slice: "a list", reflect.Struct: "a mapping",
+			reflect.Map: "a mapping"}[te.Type.Kind()]
 		if want == "" {
 			want = te.Type.String()
 		}
@@ -408,6 +588,7 @@ func typeErrorMessage(err error) string {
 // "batchsize" would be accepted, and a round trip through get -o yaml would
 // show it renamed.
 func takeUnknownFields(v any, t reflect.Type, path string) []string {
+	root := path == ""
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -432,8 +613,8 @@ func takeUnknownFields(v any, t reflect.Type, path string) []string {
 				name = sf.Name
 			}
 			fields[name] = sf.Type
-			if path == "" && name == "uuid" {
-				continue // a field of the spec, but refused in a file: not offered
+			if root && slices.Contains(serverFields[t], name) {
+				continue // a field of the type, but the server's: not offered
 			}
 			names = append(names, name)
 		}
@@ -451,12 +632,17 @@ func takeUnknownFields(v any, t reflect.Type, path string) []string {
 						hint = fmt.Sprintf(" (did you mean %q? names are case-sensitive)", n)
 					}
 				}
-				if path == "" && (k == "pipe" || strings.EqualFold(k, "pipes")) {
-					hint = ` (a list of pipes goes under "pipes:")`
+				if root && t == specType {
+					switch {
+					case k == "pipe" || strings.EqualFold(k, "pipes"):
+						hint = ` (a list of pipes goes under "pipes:")`
+					case k == "function" || strings.EqualFold(k, "functions"):
+						hint = ` (a list of functions goes under "functions:")`
+					}
 				}
-				what := "a pipe"
-				if path != "" {
-					what = path
+				what := path
+				if root {
+					what = map[reflect.Type]string{specType: "a pipe", functionType: "a function"}[t]
 				}
 				out = append(out, fmt.Sprintf("unknown field %q%s: the fields of %s are %s", p, hint, what, strings.Join(names, ", ")))
 				delete(m, k)
@@ -479,19 +665,48 @@ func takeUnknownFields(v any, t reflect.Type, path string) []string {
 	return nil
 }
 
+// serverFields are the fields of a declared type that the server sets, so
+// unknown-field messages do not offer them: a pipe's uuid, which a file
+// may not give, and a function's, which apply drops.
+var serverFields = map[reflect.Type][]string{
+	specType:     {"uuid"},
+	functionType: {"lastModified", "status"},
+}
+
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // step is one change apply makes (or, for unchanged, does not make).
 type step struct {
+	kind    string // kindPipe or kindFunction
 	name    string
 	action  string
 	changes []change
-	spec    pipe.Spec // what to create or update to
-	rev     int64     // the revision an update is based on
+	spec    pipe.Spec     // what to create or update a pipe to
+	rev     int64         // the revision a pipe's update is based on
+	fn      pipe.Function // what to create or update a function to
 }
 
-func (s step) run(cmd *cobra.Command, svc pipe.Service) error {
+func (s step) result() applyResult {
+	r := applyResult{Action: s.action, Changes: s.changes}
+	if s.kind == kindFunction {
+		r.Function = s.name
+	} else {
+		r.Pipe = s.name
+	}
+	return r
+}
+
+func (s step) run(cmd *cobra.Command, svc applyService) error {
 	ctx := cmd.Context()
+	if s.kind == kindFunction {
+		if s.action == actionCreated || s.action == actionUpdated {
+			// Functions have no revision to make this conditional on: a
+			// change made meanwhile is replaced, as by 'functions set'.
+			_, err := svc.PutFunction(ctx, s.fn)
+			return err
+		}
+		return nil
+	}
 	switch s.action {
 	case actionCreated:
 		_, err := svc.CreatePipe(ctx, s.spec)
@@ -508,6 +723,95 @@ func (s step) run(cmd *cobra.Command, svc pipe.Service) error {
 		return svc.DeletePipe(ctx, s.name)
 	}
 	return nil
+}
+
+// planFunctions compares the file's functions with the server's, on url
+// and handler only (name is the key; lastModified and status are the
+// server's), with the handler's defaults filled in so that leaving a
+// field out and giving its default compare equal. pipes are the server's,
+// for the one change it refuses: a function's kind while pipes target it.
+func planFunctions(fns []declaredFunction, current []pipe.Function, pipes []pipe.Pipe) ([]step, []string) {
+	byName := make(map[string]pipe.Function, len(current))
+	for _, f := range current {
+		byName[f.Name] = f
+	}
+	var steps []step
+	var problems []string
+	for _, d := range fns {
+		name := d.fn.Name
+		cur, exists := byName[name]
+		if !exists {
+			steps = append(steps, step{kind: kindFunction, name: name, action: actionCreated, fn: d.fn})
+			continue
+		}
+		if cur.Kind() != d.fn.Kind() {
+			// Checked here, as the server would refuse it, so that the
+			// file changes nothing rather than fail halfway.
+			var users []string
+			for _, p := range pipes {
+				if p.Target.FunctionName() == name {
+					users = append(users, p.Name)
+				}
+			}
+			if len(users) > 0 {
+				field := map[string]string{pipe.FunctionURL: "url", pipe.FunctionHosted: "handler"}[d.fn.Kind()]
+				problems = append(problems, fmt.Sprintf("function/%s: %s: would turn a %s function into a %s one, which the server refuses while pipes target it (%s): declare it under another name and point the pipes at that, or delete the pipes first",
+					name, field, cur.Kind(), d.fn.Kind(), strings.Join(users, ", ")))
+				continue
+			}
+		}
+		cs := diffLeaves(functionLeaves(cur), functionLeaves(d.fn))
+		if len(cs) == 0 {
+			steps = append(steps, step{kind: kindFunction, name: name, action: actionUnchanged})
+			continue
+		}
+		steps = append(steps, step{kind: kindFunction, name: name, action: actionUpdated, changes: cs, fn: d.fn})
+	}
+	return steps, problems
+}
+
+// functionLeaves is what of f apply compares, by the paths of the file's
+// fields. It goes through the JSON form, as flattenSpec does, so that a
+// field added to pipe.Handler is compared without anyone remembering to
+// add it here.
+func functionLeaves(f pipe.Function) []leaf {
+	if f.Handler != nil {
+		h := *f.Handler
+		h.Concurrency = cmp.Or(h.Concurrency, pipe.DefaultHandlerConcurrency)
+		h.TimeoutSeconds = cmp.Or(h.TimeoutSeconds, pipe.DefaultHandlerTimeout.Seconds())
+		h.MemoryMB = cmp.Or(h.MemoryMB, pipe.DefaultHandlerMemoryMB)
+		f.Handler = &h
+	}
+	return flattenJSON("function", struct {
+		URL     string        `json:"url,omitempty"`
+		Handler *pipe.Handler `json:"handler,omitempty"`
+	}{f.URL, f.Handler})
+}
+
+// diffLeaves lists the paths whose values differ from a to b, in b's order
+// and then those only a has, as specDiff does for pipes.
+func diffLeaves(a, b []leaf) []change {
+	old := make(map[string]string, len(a))
+	for _, l := range a {
+		old[l.path] = l.value
+	}
+	var cs []change
+	seen := make(map[string]bool, len(b))
+	for _, l := range b {
+		seen[l.path] = true
+		if v, ok := old[l.path]; !ok || v != l.value {
+			if !ok {
+				v = "<none>"
+			}
+			cs = append(cs, change{Field: l.path, From: v, To: l.value})
+		}
+	}
+	for _, l := range a {
+		if !seen[l.path] {
+			cs = append(cs, change{Field: l.path, From: l.value, To: "<none>"})
+		}
+	}
+	return cs
 }
 
 // planApply compares the file with the server. It compares normalized
@@ -528,7 +832,7 @@ func planApply(specs []declared, current []pipe.Pipe, prune bool) ([]step, []str
 		cur, exists := byName[name]
 		switch {
 		case !exists:
-			steps = append(steps, step{name: name, action: actionCreated, spec: d.spec})
+			steps = append(steps, step{kind: kindPipe, name: name, action: actionCreated, spec: d.spec})
 			continue
 		case cur.Status.State == pipe.StateDeleting:
 			problems = append(problems, fmt.Sprintf("pipe/%s: is being deleted on the server: wait until it is gone, then apply again to re-create it", name))
@@ -547,10 +851,10 @@ func planApply(specs []declared, current []pipe.Pipe, prune bool) ([]step, []str
 		want.StartingPosition, want.StartingPositionTimestamp, want.ConsumerGroupID = cur.StartingPosition, cur.StartingPositionTimestamp, cur.ConsumerGroupID
 		cs := specDiff(cur.Spec.Normalize(), want)
 		if len(cs) == 0 {
-			steps = append(steps, step{name: name, action: actionUnchanged})
+			steps = append(steps, step{kind: kindPipe, name: name, action: actionUnchanged})
 			continue
 		}
-		steps = append(steps, step{name: name, action: actionUpdated, changes: cs, spec: want, rev: cur.Revision})
+		steps = append(steps, step{kind: kindPipe, name: name, action: actionUpdated, changes: cs, spec: want, rev: cur.Revision})
 	}
 	if prune {
 		var gone []string
@@ -563,7 +867,7 @@ func planApply(specs []declared, current []pipe.Pipe, prune bool) ([]step, []str
 		}
 		slices.Sort(gone)
 		for _, n := range gone {
-			steps = append(steps, step{name: n, action: actionDeleted})
+			steps = append(steps, step{kind: kindPipe, name: n, action: actionDeleted})
 		}
 	}
 	return steps, problems

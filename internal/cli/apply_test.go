@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-dev/sluice/internal/api/apitest"
 	"github.com/sluice-dev/sluice/internal/pipe"
@@ -273,7 +275,7 @@ func TestApplyRefusesBadFiles(t *testing.T) {
     batchsize: 5
     target: {http: {url: http://x/, timeout: 5}}`, nil,
 			[]string{`pipe/typo (pipes[1]): unknown field "batchsize" (did you mean "batchSize"? names are case-sensitive)`, `pipe/typo (pipes[1]): unknown field "target.http.timeout": the fields of target.http are url`}},
-		{"unknown top-level field", "pipes: []\nversion: 1\n", nil, []string{`unknown field "version": a document is either "pipes:" with a list of pipes, or one pipe's fields`}},
+		{"unknown top-level field", "pipes: []\nversion: 1\n", nil, []string{`unknown field "version": a document is "pipes:" and "functions:" lists (either or both), or one pipe's fields`}},
 		{"duplicate names", "pipes:" + pipeB + pipeC + pipeB500, nil,
 			[]string{"pipe/b (pipes[2]): name: declared again, first at pipes[0]: a name declares one pipe; remove or rename one of them"}},
 		{"create-only change", "pipes:" + strings.Replace(pipeA, "topics: [a]", "topics: [other]", 1) + pipeB, nil,
@@ -283,8 +285,38 @@ func TestApplyRefusesBadFiles(t *testing.T) {
 			[]string{"pipe/b: bootstrapServers: got string, want a list"}},
 		{"not yaml", "pipes: [\n", nil, []string{"not valid YAML: line 1"}},
 		{"key twice", "name: b\nname: c\n", nil, []string{`not valid YAML`, `key "name" already set`}},
-		{"not a mapping", "- name: a\n", nil, []string{`want a mapping: "pipes:" with a list of pipes, or one pipe's fields`}},
+		{"not a mapping", "- name: a\n", nil, []string{`want a mapping: "pipes:" and "functions:" lists, or one pipe's fields`}},
 		{"prune of nothing", "pipes: []\n", []string{"--prune"}, []string{"declares no pipes, and with --prune applying it would delete every pipe: refusing"}},
+		// Functions are never pruned, so a file of them alone would prune
+		// every pipe.
+		{"prune of functions only", "functions:" + functionWeb, []string{"--prune"}, []string{"declares no pipes, and with --prune applying it would delete every pipe: refusing"}},
+		{"invalid functions among good ones", "functions:" + functionWeb + `
+  - name: both
+    url: http://127.0.0.1:9100/
+    handler: {path: /bin/h}
+  - name: bad
+    urls: http://x/
+    handler: {concurrency: 5000, timeout: 5, env: {1X: a}}
+  - name: ftp
+    url: ftp://x/
+  - name: typed
+    handler: {path: /bin/h, env: [A=1]}
+  - oops
+pipes:` + pipeB, nil, []string{"9 problems, so nothing was changed:",
+			`function/both (functions[1]): url: invalid value "http://127.0.0.1:9100/": give either url (an HTTP endpoint) or handler (a program Sluice runs), not both`,
+			`function/bad (functions[2]): unknown field "handler.timeout": the fields of handler are path, env, concurrency, timeoutSeconds, memoryMB`,
+			`function/bad (functions[2]): unknown field "urls": the fields of a function are name, url, handler`,
+			`function/bad (functions[2]): handler.path: required: give the path of the handler's executable`,
+			`function/bad (functions[2]): handler.concurrency: invalid value 5000: use 1–1000 processes`,
+			`function/bad (functions[2]): handler.env.1X: invalid value "1X"`,
+			`function/ftp (functions[3]): url: invalid value "ftp://x/": use an absolute http:// or https:// URL`,
+			`function/typed (functions[4]): handler.env: got array, want a mapping`,
+			`functions[5]: want a function's fields as a mapping, such as "name: enrich"`}},
+		{"duplicate function names", "functions:" + functionWeb + functionWeb + "\npipes:" + pipeB, nil,
+			[]string{"function/web (functions[1]): name: declared again, first at functions[0]: a name declares one function; remove or rename one of them"}},
+		{"functions not a list", "functions: {name: web, url: http://x/}\n", nil, []string{`functions: want a list of functions, each starting with "- name: …"`}},
+		{"functions in a pipe's fields", "name: b\nbootstrapServers: [127.0.0.1:9092]\ntopics: [b]\ntarget: {http: {url: http://x/}}\nFunctions: []\n", nil,
+			[]string{`pipe/b: unknown field "Functions" (a list of functions goes under "functions:")`}},
 		{"no file", "", []string{"-f", "/nonexistent/pipes.yaml"}, []string{"Error: --filename: open /nonexistent/pipes.yaml"}},
 	}
 	for _, c := range cases {
@@ -304,6 +336,9 @@ func TestApplyRefusesBadFiles(t *testing.T) {
 			}
 			if after := revisions(t, svc); !sameRevisions(before, after) {
 				t.Errorf("a refused file changed the server: %v -> %v", before, after)
+			}
+			if fs := functionsOn(t, svc); len(fs) != 0 {
+				t.Errorf("a refused file created functions %v", fs)
 			}
 		})
 	}
@@ -330,5 +365,196 @@ func TestApplyMultipleDocuments(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "pipe/single (document 3): batchSize: got number 0.5, want a whole number") ||
 		!strings.Contains(r.stderr, "pipe/single (document 3): name: declared again, first at document 2") {
 		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+const (
+	functionWeb = `
+  - name: web
+    url: http://127.0.0.1:9100/`
+	// A handler beside the file, as a project keeps its built binary.
+	functionLocal = `
+  - name: local
+    handler: {path: bin/handler, concurrency: 4, env: {MODE: test}}`
+	pipeOrders = `
+  - name: orders
+    bootstrapServers: [127.0.0.1:9092]
+    topics: [orders]
+    target: {http: {function: web}}`
+)
+
+// functionsOn maps each function on the server to what apply compares
+// and sets: its URL or handler.
+func functionsOn(t *testing.T, svc *apitest.Service) map[string]string {
+	t.Helper()
+	fs, err := svc.ListFunctions(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, f := range fs {
+		b, err := json.Marshal(struct {
+			URL     string
+			Handler *pipe.Handler
+			At      time.Time
+		}{f.URL, f.Handler, f.LastModified})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[f.Name] = string(b)
+	}
+	return m
+}
+
+func getFunction(t *testing.T, svc *apitest.Service, name string) pipe.Function {
+	t.Helper()
+	f, err := svc.GetFunction(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// writeFileIn writes name in dir, so that a test knows what the file's
+// relative paths are relative to.
+func writeFileIn(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	f := filepath.Join(dir, name)
+	if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// Functions are applied before the pipes that target them, compared on
+// url and handler, and a relative handler path is the file's directory's.
+func TestApplyFunctions(t *testing.T) {
+	sluice, svc := server(t)
+	dir := t.TempDir()
+	file := writeFileIn(t, dir, "sluice.yaml", "functions:"+functionWeb+functionLocal+"\npipes:"+pipeOrders)
+
+	r := mustOK(t, sluice("apply", "-f", file))
+	if r.stdout != "function/web created\nfunction/local created\npipe/orders created\n" {
+		t.Errorf("first apply printed %q", r.stdout)
+	}
+	// The test runs in the package's directory, not dir: the path is the
+	// file's, whatever the working directory.
+	h := getFunction(t, svc, "local").Handler
+	if want := filepath.Join(dir, "bin", "handler"); h == nil || !filepath.IsAbs(h.Path) || h.Path != want || h.Concurrency != 4 || h.Env["MODE"] != "test" {
+		t.Errorf("local's handler = %+v, want path %s", h, want)
+	}
+	if f := getFunction(t, svc, "web"); f.URL != "http://127.0.0.1:9100/" || f.Handler != nil {
+		t.Errorf("web = %+v", f)
+	}
+	if p := getPipe(t, svc, "orders"); p.Target.FunctionName() != "web" {
+		t.Errorf("orders targets %+v, want function web", p.Target)
+	}
+	fnsBefore, pipesBefore := functionsOn(t, svc), revisions(t, svc)
+
+	r = mustOK(t, sluice("apply", "-f", file))
+	if r.stdout != "function/web unchanged\nfunction/local unchanged\npipe/orders unchanged\n" {
+		t.Errorf("second apply printed %q, want only unchanged", r.stdout)
+	}
+	// A handler field given as its default is what leaving it out means.
+	r = mustOK(t, sluice("apply", "-f", writeFileIn(t, dir, "defaults.yaml", "functions:"+functionLocal[:len(functionLocal)-1]+", timeoutSeconds: 3, memoryMB: 128}")))
+	if r.stdout != "function/local unchanged\n" {
+		t.Errorf("apply of defaults printed %q", r.stdout)
+	}
+	if got := functionsOn(t, svc); !maps.Equal(got, fnsBefore) {
+		t.Errorf("unchanged applies changed functions:\n%v\n->\n%v", fnsBefore, got)
+	}
+
+	// What 'functions list -o json' prints applies as is: its
+	// lastModified and status are the server's.
+	listed := mustOK(t, sluice("functions", "list", "-o", "json")).stdout
+	if !strings.Contains(listed, "lastModified") {
+		t.Fatalf("functions list -o json has no lastModified, so this proves nothing:\n%s", listed)
+	}
+	r = mustOK(t, sluice("apply", "-f", writeFile(t, listed)))
+	if r.stdout != "function/local unchanged\nfunction/web unchanged\n" {
+		t.Errorf("apply of functions list -o json printed %q", r.stdout)
+	}
+
+	changed := strings.Replace("functions:"+functionWeb+functionLocal+"\npipes:"+pipeOrders, ":9100/", ":9101/", 1)
+	r = mustOK(t, sluice("apply", "-f", writeFileIn(t, dir, "changed.yaml", changed)))
+	if r.stdout != "function/web updated (url: http://127.0.0.1:9100/ -> http://127.0.0.1:9101/)\nfunction/local unchanged\npipe/orders unchanged\n" {
+		t.Errorf("update apply printed %q", r.stdout)
+	}
+	if f := getFunction(t, svc, "web"); f.URL != "http://127.0.0.1:9101/" {
+		t.Errorf("web's url = %s after the update", f.URL)
+	}
+	if got := revisions(t, svc); !sameRevisions(got, pipesBefore) {
+		t.Errorf("a function's update changed pipes %v -> %v", pipesBefore, got)
+	}
+
+	// -o json names a function's result by a "function" key.
+	r = mustOK(t, sluice("-o", "json", "apply", "-f", writeFileIn(t, dir, "handler.yaml", "functions:"+strings.Replace(functionLocal, "concurrency: 4", "concurrency: 8", 1))))
+	if want := `{"dryRun":false,"results":[{"function":"local","action":"updated","changes":[{"field":"handler.concurrency","from":"4","to":"8"}]}]}`; strings.Join(strings.Fields(r.stdout), "") != want {
+		t.Errorf("apply -o json printed %s, want %s", r.stdout, want)
+	}
+
+	// Turning web into a hosted function would leave orders' HTTP target
+	// without a URL: the server refuses it, so apply refuses the file.
+	before := functionsOn(t, svc)
+	r = sluice("apply", "-f", writeFileIn(t, dir, "kind.yaml", "functions:\n  - name: web\n    handler: {path: /bin/web}\n"))
+	if r.code != 1 || !strings.Contains(r.stderr, "function/web: handler: would turn a url function into a hosted one, which the server refuses while pipes target it (orders)") {
+		t.Errorf("kind change: exit %d, stderr %s", r.code, r.stderr)
+	}
+	if got := functionsOn(t, svc); !maps.Equal(got, before) {
+		t.Errorf("a refused kind change changed functions:\n%v\n->\n%v", before, got)
+	}
+	// --prune deletes pipes only.
+	r = mustOK(t, sluice("apply", "--prune", "-f", writeFileIn(t, dir, "prune.yaml", "pipes:"+pipeA)))
+	if r.stdout != "pipe/a created\npipe/orders deleted\n" {
+		t.Errorf("prune printed %q", r.stdout)
+	}
+	if got := functionsOn(t, svc); !maps.Equal(got, before) {
+		t.Errorf("--prune changed functions:\n%v\n->\n%v", before, got)
+	}
+}
+
+// From standard input, a relative handler path is the working
+// directory's, as with 'functions set --handler'.
+func TestApplyFunctionsFromStdin(t *testing.T) {
+	srv, svc := apitest.NewServer(t)
+	var out, errOut bytes.Buffer
+	code := Run(t.Context(), []string{"--api", srv.URL, "apply", "-f", "-"}, Env{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader("functions:" + functionLocal),
+		NewEngine: func(store.Store, *slog.Logger, EngineOptions) (Engine, error) { return nil, nil }})
+	if code != 0 || out.String() != "function/local created\n" {
+		t.Fatalf("apply -f -: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := getFunction(t, svc, "local").Handler; h.Path != filepath.Join(wd, "bin", "handler") {
+		t.Errorf("handler path %s, want it in the working directory %s", h.Path, wd)
+	}
+}
+
+func TestApplyFunctionsDryRun(t *testing.T) {
+	sluice, svc := server(t)
+	dir := t.TempDir()
+	file := writeFileIn(t, dir, "sluice.yaml", "functions:"+functionWeb+functionLocal+"\npipes:"+pipeOrders)
+
+	r := mustOK(t, sluice("apply", "--dry-run", "-f", file))
+	if r.stdout != "function/web created (dry run)\nfunction/local created (dry run)\npipe/orders created (dry run)\n" {
+		t.Errorf("dry run printed %q", r.stdout)
+	}
+	if fs, ps := functionsOn(t, svc), revisions(t, svc); len(fs) != 0 || len(ps) != 0 {
+		t.Errorf("a dry run created functions %v and pipes %v", fs, ps)
+	}
+
+	mustOK(t, sluice("apply", "-f", file))
+	before := functionsOn(t, svc)
+	changed := strings.Replace(strings.Replace("functions:"+functionWeb+functionLocal, ":9100/", ":9101/", 1), "MODE: test", "MODE: prod, DEBUG: '1'", 1)
+	r = mustOK(t, sluice("apply", "--dry-run", "-f", writeFileIn(t, dir, "changed.yaml", changed)))
+	want := "function/web updated (url: http://127.0.0.1:9100/ -> http://127.0.0.1:9101/) (dry run)\n" +
+		"function/local updated (handler.env.DEBUG: <none> -> 1, handler.env.MODE: test -> prod) (dry run)\n"
+	if r.stdout != want {
+		t.Errorf("dry run printed:\n%s\nwant:\n%s", r.stdout, want)
+	}
+	if got := functionsOn(t, svc); !maps.Equal(got, before) {
+		t.Errorf("a dry run changed functions:\n%v\n->\n%v", before, got)
 	}
 }

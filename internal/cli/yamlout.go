@@ -155,41 +155,25 @@ func formatChanges(cs []change) string {
 // spec's field order. It works on the JSON form so that a field added to
 // pipe.Spec is compared without anyone remembering to add it here.
 func specDiff(from, to pipe.Spec) []change {
-	a, b := flattenSpec(from), flattenSpec(to)
-	old := make(map[string]string, len(a))
-	for _, l := range a {
-		old[l.path] = l.value
-	}
-	var cs []change
-	seen := make(map[string]bool, len(b))
-	for _, l := range b {
-		seen[l.path] = true
-		if v, ok := old[l.path]; !ok || v != l.value {
-			if !ok {
-				v = "<none>"
-			}
-			cs = append(cs, change{Field: l.path, From: v, To: l.value})
-		}
-	}
-	for _, l := range a {
-		if !seen[l.path] {
-			cs = append(cs, change{Field: l.path, From: l.value, To: "<none>"})
-		}
-	}
-	return cs
+	return diffLeaves(flattenSpec(from), flattenSpec(to))
 }
 
 type leaf struct{ path, value string }
 
-func flattenSpec(s pipe.Spec) []leaf {
-	j, err := json.Marshal(s)
+func flattenSpec(s pipe.Spec) []leaf { return flattenJSON("spec", s) }
+
+// flattenJSON lists v's JSON leaves as dotted paths with their values, in
+// the JSON's order.
+func flattenJSON(what string, v any) []leaf {
+	j, err := json.Marshal(v)
 	if err != nil {
-		// A Spec always encodes; a failure here is a programming error.
-		panic(fmt.Sprintf("encode spec: %v", err))
+		// Specs and functions always encode; a failure here is a
+		// programming error.
+		panic(fmt.Sprintf("encode %s: %v", what, err))
 	}
-	v, err := orderedJSON(j)
+	tree, err := orderedJSON(j)
 	if err != nil {
-		panic(fmt.Sprintf("decode spec: %v", err))
+		panic(fmt.Sprintf("decode %s: %v", what, err))
 	}
 	var out []leaf
 	var walk func(prefix string, v any)
@@ -206,7 +190,7 @@ func flattenSpec(s pipe.Spec) []leaf {
 		}
 		out = append(out, leaf{prefix, diffValue(v)})
 	}
-	walk("", v)
+	walk("", tree)
 	return out
 }
 
