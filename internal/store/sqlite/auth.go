@@ -22,7 +22,7 @@ func (s *DB) PutCluster(ctx context.Context, c cluster.Cluster) (cluster.Cluster
 	if err != nil {
 		return cluster.Cluster{}, fmt.Errorf("put cluster %q: %w", c.Name, err)
 	}
-	if _, err := s.db.ExecContext(ctx, `
+	if _, err := s.q.ExecContext(ctx, `
 		INSERT INTO clusters (name, spec, updated_at) VALUES ($1, $2, $3)
 		ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at`,
 		c.Name, string(spec), c.LastModified); err != nil {
@@ -35,7 +35,7 @@ func (s *DB) PutCluster(ctx context.Context, c cluster.Cluster) (cluster.Cluster
 // cluster.ErrNotFound.
 func (s *DB) GetCluster(ctx context.Context, name string) (cluster.Cluster, error) {
 	var spec string
-	err := s.db.QueryRowContext(ctx, `SELECT spec FROM clusters WHERE name = $1`, name).Scan(&spec)
+	err := s.q.QueryRowContext(ctx, `SELECT spec FROM clusters WHERE name = $1`, name).Scan(&spec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return cluster.Cluster{}, fmt.Errorf("get cluster %q: %w", name, cluster.ErrNotFound)
 	}
@@ -51,7 +51,7 @@ func (s *DB) GetCluster(ctx context.Context, name string) (cluster.Cluster, erro
 
 // ListClusters returns every cluster ordered by name.
 func (s *DB) ListClusters(ctx context.Context) ([]cluster.Cluster, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, spec FROM clusters ORDER BY name`)
+	rows, err := s.q.QueryContext(ctx, `SELECT name, spec FROM clusters ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list clusters: %w", err)
 	}
@@ -92,7 +92,7 @@ func (s *DB) PutSecret(ctx context.Context, sec store.SealedSecret) (store.Seale
 		return store.SealedSecret{}, fmt.Errorf("put secret %q: %w", sec.Name, err)
 	}
 	sealed := base64.StdEncoding.EncodeToString(sec.Sealed)
-	if _, err := s.db.ExecContext(ctx, `
+	if _, err := s.q.ExecContext(ctx, `
 		INSERT INTO secrets (name, type, keys, sealed, brokers, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)
 		ON CONFLICT (name) DO UPDATE SET type = excluded.type, keys = excluded.keys,
 			sealed = excluded.sealed, brokers = excluded.brokers, updated_at = excluded.updated_at`,
@@ -138,7 +138,7 @@ func scanSecret(row interface{ Scan(...any) error }) (store.SealedSecret, error)
 // GetSecret returns the named secret, or an error wrapping
 // secret.ErrNotFound.
 func (s *DB) GetSecret(ctx context.Context, name string) (store.SealedSecret, error) {
-	sec, err := scanSecret(s.db.QueryRowContext(ctx, `SELECT `+secretColumns+` FROM secrets WHERE name = $1`, name))
+	sec, err := scanSecret(s.q.QueryRowContext(ctx, `SELECT `+secretColumns+` FROM secrets WHERE name = $1`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.SealedSecret{}, fmt.Errorf("get secret %q: %w", name, secret.ErrNotFound)
 	}
@@ -150,7 +150,7 @@ func (s *DB) GetSecret(ctx context.Context, name string) (store.SealedSecret, er
 
 // ListSecrets returns every secret ordered by name.
 func (s *DB) ListSecrets(ctx context.Context) ([]store.SealedSecret, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+secretColumns+` FROM secrets ORDER BY name`)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+secretColumns+` FROM secrets ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list secrets: %w", err)
 	}
@@ -183,7 +183,7 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token) (store.Token, error
 	if t.Scope == "" {
 		return store.Token{}, fmt.Errorf("create token %q: no scope", t.Name)
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (name, hash, scope, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+	res, err := s.q.ExecContext(ctx, `INSERT INTO tokens (name, hash, scope, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
 		t.Name, t.Hash, t.Scope, t.Created)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("create token %q: %w", t.Name, err)
@@ -200,7 +200,7 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token) (store.Token, error
 // store.ErrTokenNotFound.
 func (s *DB) TokenByHash(ctx context.Context, hash string) (store.Token, error) {
 	var t store.Token
-	err := s.db.QueryRowContext(ctx, `SELECT name, hash, scope, created_at FROM tokens WHERE hash = $1`, hash).
+	err := s.q.QueryRowContext(ctx, `SELECT name, hash, scope, created_at FROM tokens WHERE hash = $1`, hash).
 		Scan(&t.Name, &t.Hash, &t.Scope, &t.Created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Token{}, store.ErrTokenNotFound
@@ -214,7 +214,7 @@ func (s *DB) TokenByHash(ctx context.Context, hash string) (store.Token, error) 
 
 // ListTokens returns every token ordered by name.
 func (s *DB) ListTokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, hash, scope, created_at FROM tokens ORDER BY name`)
+	rows, err := s.q.QueryContext(ctx, `SELECT name, hash, scope, created_at FROM tokens ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -244,7 +244,7 @@ func (s *DB) DeleteToken(ctx context.Context, name string) error {
 // deleteRow deletes the row of table with name, or returns notFound.
 // table is always one of ours, never input.
 func (s *DB) deleteRow(ctx context.Context, table, name string, notFound error) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM `+table+` WHERE name = $1`, name)
+	res, err := s.q.ExecContext(ctx, `DELETE FROM `+table+` WHERE name = $1`, name)
 	if err != nil {
 		return fmt.Errorf("delete from %s %q: %w", table, name, err)
 	}

@@ -23,7 +23,7 @@ func (s *DB) PutFunction(ctx context.Context, f pipe.Function) (pipe.Function, e
 		}
 		handler = string(b)
 	}
-	if _, err := s.db.ExecContext(ctx, `
+	if _, err := s.q.ExecContext(ctx, `
 		INSERT INTO functions (name, url, updated_at, handler) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (name) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at, handler = excluded.handler`,
 		f.Name, f.URL, f.LastModified, handler); err != nil {
@@ -37,7 +37,7 @@ func (s *DB) PutFunction(ctx context.Context, f pipe.Function) (pipe.Function, e
 func (s *DB) GetFunction(ctx context.Context, name string) (pipe.Function, error) {
 	var f pipe.Function
 	var handler string
-	err := s.db.QueryRowContext(ctx, `SELECT name, url, updated_at, handler FROM functions WHERE name = $1`, name).
+	err := s.q.QueryRowContext(ctx, `SELECT name, url, updated_at, handler FROM functions WHERE name = $1`, name).
 		Scan(&f.Name, &f.URL, &f.LastModified, &handler)
 	if errors.Is(err, sql.ErrNoRows) {
 		return pipe.Function{}, fmt.Errorf("get function %q: %w", name, pipe.ErrFunctionNotFound)
@@ -54,7 +54,7 @@ func (s *DB) GetFunction(ctx context.Context, name string) (pipe.Function, error
 
 // ListFunctions returns every function ordered by name.
 func (s *DB) ListFunctions(ctx context.Context) ([]pipe.Function, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, url, updated_at, handler FROM functions ORDER BY name`)
+	rows, err := s.q.QueryContext(ctx, `SELECT name, url, updated_at, handler FROM functions ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list functions: %w", err)
 	}

@@ -49,3 +49,24 @@ CREATE TABLE IF NOT EXISTS tokens (
     created_at TIMESTAMP NOT NULL,
     scope      TEXT      NOT NULL DEFAULT 'admin'
 );
+
+-- Members are the processes sharing a store, each with its last heartbeat.
+-- Times in these two tables are Unix nanoseconds (UTC by definition) so that
+-- the "since" comparisons are numeric, whatever text form a driver would
+-- give a TIMESTAMP.
+CREATE TABLE IF NOT EXISTS members (
+    name         TEXT    PRIMARY KEY,
+    heartbeat_at INTEGER NOT NULL
+);
+
+-- member_statuses is each member's view of a pipe it runs, keyed by the
+-- pipe's UUID so a re-created pipe of the same name starts clean;
+-- partitions is the JSON of topic → partitions.
+CREATE TABLE IF NOT EXISTS member_statuses (
+    pipe_uuid              TEXT    NOT NULL,
+    member                 TEXT    NOT NULL,
+    partitions             TEXT    NOT NULL,
+    last_processing_result TEXT    NOT NULL,
+    updated_at             INTEGER NOT NULL,
+    PRIMARY KEY (pipe_uuid, member)
+);

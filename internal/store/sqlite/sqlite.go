@@ -30,8 +30,20 @@ const busyTimeout = 5 * time.Second
 
 // DB is a store.Store in one SQLite file. It is safe for concurrent use.
 type DB struct {
-	db  *sql.DB
+	db *sql.DB
+	// q runs every query: db itself, or the *sql.Tx of an Atomic call on
+	// the DB that call hands its function (then tx is true).
+	q   querier
+	tx  bool
 	now func() time.Time
+}
+
+// querier is what *sql.DB and *sql.Tx share, so every method runs
+// unchanged inside or outside a transaction.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 var _ store.Store = (*DB)(nil)
@@ -107,7 +119,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// created pipe should survive a power cut.
 	// The pragmas go in the DSN so that every connection the pool opens,
 	// not only the first, gets them.
-	dsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)",
+	// _txlock=immediate makes Atomic's BEGIN take the write lock at once
+	// (waiting out busyTimeout for another process): a deferred
+	// transaction that reads and then writes would fail with SQLITE_BUSY,
+	// not wait, if another connection wrote in between.
+	dsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_txlock=immediate",
 		path, busyTimeout.Milliseconds())
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -116,7 +132,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// One connection serialises all access in this process: SQLite allows
 	// one writer anyway, and a single connection cannot deadlock on its own
 	// locks or see SQLITE_BUSY from itself. The store's traffic is small
-	// (pipe CRUD and periodic status), so this is not a bottleneck.
+	// (pipe CRUD and periodic status), so this is not a bottleneck. An
+	// Atomic call holds the connection, so other callers wait for it
+	// rather than interleave with it.
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxLifetime(0)
 	if _, err := db.ExecContext(ctx, schema); err != nil {
@@ -127,11 +145,14 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
 	}
-	return &DB{db: db, now: time.Now}, nil
+	return &DB{db: db, q: db, now: time.Now}, nil
 }
 
 // Close closes the database.
 func (s *DB) Close() error {
+	if s.tx {
+		return fmt.Errorf("close sqlite store: %w", store.ErrInTransaction)
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close sqlite store: %w", err)
 	}
@@ -153,7 +174,7 @@ func (s *DB) CreatePipe(ctx context.Context, p pipe.Pipe) (pipe.Pipe, error) {
 	// ON CONFLICT DO NOTHING turns a taken name or UUID into zero affected
 	// rows instead of a driver-specific constraint error, so the mapping to
 	// pipe.ErrExists does not depend on SQLite's error codes.
-	res, err := s.db.ExecContext(ctx, `
+	res, err := s.q.ExecContext(ctx, `
 		INSERT INTO pipes (name, uuid, spec, status, revision, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $6)
 		ON CONFLICT DO NOTHING`,
@@ -176,7 +197,7 @@ func (s *DB) CreatePipe(ctx context.Context, p pipe.Pipe) (pipe.Pipe, error) {
 
 // GetPipe returns the named pipe, or an error wrapping pipe.ErrNotFound.
 func (s *DB) GetPipe(ctx context.Context, name string) (pipe.Pipe, error) {
-	row := s.db.QueryRowContext(ctx, `
+	row := s.q.QueryRowContext(ctx, `
 		SELECT name, uuid, spec, status, revision FROM pipes WHERE name = $1`, name)
 	p, err := scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -191,7 +212,7 @@ func (s *DB) GetPipe(ctx context.Context, name string) (pipe.Pipe, error) {
 // ListPipes returns every pipe ordered by name; an empty store gives an
 // empty, non-nil slice.
 func (s *DB) ListPipes(ctx context.Context) ([]pipe.Pipe, error) {
-	rows, err := s.db.QueryContext(ctx, `
+	rows, err := s.q.QueryContext(ctx, `
 		SELECT name, uuid, spec, status, revision FROM pipes ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list pipes: %w", err)
@@ -211,14 +232,25 @@ func (s *DB) ListPipes(ctx context.Context) ([]pipe.Pipe, error) {
 	return pipes, nil
 }
 
-// DeletePipe removes the named pipe, or returns an error wrapping
-// pipe.ErrNotFound.
+// DeletePipe removes the named pipe and its UUID's member statuses, or
+// returns an error wrapping pipe.ErrNotFound.
 func (s *DB) DeletePipe(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM pipes WHERE name = $1`, name)
-	if err != nil {
-		return fmt.Errorf("delete pipe %q: %w", name, err)
-	}
-	return mustAffect(res, fmt.Sprintf("delete pipe %q", name))
+	// One transaction, so a pipe is never gone while its member statuses
+	// stay (or the reverse).
+	return s.atomic(ctx, func(tx *DB) error {
+		var uuid string
+		err := tx.q.QueryRowContext(ctx, `DELETE FROM pipes WHERE name = $1 RETURNING uuid`, name).Scan(&uuid)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("delete pipe %q: %w", name, pipe.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("delete pipe %q: %w", name, err)
+		}
+		if _, err := tx.q.ExecContext(ctx, `DELETE FROM member_statuses WHERE pipe_uuid = $1`, uuid); err != nil {
+			return fmt.Errorf("delete pipe %q: member statuses: %w", name, err)
+		}
+		return nil
+	})
 }
 
 // UpdatePipe replaces p's spec and status if the stored revision is
@@ -231,7 +263,7 @@ func (s *DB) UpdatePipe(ctx context.Context, p pipe.Pipe, revision int64) (pipe.
 	if err != nil {
 		return pipe.Pipe{}, fmt.Errorf("update pipe %q: %w", p.Name, err)
 	}
-	res, err := s.db.ExecContext(ctx, `
+	res, err := s.q.ExecContext(ctx, `
 		UPDATE pipes SET spec = $1, status = $2, revision = $3, updated_at = $4
 		WHERE name = $5 AND uuid = $6 AND revision = $7`,
 		spec, status, p.Revision, s.now().UTC(), p.Name, p.UUID, revision)
@@ -260,7 +292,7 @@ func (s *DB) SetStatus(ctx context.Context, name, uuid string, revision int64, s
 	if err != nil {
 		return fmt.Errorf("set status of pipe %q: encode: %w", name, err)
 	}
-	res, err := s.db.ExecContext(ctx, `
+	res, err := s.q.ExecContext(ctx, `
 		UPDATE pipes SET status = $1, updated_at = $2
 		WHERE name = $3 AND uuid = $4 AND ($5 = 0 OR revision = $5)`,
 		string(status), s.now().UTC(), name, uuid, revision)

@@ -3,32 +3,17 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/store"
+	"github.com/sluice-dev/sluice/internal/store/storetest"
 )
-
-func testPipe(name, uuid string) pipe.Pipe {
-	return pipe.Pipe{
-		Spec: pipe.Spec{
-			Name:             name,
-			UUID:             uuid,
-			BootstrapServers: []string{"127.0.0.1:9092"},
-			Topics:           []string{"orders"},
-			Target:           pipe.Target{HTTP: &pipe.HTTPTarget{URL: "http://127.0.0.1:9000/"}},
-		}.Normalize(),
-		Status: pipe.Status{
-			State:                pipe.StateCreating,
-			LastProcessingResult: pipe.ResultNoRecords,
-			LastModified:         time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		},
-	}
-}
 
 func openTest(t *testing.T) (*DB, string) {
 	t.Helper()
@@ -41,178 +26,12 @@ func openTest(t *testing.T) (*DB, string) {
 	return db, path
 }
 
-func TestStore(t *testing.T) {
-	ctx := context.Background()
-	cases := []struct {
-		name string
-		run  func(t *testing.T, db *DB)
-	}{
-		{"create returns revision 1 and get reads it back", func(t *testing.T, db *DB) {
-			in := testPipe("orders", "u-1")
-			in.Revision = 7 // ignored: a new pipe is revision 1
-			got, err := db.CreatePipe(ctx, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Revision != 1 {
-				t.Errorf("revision = %d, want 1", got.Revision)
-			}
-			read, err := db.GetPipe(ctx, "orders")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(read, got) {
-				t.Errorf("get = %+v\nwant %+v", read, got)
-			}
-		}},
-		{"duplicate name is ErrExists", func(t *testing.T, db *DB) {
-			mustCreate(t, db, testPipe("orders", "u-1"))
-			_, err := db.CreatePipe(ctx, testPipe("orders", "u-2"))
-			if !errors.Is(err, pipe.ErrExists) {
-				t.Fatalf("err = %v, want ErrExists", err)
-			}
-		}},
-		{"duplicate uuid is ErrExists", func(t *testing.T, db *DB) {
-			mustCreate(t, db, testPipe("orders", "u-1"))
-			_, err := db.CreatePipe(ctx, testPipe("payments", "u-1"))
-			if !errors.Is(err, pipe.ErrExists) {
-				t.Fatalf("err = %v, want ErrExists", err)
-			}
-		}},
-		{"missing uuid is refused", func(t *testing.T, db *DB) {
-			if _, err := db.CreatePipe(ctx, testPipe("orders", "")); err == nil {
-				t.Fatal("created a pipe without a UUID")
-			}
-		}},
-		{"get missing is ErrNotFound", func(t *testing.T, db *DB) {
-			if _, err := db.GetPipe(ctx, "nope"); !errors.Is(err, pipe.ErrNotFound) {
-				t.Fatalf("err = %v, want ErrNotFound", err)
-			}
-		}},
-		{"list is ordered by name and empty is non-nil", func(t *testing.T, db *DB) {
-			empty, err := db.ListPipes(ctx)
-			if err != nil || empty == nil || len(empty) != 0 {
-				t.Fatalf("empty list = %#v, %v; want [] and nil", empty, err)
-			}
-			for i, n := range []string{"charlie", "alpha", "bravo"} {
-				mustCreate(t, db, testPipe(n, "u-"+string(rune('a'+i))))
-			}
-			ps, err := db.ListPipes(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var names []string
-			for _, p := range ps {
-				names = append(names, p.Name)
-			}
-			if want := []string{"alpha", "bravo", "charlie"}; !reflect.DeepEqual(names, want) {
-				t.Errorf("names = %v, want %v", names, want)
-			}
-		}},
-		{"delete removes, then ErrNotFound", func(t *testing.T, db *DB) {
-			mustCreate(t, db, testPipe("orders", "u-1"))
-			if err := db.DeletePipe(ctx, "orders"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.GetPipe(ctx, "orders"); !errors.Is(err, pipe.ErrNotFound) {
-				t.Fatalf("get after delete: %v, want ErrNotFound", err)
-			}
-			if err := db.DeletePipe(ctx, "orders"); !errors.Is(err, pipe.ErrNotFound) {
-				t.Fatalf("second delete: %v, want ErrNotFound", err)
-			}
-		}},
-		{"delete then re-create with the same name", func(t *testing.T, db *DB) {
-			mustCreate(t, db, testPipe("orders", "u-1"))
-			if err := db.DeletePipe(ctx, "orders"); err != nil {
-				t.Fatal(err)
-			}
-			mustCreate(t, db, testPipe("orders", "u-2"))
-		}},
-		{"set status keeps revision", func(t *testing.T, db *DB) {
-			mustCreate(t, db, testPipe("orders", "u-1"))
-			st := pipe.Status{State: pipe.StateEnabled, LastProcessingResult: pipe.ResultOK, LastModified: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}
-			if err := db.SetStatus(ctx, "orders", "u-1", 0, st); err != nil {
-				t.Fatal(err)
-			}
-			got, err := db.GetPipe(ctx, "orders")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got.Status, st) || got.Revision != 1 {
-				t.Errorf("status = %+v rev %d, want %+v rev 1", got.Status, got.Revision, st)
-			}
-		}},
-		{"set status with wrong uuid is ErrNotFound and changes nothing", func(t *testing.T, db *DB) {
-			want := mustCreate(t, db, testPipe("orders", "u-1"))
-			err := db.SetStatus(ctx, "orders", "u-old", 0, pipe.Status{State: pipe.StateDisabled})
-			if !errors.Is(err, pipe.ErrNotFound) {
-				t.Fatalf("err = %v, want ErrNotFound", err)
-			}
-			got, _ := db.GetPipe(ctx, "orders")
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("pipe changed to %+v", got)
-			}
-		}},
-		{"update bumps revision and replaces spec and status", func(t *testing.T, db *DB) {
-			p := mustCreate(t, db, testPipe("orders", "u-1"))
-			p.BatchSize = 500
-			p.Status.State = pipe.StateUpdating
-			got, err := db.UpdatePipe(ctx, p, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stored, _ := db.GetPipe(ctx, "orders")
-			if got.Revision != 2 || !reflect.DeepEqual(stored, got) || stored.BatchSize != 500 || stored.Status.State != pipe.StateUpdating {
-				t.Errorf("returned %+v, stored %+v", got, stored)
-			}
-		}},
-		{"update from a stale revision is ErrConflict and changes nothing", func(t *testing.T, db *DB) {
-			p := mustCreate(t, db, testPipe("orders", "u-1"))
-			if _, err := db.UpdatePipe(ctx, p, 1); err != nil {
-				t.Fatal(err)
-			}
-			p.BatchSize = 7
-			if _, err := db.UpdatePipe(ctx, p, 1); !errors.Is(err, pipe.ErrConflict) {
-				t.Fatalf("err = %v, want ErrConflict", err)
-			}
-			if got, _ := db.GetPipe(ctx, "orders"); got.Revision != 2 || got.BatchSize == 7 {
-				t.Errorf("stale write landed: %+v", got)
-			}
-		}},
-		{"update of a re-created pipe's old uuid is ErrNotFound", func(t *testing.T, db *DB) {
-			old := mustCreate(t, db, testPipe("orders", "u-1"))
-			if err := db.DeletePipe(ctx, "orders"); err != nil {
-				t.Fatal(err)
-			}
-			mustCreate(t, db, testPipe("orders", "u-2"))
-			if _, err := db.UpdatePipe(ctx, old, 1); !errors.Is(err, pipe.ErrNotFound) {
-				t.Fatalf("err = %v, want ErrNotFound", err)
-			}
-		}},
-		{"status from a stale revision is ErrNotFound", func(t *testing.T, db *DB) {
-			p := mustCreate(t, db, testPipe("orders", "u-1"))
-			if _, err := db.UpdatePipe(ctx, p, 1); err != nil {
-				t.Fatal(err)
-			}
-			if err := db.SetStatus(ctx, "orders", "u-1", 1, pipe.Status{State: pipe.StateEnabled}); !errors.Is(err, pipe.ErrNotFound) {
-				t.Fatalf("err = %v, want ErrNotFound", err)
-			}
-			if err := db.SetStatus(ctx, "orders", "u-1", 2, pipe.Status{State: pipe.StateEnabled}); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{"set status of missing pipe is ErrNotFound", func(t *testing.T, db *DB) {
-			if err := db.SetStatus(ctx, "nope", "u-1", 0, pipe.Status{}); !errors.Is(err, pipe.ErrNotFound) {
-				t.Fatalf("err = %v, want ErrNotFound", err)
-			}
-		}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			db, _ := openTest(t)
-			c.run(t, db)
-		})
-	}
+// TestContract runs the suite every store.Store passes.
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		db, _ := openTest(t)
+		return db
+	})
 }
 
 func mustCreate(t *testing.T, db *DB, p pipe.Pipe) pipe.Pipe {
@@ -226,12 +45,20 @@ func mustCreate(t *testing.T, db *DB, p pipe.Pipe) pipe.Pipe {
 
 func TestReopenPersists(t *testing.T) {
 	db, path := openTest(t)
-	want := mustCreate(t, db, testPipe("orders", "u-1"))
+	want := mustCreate(t, db, storetest.TestPipe("orders", "u-1"))
 	st := pipe.Status{State: pipe.StateEnabled, LastProcessingResult: pipe.ResultOK, LastModified: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}
 	if err := db.SetStatus(t.Context(), "orders", "u-1", 0, st); err != nil {
 		t.Fatal(err)
 	}
 	want.Status = st
+	fn, err := db.PutFunction(t.Context(), pipe.Function{Name: "f", Handler: &pipe.Handler{Path: "/bin/h", Concurrency: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := store.MemberStatus{PipeUUID: "u-1", Member: "m", Partitions: map[string][]int32{"orders": {3}}, Updated: time.Date(2026, 2, 3, 4, 5, 6, 7, time.UTC)}
+	if err := db.SetMemberStatus(t.Context(), ms); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -248,6 +75,74 @@ func TestReopenPersists(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("after reopen = %+v\nwant %+v", got, want)
 	}
+	if got, err := db2.GetFunction(t.Context(), "f"); err != nil || !reflect.DeepEqual(got, fn) {
+		t.Errorf("function after reopen = %+v, %v; want %+v", got, err, fn)
+	}
+	if got, err := db2.MemberStatuses(t.Context(), "u-1", time.Time{}); err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], ms) {
+		t.Errorf("member statuses after reopen = %+v, %v; want [%+v]", got, err, ms)
+	}
+}
+
+// TestAtomicHoldsWriteLock: two stores on one file stand for two processes.
+// A transaction that reads and then writes must not fail when the other
+// writes in between: BEGIN IMMEDIATE makes the other wait (busy_timeout)
+// instead. A deferred transaction would get SQLITE_BUSY at its write.
+func TestAtomicHoldsWriteLock(t *testing.T) {
+	ctx := t.Context()
+	db, path := openTest(t)
+	other, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	mustCreate(t, db, storetest.TestPipe("orders", "u-1"))
+	otherDone := make(chan error, 1)
+	err = db.Atomic(ctx, func(tx store.Store) error {
+		p, err := tx.GetPipe(ctx, "orders")
+		if err != nil {
+			return err
+		}
+		go func() {
+			otherDone <- other.SetStatus(ctx, "orders", "u-1", 0, pipe.Status{State: pipe.StateEnabled})
+		}()
+		// Give the other writer the chance to get in between; it must
+		// not, and must not fail either.
+		select {
+		case err := <-otherDone:
+			return fmt.Errorf("the other process wrote inside the transaction (err %v)", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		_, err = tx.UpdatePipe(ctx, p, p.Revision)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-otherDone; err != nil {
+		t.Fatalf("the other process, after the transaction: %v", err)
+	}
+	got, err := db.GetPipe(ctx, "orders")
+	if err != nil || got.Revision != 2 || got.Status.State != pipe.StateEnabled {
+		t.Fatalf("pipe = %+v, %v; want revision 2 with the other's status", got, err)
+	}
+}
+
+// TestAtomicPanicReleases: the store has one connection, so a transaction
+// a panic left open would stall every later call.
+func TestAtomicPanicReleases(t *testing.T) {
+	db, _ := openTest(t)
+	func() {
+		defer func() { _ = recover() }()
+		_ = db.Atomic(t.Context(), func(tx store.Store) error {
+			if _, err := tx.CreatePipe(t.Context(), storetest.TestPipe("orders", "u-1")); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	}()
+	if _, err := db.GetPipe(t.Context(), "orders"); !errors.Is(err, pipe.ErrNotFound) {
+		t.Fatalf("after the panic: %v, want ErrNotFound (rolled back, connection free)", err)
+	}
 }
 
 func TestOpenErrors(t *testing.T) {
@@ -256,35 +151,6 @@ func TestOpenErrors(t *testing.T) {
 			db.Close()
 			t.Errorf("Open(%q) succeeded", path)
 		}
-	}
-}
-
-// The engine writes status while the API reads and writes pipes; the single
-// pooled connection must serialise them without SQLITE_BUSY.
-func TestConcurrentUse(t *testing.T) {
-	db, _ := openTest(t)
-	mustCreate(t, db, testPipe("orders", "u-1"))
-	var wg sync.WaitGroup
-	errs := make(chan error, 40)
-	for i := range 20 {
-		wg.Go(func() {
-			errs <- db.SetStatus(t.Context(), "orders", "u-1", 0, pipe.Status{State: pipe.StateEnabled, LastProcessingResult: pipe.ResultOK})
-		})
-		wg.Go(func() {
-			_, err := db.CreatePipe(t.Context(), testPipe("p"+string(rune('a'+i)), "uu-"+string(rune('a'+i))))
-			errs <- err
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
-	ps, err := db.ListPipes(t.Context())
-	if err != nil || len(ps) != 21 {
-		t.Fatalf("list = %d pipes, %v; want 21", len(ps), err)
 	}
 }
 
@@ -300,39 +166,6 @@ func TestPragmas(t *testing.T) {
 	}
 	if mode != "wal" || busy != int(busyTimeout.Milliseconds()) {
 		t.Errorf("journal_mode %q busy_timeout %d, want wal and %d", mode, busy, busyTimeout.Milliseconds())
-	}
-}
-
-func TestFunctions(t *testing.T) {
-	db, path := openTest(t)
-	ctx := t.Context()
-	if _, err := db.GetFunction(ctx, "f"); !errors.Is(err, pipe.ErrFunctionNotFound) {
-		t.Fatalf("missing: %v", err)
-	}
-	if _, err := db.PutFunction(ctx, pipe.Function{Name: "f", URL: "http://a/"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.PutFunction(ctx, pipe.Function{Name: "f", URL: "http://b/"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.PutFunction(ctx, pipe.Function{Name: "e", URL: "http://e/"}); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	db, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fs, err := db.ListFunctions(ctx)
-	if err != nil || len(fs) != 2 || fs[0].Name != "e" || fs[1].URL != "http://b/" || fs[1].LastModified.IsZero() {
-		t.Fatalf("list %+v, %v", fs, err)
-	}
-	if err := db.DeleteFunction(ctx, "f"); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.DeleteFunction(ctx, "f"); !errors.Is(err, pipe.ErrFunctionNotFound) {
-		t.Fatalf("second delete: %v", err)
 	}
 }
 
