@@ -40,7 +40,7 @@ type served struct{ *engine.Engine }
 
 func (s served) API() []api.Option {
 	return []api.Option{
-		api.WithFunctions(s.Engine), api.WithClusters(s.Engine, s.Engine), api.WithRedriver(s.Engine), api.WithInvoker(s.Engine),
+		api.WithFunctions(s.Engine), api.WithClusters(s.Engine, s.Engine), api.WithRedriver(s.Engine), api.WithInvoker(s.Engine), api.WithAtomic(s.Engine),
 		api.WithMetrics(s.MetricsHandler()), api.WithReadiness(s.Ready), api.WithDescriber(s.Engine),
 	}
 }

@@ -470,20 +470,27 @@ func (l *lambdaHandler) create(w http.ResponseWriter, r *http.Request) {
 		spec.StartingPositionTimestamp = &ts
 	}
 	applyUpdatable(&spec, req)
-	if len(req.SourceAccessConfigurations) > 0 {
-		// The brokers and their auth become a cluster owned by the
-		// mapping, deleted with it.
-		if err := l.putAccessCluster(r, spec.Name, spec.BootstrapServers, req.SourceAccessConfigurations); err != nil {
-			l.fail(w, r, err)
-			return
+	var p pipe.Pipe
+	create := func(pipes pipe.Service, clusters cluster.Service) error {
+		if len(req.SourceAccessConfigurations) > 0 {
+			// The brokers and their auth become a cluster owned by the
+			// mapping, deleted with it.
+			if err := l.putAccessCluster(r, clusters, spec.Name, spec.BootstrapServers, req.SourceAccessConfigurations); err != nil {
+				return err
+			}
+			spec.Cluster, spec.BootstrapServers = spec.Name, nil
 		}
-		spec.Cluster, spec.BootstrapServers = spec.Name, nil
+		var err error
+		p, err = pipes.CreatePipe(r.Context(), spec)
+		return err
 	}
-	p, err := l.h.svc.CreatePipe(r.Context(), spec)
+	if a := l.h.obs.atomic; a != nil {
+		// The cluster and the mapping commit together or not at all.
+		err = a.Atomic(r.Context(), create)
+	} else if err = create(l.h.svc, l.clusters); err != nil && spec.Cluster == spec.Name {
+		_ = l.clusters.DeleteCluster(context.WithoutCancel(r.Context()), spec.Name)
+	}
 	if err != nil {
-		if spec.Cluster == spec.Name {
-			_ = l.clusters.DeleteCluster(context.WithoutCancel(r.Context()), spec.Name)
-		}
 		l.fail(w, r, err)
 		return
 	}
@@ -505,8 +512,8 @@ const (
 // "password"} for SASL, {"certificate", "privateKey", "privateKeyPassword"}
 // for the client certificate, {"certificate"} for the root CA. With a client
 // certificate and a SASL secret, mTLS wins, as on Lambda.
-func (l *lambdaHandler) putAccessCluster(r *http.Request, name string, brokers []string, access []sourceAccess) error {
-	if l.clusters == nil {
+func (l *lambdaHandler) putAccessCluster(r *http.Request, clusters cluster.Service, name string, brokers []string, access []sourceAccess) error {
+	if clusters == nil {
 		return invalid("SourceAccessConfigurations: this server has no cluster registry.")
 	}
 	c := cluster.Cluster{Name: name, Owner: name, BootstrapServers: brokers}
@@ -546,7 +553,7 @@ func (l *lambdaHandler) putAccessCluster(r *http.Request, name string, brokers [
 	default:
 		c.Auth = cluster.AuthTLS
 	}
-	if _, err := l.clusters.PutCluster(r.Context(), c); err != nil {
+	if _, err := clusters.PutCluster(r.Context(), c); err != nil {
 		var ve *cluster.ValidationError
 		if errors.As(err, &ve) {
 			return invalid("SourceAccessConfigurations: %s", ve.Error())
@@ -571,7 +578,7 @@ func (l *lambdaHandler) updateAccess(r *http.Request, p pipe.Pipe, access []sour
 	if len(access) == 0 {
 		return invalid("SourceAccessConfigurations: give at least one; to connect without auth, create a mapping without them.")
 	}
-	return l.putAccessCluster(r, p.Name, owned.BootstrapServers, access)
+	return l.putAccessCluster(r, l.clusters, p.Name, owned.BootstrapServers, access)
 }
 
 // secretFromURI is the Sluice secret a URI names: the name itself, or the

@@ -44,6 +44,7 @@ type observeOptions struct {
 	redriver  Redriver
 	invoker   FunctionInvoker // WithInvoker (invoke.go)
 	awsLambda bool            // WithAWSLambda (awslambda.go)
+	atomic    Atomic          // WithAtomic
 
 	metrics   http.Handler
 	ready     func(context.Context) error
@@ -54,6 +55,17 @@ type observeOptions struct {
 	// configures this struct. nil: no authentication.
 	auth *authenticator
 }
+
+// Atomic runs fn with pipe and cluster services whose writes commit
+// together or not at all (the engine, over a store transaction).
+type Atomic interface {
+	Atomic(ctx context.Context, fn func(pipes pipe.Service, clusters cluster.Service) error) error
+}
+
+// WithAtomic makes writes that touch several objects (a Lambda mapping
+// and the cluster it owns) one transaction; without it they are made one
+// by one, and undone by hand on failure.
+func WithAtomic(a Atomic) Option { return func(o *observeOptions) { o.atomic = a } }
 
 // WithFunctions serves the function routes (functions.go) from f, and lets
 // the Lambda API resolve FunctionName to registered functions.

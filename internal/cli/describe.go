@@ -172,9 +172,19 @@ func writeDescription(w io.Writer, d observe.Description, now time.Time) error {
 		rows = append(rows, [2]string{"Retrying", fmt.Sprintf("%s-%d from offset %d: attempt %d at %s (failing since %s): %s",
 			rt.Topic, rt.Partition, rt.FirstOffset, rt.NextAttempt, formatTime(rt.NextAttemptAt), formatTime(rt.FailingSince), rt.Problem)})
 	}
-	if d.Lag == nil {
+	for _, m := range d.Members {
+		name := m.Name
+		if m.This {
+			name += " (this server)"
+		}
+		rows = append(rows, [2]string{"Member", fmt.Sprintf("%s holds %s; %s (at %s)", name, formatHeld(m.Partitions), orDash(m.LastProcessingResult), formatTime(m.Updated))})
+	}
+	switch {
+	case d.Lag == nil && d.LagMeasuredBy != "":
+		rows = append(rows, [2]string{"Lag", "measured by member " + d.LagMeasuredBy + " (describe there, or read sluice_offset_lag from its /metrics)"})
+	case d.Lag == nil:
 		rows = append(rows, [2]string{"Lag", "not measured yet"})
-	} else {
+	default:
 		rows = append(rows, [2]string{"Lag", fmt.Sprintf("%d total, %d max", d.Lag.Total, d.Lag.Max)},
 			[2]string{"Lag measured", formatTime(d.Lag.MeasuredAt)})
 		if d.Lag.Error != "" {

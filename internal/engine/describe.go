@@ -50,6 +50,10 @@ func (e *Engine) Describe(ctx context.Context, name string) (observe.Description
 			return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 		})
 	}
+	d.Members = e.members.describe(ctx, p.UUID)
+	if l := e.members.leader(p.UUID); l != e.members.name {
+		d.LagMeasuredBy = l
+	}
 	po := e.obs.lookup(name)
 	if po == nil {
 		return d, nil

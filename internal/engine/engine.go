@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sluice-dev/sluice/internal/chain"
+	"github.com/sluice-dev/sluice/internal/cluster"
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/secret"
 	"github.com/sluice-dev/sluice/internal/store"
@@ -52,6 +53,10 @@ type Config struct {
 	// processes claim one name.
 	Member        string
 	MemberSetting string
+	// Changes, when set, tells of changes other processes sharing the
+	// store made (store.Notifier): the engine reconciles at once rather
+	// than at its next interval.
+	Changes store.Notifier
 }
 
 // Tuning holds process-wide knobs that are not part of a pipe's spec.
@@ -97,7 +102,8 @@ type Engine struct {
 	// after the first successful reconcile, for readiness. See observe.go.
 	obs        *observer
 	reconciled atomic.Bool
-	hosts      *hosts // the hosted functions' processes
+	hosts      *hosts   // the hosted functions' processes
+	members    *members // the processes sharing the store
 }
 
 // New returns an engine over cfg.Store.
@@ -123,7 +129,28 @@ func New(cfg Config) (*Engine, error) {
 		obs:     newObserver(),
 	}
 	e.hosts = &hosts{e: e}
+	e.members = newMembers(e)
 	return e, nil
+}
+
+// Atomic runs fn with the control plane over one store transaction: the
+// pipes and clusters fn writes commit together or not at all (a Lambda
+// mapping and the cluster it owns), and no process sees half of them.
+func (e *Engine) Atomic(ctx context.Context, fn func(pipes pipe.Service, clusters cluster.Service) error) error {
+	err := e.store.Atomic(ctx, func(tx store.Store) error {
+		v := e.over(tx)
+		return fn(v, v)
+	})
+	if err == nil {
+		e.poke()
+	}
+	return err
+}
+
+// over is a view of e's control plane whose reads and writes go to st (a
+// transaction); it is never run and holds no runners.
+func (e *Engine) over(st store.Store) *Engine {
+	return &Engine{cfg: e.cfg, store: st, log: e.log, wake: e.wake, runners: map[string]*runner{}, obs: e.obs, hosts: e.hosts, members: e.members}
 }
 
 func (e *Engine) poke() {
@@ -298,6 +325,28 @@ func (e *Engine) DeletePipe(ctx context.Context, name string) error {
 func (e *Engine) Run(ctx context.Context) error {
 	t := time.NewTicker(e.cfg.ReconcileInterval)
 	defer t.Stop()
+	// Members first: the lag monitor's first round asks who leads what.
+	var bg sync.WaitGroup
+	bgCtx, stopBg := context.WithCancel(ctx)
+	defer func() {
+		stopBg()
+		bg.Wait()
+	}()
+	e.members.beat(ctx)
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		e.members.run(bgCtx)
+	}()
+	if n := e.cfg.Changes; n != nil {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			for range n.Changes(bgCtx) {
+				e.poke()
+			}
+		}()
+	}
 	stopMonitor := e.startLagMonitor(ctx)
 	defer stopMonitor()
 	// The hosted functions' processes stop after the pipes that use

@@ -236,6 +236,8 @@ func (r *runner) assignment(held map[string][]int32) {
 	}
 	r.mu.Unlock()
 	r.obs.m.PartitionsHeld.Set(float64(n))
+	// The other members show what this one holds (describe).
+	r.markDirty()
 	if fenced && n > 0 {
 		// A member again, with partitions: the collision is over.
 		r.update(func() { r.memberIssue = "" })

@@ -138,6 +138,11 @@ func (m *lagMonitor) round(ctx context.Context) {
 		if p.Status.State == pipe.StateDeleting {
 			continue
 		}
+		if !e.members.leads(p.UUID) {
+			// Another live member measures it.
+			e.obs.dropLag(p.Name)
+			continue
+		}
 		k := conns.key(p.Spec)
 		byCluster[k] = append(byCluster[k], p)
 	}
@@ -410,4 +415,22 @@ func (e *Engine) healthyRunners() map[string]bool {
 		r.mu.Unlock()
 	}
 	return out
+}
+
+// dropLag forgets a pipe's lag figures and series: another member leads
+// the pipe now. A no-op when there are none.
+func (o *observer) dropLag(name string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	po := o.pipes[name]
+	if po == nil {
+		return
+	}
+	po.mu.Lock()
+	had := po.lag != nil
+	po.lag, po.lagUUID = nil, ""
+	po.mu.Unlock()
+	if had {
+		o.m.DropLag(name)
+	}
 }

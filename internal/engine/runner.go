@@ -722,4 +722,9 @@ func (r *runner) writeStatus(ctx context.Context) {
 	if err := r.eng.store.SetStatus(ctx, r.name, r.uuid, r.revision, st); err != nil && !errors.Is(err, pipe.ErrNotFound) {
 		r.log.Warn("cannot record pipe status", "err", err)
 	}
+	// With several processes, the pipe's status is the last one written;
+	// each member's own share is kept beside it.
+	if err := r.eng.members.setStatus(ctx, r.uuid, r.heldPartitions(), result); err != nil {
+		r.log.Warn("cannot record this member's status of the pipe", "err", err)
+	}
 }

@@ -8,7 +8,8 @@
 // PolledEventCount, …), in Prometheus spelling.
 //
 // Offset lag, refreshed by the engine's lag monitor every lag interval for
-// every stored pipe, enabled or not:
+// every stored pipe, enabled or not, by one of the processes sharing the
+// store (the pipe's lag leader; the others have no lag series of it):
 //
 //	sluice_offset_lag{pipe,topic,partition}   gauge: records between the group's committed offset and the partition's end offset (see below)
 //	sluice_offset_lag_max{pipe}               gauge: the largest sluice_offset_lag of the pipe (reference MaxOffsetLag)
@@ -327,6 +328,20 @@ func (m *Metrics) SetLag(pipeName string, parts []PartitionLag) {
 	m.lagParts[pipeName] = now
 	m.offsetLagMax.WithLabelValues(pipeName).Set(float64(maxLag))
 	m.offsetLagSum.WithLabelValues(pipeName).Set(float64(sum))
+}
+
+// DropLag removes a pipe's lag series: another process sharing the store
+// measures that pipe now, and one series per pipe across the processes is
+// what sums and alerts over them need.
+func (m *Metrics) DropLag(pipeName string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.lagParts[pipeName] {
+		m.offsetLag.DeleteLabelValues(pipeName, k.topic, strconv.Itoa(int(k.partition)))
+	}
+	delete(m.lagParts, pipeName)
+	m.offsetLagMax.DeleteLabelValues(pipeName)
+	m.offsetLagSum.DeleteLabelValues(pipeName)
 }
 
 // SetState sets sluice_pipe_state: 1 for state, 0 for the other States.

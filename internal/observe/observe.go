@@ -42,6 +42,9 @@ type Description struct {
 	Retrying []Retry `json:"retrying,omitempty"`
 	// Lag is the latest offset lag measurement; nil until the first one.
 	Lag *Lag `json:"lag"`
+	// LagMeasuredBy names the member that measures the pipe's lag when it
+	// is another process sharing the store (and Lag is then nil here).
+	LagMeasuredBy string `json:"lagMeasuredBy,omitempty"`
 	// Throughput is the records delivered recently by this process.
 	Throughput Throughput `json:"throughput"`
 	// Failed is what this process handed to the failure destination or
@@ -53,6 +56,21 @@ type Description struct {
 	// Concurrency is this process's concurrency controller of the pipe;
 	// nil when it does not run the pipe.
 	Concurrency *Concurrency `json:"concurrency,omitempty"`
+	// Members are the processes sharing the store that run the pipe, as
+	// each last wrote: which partitions it holds and its last result;
+	// ordered by name. A member whose process stopped heartbeating is
+	// left out.
+	Members []Member `json:"members,omitempty"`
+}
+
+// Member is one process's share of a pipe.
+type Member struct {
+	Name                 string             `json:"name"`
+	Partitions           map[string][]int32 `json:"partitions"`
+	LastProcessingResult string             `json:"lastProcessingResult"`
+	Updated              time.Time          `json:"updated"`
+	// This is set on the member that answered the describe.
+	This bool `json:"this,omitempty"`
 }
 
 // Concurrency is a pipe's batches in flight allowed now, its bounds, the

@@ -66,7 +66,12 @@ func NewServer(t testing.TB) (*httptest.Server, *Service) {
 // API is what the Service serves besides pipes: functions, clusters and
 // secrets.
 func (s *Service) API() []api.Option {
-	return []api.Option{api.WithFunctions(s), api.WithClusters(s, s), api.WithInvoker(s)}
+	return []api.Option{api.WithFunctions(s), api.WithClusters(s, s), api.WithInvoker(s), api.WithAtomic(s)}
+}
+
+// Atomic runs fn over one store transaction, as the engine does.
+func (s *Service) Atomic(ctx context.Context, fn func(pipes pipe.Service, clusters cluster.Service) error) error {
+	return s.engine().Atomic(ctx, fn)
 }
 
 // InvokeFunction invokes a registered function as the engine does.
