@@ -29,10 +29,9 @@ var serveFields = []string{
 	"store",
 }
 
-// pendingFields are serveFields that serve.go does not read yet: the
-// PostgreSQL store is a coming change. Once serve.go has them, drop them
-// from here.
-var pendingFields = []string{"store"}
+// pendingFields are serveFields that serve.go does not read yet (none
+// now): a manifest may be written ahead of the field it needs.
+var pendingFields = []string{}
 
 const (
 	k8sDir        = "kubernetes"

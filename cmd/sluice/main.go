@@ -28,7 +28,7 @@ func main() {
 // package builds and tests without the data plane.
 func newEngine(st store.Store, log *slog.Logger, o cli.EngineOptions) (cli.Engine, error) {
 	e, err := engine.New(engine.Config{Store: st, Logger: log, Tuning: engine.Tuning{SessionTimeout: o.SessionTimeout}, Keyring: o.Keyring,
-		Member: o.Member, MemberSetting: o.MemberSetting})
+		Member: o.Member, MemberSetting: o.MemberSetting, Changes: o.Changes})
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,9 @@ type EngineOptions struct {
 	// where it came from, so a collision can name what to change.
 	Member        string
 	MemberSetting string
+	// Changes hears of other processes' writes to a shared store; nil
+	// for one process's store.
+	Changes store.Notifier
 }
 
 // Env is the outside world of one run of the command.

@@ -131,7 +131,7 @@ func (a *app) runDev(ctx context.Context, o devOptions) (err error) {
 	}
 	defer broker.Close()
 
-	eng, storePath, closeStore, err := a.openEngine(ctx, o.dataDir, EngineOptions{SessionTimeout: devSessionTimeout}, memberSetting{})
+	eng, st, closeStore, err := a.openEngine(ctx, o.dataDir, "", EngineOptions{SessionTimeout: devSessionTimeout}, memberSetting{})
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (a *app) runDev(ctx context.Context, o devOptions) (err error) {
 		}
 	}()
 
-	a.printDevBanner(a.env.Stdout, broker.Addrs()[0], "http://"+ln.Addr().String(), o.dataDir, storePath)
+	a.printDevBanner(a.env.Stdout, broker.Addrs()[0], "http://"+ln.Addr().String(), o.dataDir, st.where)
 	if o.demo {
 		d, err := startDemo(ctx, a.env.Stdout, eng, broker.Addrs()[0])
 		if err != nil {

@@ -341,6 +341,7 @@ func TestServeConfigErrors(t *testing.T) {
 		{"apiAddr: 8080\n", `apiAddr: "8080": use host:port`},
 		{"apiAddr: [a, b]\n", "apiAddr: got a YAML array, want a string"},
 		{"logFormat: xml\n", `logFormat: "xml": use text or json`},
+		{"store: mysql://db/sluice\n", `store: "mysql://db/sluice": use a postgres:// URL`},
 		{"apiAddr: nope\nlogFormat: xml\n", "apiAddr"},
 		{"- a\n", "the file must be a YAML mapping"},
 		{"apiAddr: [\n", "yaml: line"},

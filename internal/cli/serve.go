@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/api"
 	"github.com/sluice-dev/sluice/internal/member"
+	"github.com/sluice-dev/sluice/internal/store"
 	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
 
@@ -27,8 +28,13 @@ const defaultServeDataDir = ".sluice"
 type serveConfig struct {
 	// APIAddr is the host:port the API listens on.
 	APIAddr string `json:"apiAddr"`
-	// DataDir holds the store, DataDir/sluice.db.
+	// DataDir holds the store, DataDir/sluice.db, unless Store names
+	// another; and the member name and master key files.
 	DataDir string `json:"dataDir"`
+	// Store, when set, is the postgres:// URL of a PostgreSQL database
+	// that several processes share (the password from the URL or
+	// PGPASSWORD); empty keeps the store in dataDir/sluice.db.
+	Store string `json:"store"`
 	// LogFormat is text or json; the --log-format flag overrides it.
 	LogFormat string `json:"logFormat"`
 	// GroupSessionTimeout is the pipes' consumer group session timeout, a
@@ -52,7 +58,7 @@ type serveConfig struct {
 	sessionTimeout time.Duration
 }
 
-var serveConfigFields = "apiAddr, dataDir, logFormat, groupSessionTimeout, memberName, tlsCertFile, tlsKeyFile, awsLambda"
+var serveConfigFields = "apiAddr, dataDir, logFormat, groupSessionTimeout, memberName, tlsCertFile, tlsKeyFile, awsLambda, store"
 
 // awsLambdaHelp is the --aws-lambda flag's help, for serve and dev.
 const awsLambdaHelp = "let the Lambda API take an AWS function ARN as FunctionName, invoked in AWS with this process's AWS credentials (the standard chain)"
@@ -68,6 +74,9 @@ cluster each pipe names. The config file is YAML:
 
   apiAddr: 127.0.0.1:8080   # host:port of the API (default 127.0.0.1:8080)
   dataDir: /var/lib/sluice  # the store is dataDir/sluice.db (default ./.sluice)
+  store: postgres://sluice@db:5432/sluice?sslmode=require
+                            # or a PostgreSQL database that several processes share
+                            # (password in the URL or PGPASSWORD; default: dataDir/sluice.db)
   logFormat: json           # text or json (default text; --log-format wins)
   groupSessionTimeout: 45s  # consumer group session timeout, 1s–30m (default 45s;
                             # brokers refuse below group.min.session.timeout.ms, 6s by default)
@@ -173,6 +182,9 @@ func loadServeConfig(path string) (serveConfig, error) {
 			cfg.sessionTimeout = d
 		}
 	}
+	if cfg.Store != "" && !isPostgres(cfg.Store) {
+		errs = append(errs, fmt.Errorf("store: %q: use a postgres:// URL of a PostgreSQL database, or leave it out for dataDir/sluice.db", cfg.Store))
+	}
 	if cfg.MemberName != "" {
 		if err := member.Validate(cfg.MemberName); err != nil {
 			errs = append(errs, fmt.Errorf("memberName: %w", err))
@@ -249,7 +261,7 @@ func (a *app) runServe(ctx context.Context, cfg serveConfig) (err error) {
 		a.log.Warn("the API listens beyond this machine over plain HTTP, so tokens cross the network readable; set tlsCertFile and tlsKeyFile, or put a TLS-terminating proxy in front", "addr", ln.Addr().String())
 	}
 
-	eng, storePath, closeStore, err := a.openEngine(ctx, cfg.DataDir, EngineOptions{SessionTimeout: cfg.sessionTimeout},
+	eng, st, closeStore, err := a.openEngine(ctx, cfg.DataDir, cfg.Store, EngineOptions{SessionTimeout: cfg.sessionTimeout},
 		memberSetting{name: cfg.MemberName, setting: "memberName in the serve config"})
 	if err != nil {
 		return err
@@ -260,19 +272,24 @@ func (a *app) runServe(ctx context.Context, cfg serveConfig) (err error) {
 		}
 	}()
 
-	// Token lookups get a store handle of their own: the engine's has a
-	// single connection, and authenticating a request should not queue
-	// behind the engine's status writes. It closes after runServer
-	// returned, when the API no longer serves.
-	tokens, err := sqlite.Open(ctx, storePath)
-	if err != nil {
-		return fmt.Errorf("open the store for API tokens: %w", err)
-	}
-	defer func() {
-		if cerr := tokens.Close(); cerr != nil {
-			err = errors.Join(err, cerr)
+	// Token lookups get an SQLite store handle of their own: the
+	// engine's has a single connection, and authenticating a request
+	// should not queue behind the engine's status writes. It closes after
+	// runServer returned, when the API no longer serves. A PostgreSQL
+	// store is a pool, shared.
+	var tokens store.Tokens = st
+	if st.sqlitePath != "" {
+		db, err := sqlite.Open(ctx, st.sqlitePath)
+		if err != nil {
+			return fmt.Errorf("open the store for API tokens: %w", err)
 		}
-	}()
+		defer func() {
+			if cerr := db.Close(); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		}()
+		tokens = db
+	}
 	if all, err := tokens.ListTokens(ctx); err != nil {
 		return err
 	} else if len(all) == 0 {
@@ -284,8 +301,8 @@ func (a *app) runServe(ctx context.Context, cfg serveConfig) (err error) {
 		scheme = "https://"
 	}
 	apiURL := scheme + ln.Addr().String()
-	a.log.Info("serving the Sluice API", "url", apiURL, "store", storePath)
-	fmt.Fprintf(a.env.Stdout, "Serving the Sluice API at %s (store %s).\n", apiURL, storePath)
+	a.log.Info("serving the Sluice API", "url", apiURL, "store", st.where)
+	fmt.Fprintf(a.env.Stdout, "Serving the Sluice API at %s (store %s).\n", apiURL, st.where)
 	apiOpts := []api.Option{api.WithAuth(tokens, api.DefaultTokenCacheTTL)}
 	if cfg.AWSLambda {
 		apiOpts = append(apiOpts, api.WithAWSLambda())

@@ -18,7 +18,6 @@ import (
 	"github.com/sluice-dev/sluice/internal/api"
 	"github.com/sluice-dev/sluice/internal/member"
 	"github.com/sluice-dev/sluice/internal/secret"
-	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
 
 // HTTP server limits. The API's requests are small and answered from the
@@ -187,31 +186,32 @@ func (a *app) claimMember(dataDir string, m memberSetting) (name, setting string
 	return c.Name, fmt.Sprintf("the member name kept in %s (set memberName in the serve config or %s to choose one)", c.Path, envMemberName), c.Close, nil
 }
 
-// openEngine opens the store at dataDir/sluice.db and builds the engine over
-// it, for `dev` and `serve`. closeStore must run after the engine stopped.
-func (a *app) openEngine(ctx context.Context, dataDir string, o EngineOptions, m memberSetting) (eng Engine, storePath string, closeStore func() error, err error) {
+// openEngine opens the store (the PostgreSQL database dsn names, else
+// dataDir/sluice.db) and builds the engine over it, for `dev` and `serve`.
+// closeStore must run after the engine stopped.
+func (a *app) openEngine(ctx context.Context, dataDir, dsn string, o EngineOptions, m memberSetting) (eng Engine, st *serverStore, closeStore func() error, err error) {
 	var keySrc keySource
 	if o.Keyring, keySrc, err = a.keyring(dataDir); err != nil {
-		return nil, "", nil, err
+		return nil, nil, nil, err
 	}
 	var release func() error
 	if o.Member, o.MemberSetting, release, err = a.claimMember(dataDir, m); err != nil {
-		return nil, "", nil, err
+		return nil, nil, nil, err
 	}
-	storePath = filepath.Join(dataDir, "sluice.db")
-	st, err := sqlite.Open(ctx, storePath)
+	st, err = a.openServerStore(ctx, dsn, dataDir, true)
 	if err != nil {
-		return nil, "", nil, errors.Join(err, release())
+		return nil, nil, nil, errors.Join(err, release())
 	}
 	if err := checkSealedUnder(ctx, st, o.Keyring, keySrc); err != nil {
-		return nil, "", nil, errors.Join(err, st.Close(), release())
+		return nil, nil, nil, errors.Join(err, st.Close(), release())
 	}
+	o.Changes = st.changes
 	eng, err = a.env.NewEngine(st, a.log, o)
 	if err != nil {
-		return nil, "", nil, errors.Join(fmt.Errorf("start engine: %w", err), st.Close(), release())
+		return nil, nil, nil, errors.Join(fmt.Errorf("start engine: %w", err), st.Close(), release())
 	}
 	a.log.Info("member of the pipes' consumer groups", "member", o.Member)
-	return eng, storePath, func() error { return errors.Join(st.Close(), release()) }, nil
+	return eng, st, func() error { return errors.Join(st.Close(), release()) }, nil
 }
 
 // keyring loads the master key that seals secrets: SLUICE_MASTER_KEY, else

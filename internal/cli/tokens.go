@@ -3,8 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,7 +14,6 @@ import (
 	"github.com/sluice-dev/sluice/internal/api"
 	"github.com/sluice-dev/sluice/internal/pipe"
 	"github.com/sluice-dev/sluice/internal/store"
-	"github.com/sluice-dev/sluice/internal/store/sqlite"
 )
 
 // storeFlags says where the server's store is. The tokens and rotate-key commands work
@@ -211,11 +208,12 @@ func (a *app) tokensDeleteCmd(o *storeFlags) *cobra.Command {
 	}
 }
 
-// openTokenStore opens the store of the server's data directory. Only
-// create makes it (and the directory) if missing: listing or deleting in a
-// directory without a store is a wrong --data-dir, not an empty store.
-func (a *app) openTokenStore(cmd *cobra.Command, o *storeFlags, create bool) (*sqlite.DB, error) {
-	dataDir := o.dataDir
+// openTokenStore opens the server's store: its PostgreSQL database, or the
+// SQLite file of its data directory. Only create makes an SQLite store if
+// missing: listing or deleting in a directory without a store is a wrong
+// --data-dir, not an empty store.
+func (a *app) openTokenStore(cmd *cobra.Command, o *storeFlags, create bool) (store.Store, error) {
+	dataDir, dsn := o.dataDir, ""
 	if o.config != "" {
 		if cmd.Flags().Changed("data-dir") {
 			return nil, errors.New("--config and --data-dir both name the data directory: give one")
@@ -224,18 +222,11 @@ func (a *app) openTokenStore(cmd *cobra.Command, o *storeFlags, create bool) (*s
 		if err != nil {
 			return nil, err
 		}
-		dataDir = cfg.DataDir
+		dataDir, dsn = cfg.DataDir, cfg.Store
 	}
-	if dataDir == "" {
-		return nil, errors.New("--data-dir is empty: give the server's data directory")
+	st, err := a.openServerStore(cmd.Context(), dsn, dataDir, create)
+	if err != nil {
+		return nil, err
 	}
-	path := filepath.Join(dataDir, "sluice.db")
-	if create {
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("data directory: %w", err)
-		}
-	} else if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("no Sluice store at %s: give the server's --data-dir or --config ('sluice serve' and 'sluice tokens create' create it)", path)
-	}
-	return sqlite.Open(cmd.Context(), path)
+	return st.Store, nil
 }
