@@ -4,64 +4,21 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-dev/sluice/internal/observe"
 	"github.com/sluice-dev/sluice/internal/sink"
 	"github.com/sluice-dev/sluice/test/testproc"
 )
-
-// postgresDSN is a fresh schema on the test server (SLUICE_TEST_POSTGRES,
-// which .ci/run starts), selected by the DSN's search_path and dropped
-// when the test ends.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("SLUICE_TEST_POSTGRES")
-	if base == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SLUICE_TEST_POSTGRES is not set: .ci/run should have started PostgreSQL")
-		}
-		t.Skip("SLUICE_TEST_POSTGRES is not set (a postgres:// URL of a database where this user may create schemas)")
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "sluice_e2e_" + hex.EncodeToString(b[:])
-	exec := func(sql string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	if err := exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() { _ = exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE") })
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // describe is `sluice pipes describe NAME -o json` on p.
 func describe(t *testing.T, p *testproc.Proc, name string) observe.Description {
@@ -92,7 +49,7 @@ func heldBy(d observe.Description) map[string]int {
 // partitions over within 10 s, nothing is lost, the commits reach the
 // end, and describe shows the members.
 func TestThreeServersShareOnePostgreSQLStore(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := testproc.PostgresDSN(t)
 	dir := t.TempDir()
 	kafka, devAPI := testproc.FreeAddr(t), testproc.FreeAddr(t)
 	startSluice(t, devAPI, "dev", "--data-dir", filepath.Join(dir, "dev"), "--kafka-addr", kafka, "--api-addr", devAPI, "--partitions", "6")
