@@ -27,6 +27,10 @@
 //   - kafka-target: records produced first, then copied into another
 //     topic by a bare franz-go consume, produce, commit loop and by a pipe
 //     with a kafka target at each delivery guarantee (no endpoint);
+//   - scale-out: records produced first, then read by a pipe on one
+//     process and on two sharing one store, each process allowed
+//     --concurrency batches in flight (default 4) against an endpoint
+//     that takes --target-delay (default 20 ms): how the rate grows;
 //   - hosted-function: no Kafka; one batch delivered over and over by the
 //     function target to a hosted no-op aws-lambda-go handler and by the
 //     HTTP target to a no-op endpoint, at concurrency 1 and 8: batches
@@ -65,10 +69,13 @@ const (
 	// handler and, as the baseline, by the HTTP target to a no-op
 	// endpoint.
 	HostedFunction = "hosted-function"
+	// ScaleOutScenario reads the same records with a pipe on one process
+	// and on two sharing one store.
+	ScaleOutScenario = "scale-out"
 )
 
 // Scenarios is every scenario Run knows.
-var Scenarios = []string{Throughput, Latency, SlowTarget, ManyPipes, KafkaTarget, HostedFunction}
+var Scenarios = []string{Throughput, Latency, SlowTarget, ManyPipes, KafkaTarget, HostedFunction, ScaleOutScenario}
 
 // Options say what to measure. Zero values take the scenario's defaults
 // (see Defaults).
@@ -113,6 +120,8 @@ type Options struct {
 	ThrottleWatch time.Duration `json:"throttle_watch_ns,omitempty"`
 	// SkipThrottle leaves slow-target's throttle phase out.
 	SkipThrottle bool `json:"skip_throttle,omitempty"`
+	// Concurrency is scale-out's batches in flight per process.
+	Concurrency int `json:"concurrency,omitempty"`
 	// Pipes is the many-pipes scenario's number of pipes.
 	Pipes int `json:"pipes,omitempty"`
 	// Idle is how long many-pipes watches the idle pipes.
@@ -169,6 +178,15 @@ func Defaults(o Options) Options {
 		// writes them four times.
 		set(&o.Records, 200000)
 		set(&o.Partitions, 8)
+	case ScaleOutScenario:
+		// 16 partitions, so two processes have 8 each; each process's
+		// concurrency, not the partitions, bounds the rate.
+		set(&o.Records, 200000)
+		set(&o.Partitions, 16)
+		set(&o.Concurrency, 4)
+		if o.TargetDelay == 0 {
+			o.TargetDelay = 20 * time.Millisecond
+		}
 	case HostedFunction:
 		// Records is the deliveries of each phase here.
 		set(&o.Records, 5000)
@@ -350,6 +368,8 @@ type Result struct {
 	Throttle *Throttle `json:"throttle,omitempty"`
 	// Invoke is hosted-function's.
 	Invoke *Invoke `json:"invoke,omitempty"`
+	// ScaleOut is scale-out's.
+	ScaleOut *ScaleOut `json:"scale_out,omitempty"`
 
 	PipeRecordsPerSec         float64  `json:"pipe_records_per_sec"`
 	BareConsumerRecordsPerSec float64  `json:"bare_consumer_records_per_sec"`
@@ -461,6 +481,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		err = b.kafkaTarget(ctx)
 	case HostedFunction:
 		err = b.hostedFunction(ctx)
+	case ScaleOutScenario:
+		err = b.scaleOut(ctx)
 	}
 	b.summarise()
 	return b.res, err

@@ -21,7 +21,7 @@ func (a *app) benchCmd() *cobra.Command {
 	var asJSON bool
 	var cpuProfile string
 	cmd := &cobra.Command{
-		Use:   "bench [throughput|latency|slow-target|many-pipes|kafka-target|hosted-function]",
+		Use:   "bench [throughput|latency|slow-target|many-pipes|kafka-target|hosted-function|scale-out]",
 		Short: "Measure pipes against a bare consumer and a bare pipeline on the same records",
 		Long: `Start an embedded broker (or use --brokers), produce records, and measure
 Sluice against baselines read from the same records in the same run:
@@ -74,6 +74,12 @@ Scenarios:
                built with aws-lambda-go (this binary, linked as
                sluice-noop-handler) and by the HTTP target to a no-op local
                endpoint: batches/s, latency, and the ratios
+  scale-out    200,000 records of 1 KiB over 16 partitions, read by a pipe
+               on one process and then (a group of its own) on two sharing
+               one store, as 'sluice serve' processes on PostgreSQL; each
+               process allows --concurrency batches in flight (default 4),
+               the endpoint takes --target-delay (default 20 ms): the rate
+               with two over the rate with one
 
 The pipe's batching window is 0 unless --batching-window says otherwise: the
 baselines have none, and a window would hold each partition's last partial
@@ -134,6 +140,7 @@ run a broker in another process (sluice dev) and pass --brokers.`,
 	f.DurationVar(&o.ThrottleTo, "throttle-to", 0, "slow-target: when it stops (default 5s)")
 	f.DurationVar(&o.ThrottleWatch, "throttle-watch", 0, "slow-target: how long after that the throttle phase goes on feeding the pipe (default 12s)")
 	f.BoolVar(&o.SkipThrottle, "skip-throttle", false, "slow-target: leave the throttle phase out")
+	f.IntVar(&o.Concurrency, "concurrency", 0, "scale-out: batches in flight per process (default 4)")
 	f.IntVar(&o.Pipes, "pipes", 0, "many-pipes: pipes to run (default 1000)")
 	f.DurationVar(&o.Idle, "idle", 0, "many-pipes: how long to watch them idle (default 10s)")
 	f.StringVar(&o.HeapProfile, "heap-profile", "", "many-pipes: write a heap profile to this file at the end of the idle window")
@@ -163,6 +170,18 @@ func writeBench(out io.Writer, r bench.Result) {
 	o := r.Options
 	if inv := r.Invoke; inv != nil {
 		writeInvoke(out, inv, o)
+		return
+	}
+	if so := r.ScaleOut; so != nil {
+		fmt.Fprintf(out, "scenario %s, broker %s: %d records of %d B over %d partitions, endpoint takes %s a call, %d batches in flight per process\n",
+			o.Scenario, r.Broker, o.Records, o.Size, o.Partitions, o.TargetDelay, so.Concurrency)
+		w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(w, "processes\tseconds\trecords/s\tCPU s\tpeak RSS MiB\tcalls\tmax concurrent\t\n")
+		for i, p := range []bench.Phase{so.One, so.Two} {
+			fmt.Fprintf(w, "%d\t%.2f\t%.0f\t%.2f\t%.0f\t%d\t%d\t\n", i+1, p.Seconds, p.RecordsPerSec, p.CPUSeconds, mib(p.PeakRSSBytes), p.Batches, p.MaxConcurrentCalls)
+		}
+		w.Flush()
+		fmt.Fprintf(out, "two processes / one: %.2f\n", so.TwoToOne)
 		return
 	}
 	fmt.Fprintf(out, "scenario %s, broker %s\n", o.Scenario, r.Broker)
