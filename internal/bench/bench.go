@@ -180,8 +180,10 @@ func Defaults(o Options) Options {
 		set(&o.Partitions, 8)
 	case ScaleOutScenario:
 		// 16 partitions, so two processes have 8 each; each process's
-		// concurrency, not the partitions, bounds the rate.
-		set(&o.Records, 200000)
+		// concurrency, not the partitions, bounds the rate. Enough
+		// records that the second process's join is not most of its
+		// phase (200,000 gave 1.6–1.7, 400,000 1.95).
+		set(&o.Records, 400000)
 		set(&o.Partitions, 16)
 		set(&o.Concurrency, 4)
 		if o.TargetDelay == 0 {
@@ -348,6 +350,13 @@ type Idle struct {
 	// IdleCPUPercent is CPU time over wall time while idle, as a percentage
 	// of one core.
 	IdleCPUPercent float64 `json:"idle_cpu_percent_of_one_core"`
+	// WakeLatencyMs*, after the idle window, are how long one record
+	// produced to an idle pipe's topic took to reach the endpoint, from
+	// the produce call, over WakeSamples pipes woken one at a time.
+	WakeSamples         int     `json:"wake_samples"`
+	WakeLatencyMsMin    float64 `json:"wake_latency_ms_min"`
+	WakeLatencyMsMedian float64 `json:"wake_latency_ms_median"`
+	WakeLatencyMsMax    float64 `json:"wake_latency_ms_max"`
 }
 
 // Result holds one run's figures. The top-level figures the issue's

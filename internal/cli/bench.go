@@ -74,7 +74,7 @@ Scenarios:
                built with aws-lambda-go (this binary, linked as
                sluice-noop-handler) and by the HTTP target to a no-op local
                endpoint: batches/s, latency, and the ratios
-  scale-out    200,000 records of 1 KiB over 16 partitions, read by a pipe
+  scale-out    400,000 records of 1 KiB over 16 partitions, read by a pipe
                on one process and then (a group of its own) on two sharing
                one store, as 'sluice serve' processes on PostgreSQL; each
                process allows --concurrency batches in flight (default 4),
@@ -195,6 +195,10 @@ func writeBench(out io.Writer, r bench.Result) {
 		w.Flush()
 		fmt.Fprintf(out, "Go heap per pipe: %.1f KiB; peak RSS %.1f MiB\n", float64(i.HeapPerPipeBytes)/1024, mib(r.PeakRSSBytes))
 		fmt.Fprintf(out, "idle CPU: %.2f s over %.0f s (%.1f%% of one core)\n", i.IdleCPUSeconds, i.IdleSeconds, i.IdleCPUPercent)
+		if i.WakeSamples > 0 {
+			fmt.Fprintf(out, "wake latency (one record to an idle pipe, produce to endpoint, %d pipes): min %.0f ms, median %.0f ms, max %.0f ms\n",
+				i.WakeSamples, i.WakeLatencyMsMin, i.WakeLatencyMsMedian, i.WakeLatencyMsMax)
+		}
 		return
 	}
 	if o.Scenario == bench.KafkaTarget {
