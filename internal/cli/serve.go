@@ -60,6 +60,10 @@ type serveConfig struct {
 
 var serveConfigFields = "apiAddr, dataDir, logFormat, groupSessionTimeout, memberName, tlsCertFile, tlsKeyFile, awsLambda, store"
 
+// sharedStoreSessionTimeout is the group session timeout of a server on a
+// shared store when the config gives none.
+const sharedStoreSessionTimeout = 10 * time.Second
+
 // awsLambdaHelp is the --aws-lambda flag's help, for serve and dev.
 const awsLambdaHelp = "let the Lambda API take an AWS function ARN as FunctionName, invoked in AWS with this process's AWS credentials (the standard chain)"
 
@@ -78,7 +82,7 @@ cluster each pipe names. The config file is YAML:
                             # or a PostgreSQL database that several processes share
                             # (password in the URL or PGPASSWORD; default: dataDir/sluice.db)
   logFormat: json           # text or json (default text; --log-format wins)
-  groupSessionTimeout: 45s  # consumer group session timeout, 1s–30m (default 45s;
+  groupSessionTimeout: 45s  # consumer group session timeout, 1s–30m (default 45s, 10s with store;
                             # brokers refuse below group.min.session.timeout.ms, 6s by default)
   memberName: worker-0      # this process's name in the pipes' consumer groups (default:
                             # SLUICE_MEMBER_NAME, else an id kept in dataDir); unique per process
@@ -184,6 +188,11 @@ func loadServeConfig(path string) (serveConfig, error) {
 	}
 	if cfg.Store != "" && !isPostgres(cfg.Store) {
 		errs = append(errs, fmt.Errorf("store: %q: use a postgres:// URL of a PostgreSQL database, or leave it out for dataDir/sluice.db", cfg.Store))
+	}
+	if cfg.Store != "" && cfg.GroupSessionTimeout == "" {
+		// Several processes: a killed one's partitions should move to the
+		// others within seconds, not after Kafka's 45 s.
+		cfg.sessionTimeout = sharedStoreSessionTimeout
 	}
 	if cfg.MemberName != "" {
 		if err := member.Validate(cfg.MemberName); err != nil {
