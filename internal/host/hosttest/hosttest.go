@@ -24,7 +24,7 @@ func Build(t testing.TB, dir string) string {
 }
 
 // Seen is one record as the handler decoded it: a line of its
-// TESTHANDLER_OUT.
+// TESTHANDLER_OUT (the handler writes this type).
 type Seen struct {
 	RequestID string            `json:"requestId"`
 	Function  string            `json:"function"`

@@ -35,6 +35,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/sluice-dev/sluice/internal/host/hosttest"
 )
 
 type itemIdentifier struct {
@@ -50,31 +52,18 @@ type response struct {
 	BatchItemFailures []batchItemFailure `json:"batchItemFailures"`
 }
 
-// seen is one record as the handler decoded it.
-type seen struct {
-	RequestID string            `json:"requestId"`
-	Function  string            `json:"function"`
-	Deadline  bool              `json:"deadline"`
-	Topic     string            `json:"topic"`
-	Partition int64             `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Key       string            `json:"key"`
-	Value     string            `json:"value"`
-	Headers   map[string]string `json:"headers"`
-}
-
 var outMu sync.Mutex
 
 func handle(ctx context.Context, ev events.KafkaEvent) (response, error) {
 	lc, _ := lambdacontext.FromContext(ctx)
 	_, hasDeadline := ctx.Deadline()
 	var out response
-	var lines []seen
+	var lines []hosttest.Seen
 	for key, recs := range ev.Records {
 		for _, r := range recs {
 			k, _ := base64.StdEncoding.DecodeString(r.Key)
 			v, _ := base64.StdEncoding.DecodeString(r.Value)
-			s := seen{Function: lambdacontext.FunctionName, Deadline: hasDeadline, Topic: r.Topic, Partition: r.Partition,
+			s := hosttest.Seen{Function: lambdacontext.FunctionName, Deadline: hasDeadline, Topic: r.Topic, Partition: r.Partition,
 				Offset: r.Offset, Key: string(k), Value: string(v), Headers: map[string]string{}}
 			if lc != nil {
 				s.RequestID = lc.AwsRequestID
@@ -149,7 +138,7 @@ func firstSeen(key string, offset int64) time.Time {
 }
 
 // record appends what the handler saw to TESTHANDLER_OUT.
-func record(lines []seen) {
+func record(lines []hosttest.Seen) {
 	path := os.Getenv("TESTHANDLER_OUT")
 	if path == "" {
 		return
