@@ -9,6 +9,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/api"
 	"github.com/sluice-dev/sluice/internal/api/apitest"
 	"github.com/sluice-dev/sluice/internal/pipe"
+	"github.com/sluice-dev/sluice/internal/secret"
 )
 
 const awsOrdersARN = "arn:aws:lambda:us-east-1:123456789012:function:orders"
@@ -167,4 +168,28 @@ func pipeOf(t *testing.T, svc *apitest.Service, mapping map[string]any) pipe.Pip
 	}
 	t.Fatalf("no pipe has the mapping's UUID %v", mapping["UUID"])
 	return pipe.Pipe{}
+}
+
+// TestLambdaMappingAndItsClusterAreOneWrite: a mapping whose
+// SourceAccessConfigurations make a cluster, but whose pipe is refused,
+// leaves no cluster behind: both are one transaction.
+func TestLambdaMappingAndItsClusterAreOneWrite(t *testing.T) {
+	srv, svc := apitest.NewServer(t)
+	if _, err := svc.PutSecret(t.Context(), secret.Secret{Name: "kafka-creds", Type: secret.Generic,
+		Data: map[string][]byte{"username": []byte("alice"), "password": []byte("pw")}}); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"FunctionName":"http://127.0.0.1:9000/","Topics":["orders"],"BatchSize":20000,
+		"SelfManagedEventSource":{"Endpoints":{"KAFKA_BOOTSTRAP_SERVERS":["b-1:9096"]}},
+		"SourceAccessConfigurations":[{"Type":"SASL_SCRAM_512_AUTH","URI":"kafka-creds"}]}`
+	status, _, c := lambdaCall(t, srv.URL, "POST", "/2015-03-31/event-source-mappings/", body)
+	if status != 400 {
+		t.Fatalf("create with a batch size out of range: %d %v", status, c)
+	}
+	if cs, err := svc.ListClusters(t.Context()); err != nil || len(cs) != 0 {
+		t.Fatalf("a refused mapping left clusters %+v (%v)", cs, err)
+	}
+	if ps, err := svc.ListPipes(t.Context()); err != nil || len(ps) != 0 {
+		t.Fatalf("a refused mapping left pipes %+v (%v)", ps, err)
+	}
 }

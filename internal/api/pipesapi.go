@@ -776,12 +776,12 @@ func (p *pipesAPI) clusterByARN(r *http.Request, arn string) (cluster.Cluster, e
 // with it), as the Lambda-compatible API does for
 // SourceAccessConfigurations: each value names a Sluice secret (a Secrets
 // Manager ARN's secret name works too) in the reference's formats.
-func (p *pipesAPI) putCredentials(r *http.Request, name string, brokers []string, k *pipesKafkaParams) error {
+func (p *pipesAPI) putCredentials(r *http.Request, clusters cluster.Service, name string, brokers []string, k *pipesKafkaParams) error {
 	const field = smkParams + ".Credentials"
 	if err := needScope(r, ScopeAdmin, "Credentials, which register credentials,"); err != nil {
 		return &pipesError{status: http.StatusForbidden, typ: lambdaAccessDenied, msg: err.Error()}
 	}
-	if p.clusters == nil {
+	if clusters == nil {
 		return pipesInvalid(field, "this server has no cluster registry.")
 	}
 	c := cluster.Cluster{Name: name, Owner: name, BootstrapServers: brokers, Auth: cluster.AuthTLS}
@@ -828,7 +828,7 @@ func (p *pipesAPI) putCredentials(r *http.Request, name string, brokers []string
 		}
 		c.CACertSecret = s
 	}
-	if _, err := p.clusters.PutCluster(r.Context(), c); err != nil {
+	if _, err := clusters.PutCluster(r.Context(), c); err != nil {
 		var ve *fielderr.List
 		if !errors.As(err, &ve) {
 			return err
@@ -983,17 +983,26 @@ func (p *pipesAPI) create(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		if err := p.putCredentials(r, name, spec.BootstrapServers, creds); err != nil {
-			p.fail(w, r, err, kind)
-			return
-		}
-		spec.Cluster, spec.BootstrapServers = name, nil
 	}
-	pp, err := p.h.svc.CreatePipe(r.Context(), spec)
-	if err != nil {
+	var pp pipe.Pipe
+	create := func(pipes pipe.Service, clusters cluster.Service) error {
 		if creds != nil {
-			_ = p.clusters.DeleteCluster(context.WithoutCancel(r.Context()), name)
+			if err := p.putCredentials(r, clusters, name, spec.BootstrapServers, creds); err != nil {
+				return err
+			}
+			spec.Cluster, spec.BootstrapServers = name, nil
 		}
+		var err error
+		pp, err = pipes.CreatePipe(r.Context(), spec)
+		return err
+	}
+	if a := p.h.obs.atomic; a != nil {
+		// The cluster and the pipe commit together or not at all.
+		err = a.Atomic(r.Context(), create)
+	} else if err = create(p.h.svc, p.clusters); err != nil && creds != nil && spec.Cluster == name {
+		_ = p.clusters.DeleteCluster(context.WithoutCancel(r.Context()), name)
+	}
+	if err != nil {
 		p.fail(w, r, err, kind)
 		return
 	}
@@ -1093,7 +1102,7 @@ func (p *pipesAPI) update(w http.ResponseWriter, r *http.Request) {
 						k.ServerRootCaCertificate = prev.ServerRootCaCertificate
 					}
 				}
-				if err := p.putCredentials(r, pp.Name, owned.BootstrapServers, k); err != nil {
+				if err := p.putCredentials(r, p.clusters, pp.Name, owned.BootstrapServers, k); err != nil {
 					p.fail(w, r, err, kind)
 					return
 				}
