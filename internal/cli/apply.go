@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -776,10 +775,7 @@ func planFunctions(fns []declaredFunction, current []pipe.Function, pipes []pipe
 // add it here.
 func functionLeaves(f pipe.Function) []leaf {
 	if f.Handler != nil {
-		h := *f.Handler
-		h.Concurrency = cmp.Or(h.Concurrency, pipe.DefaultHandlerConcurrency)
-		h.TimeoutSeconds = cmp.Or(h.TimeoutSeconds, pipe.DefaultHandlerTimeout.Seconds())
-		h.MemoryMB = cmp.Or(h.MemoryMB, pipe.DefaultHandlerMemoryMB)
+		h := f.Handler.Normalized()
 		f.Handler = &h
 	}
 	return flattenJSON("function", struct {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -92,7 +91,7 @@ func (a *app) functionsSetCmd() *cobra.Command {
 			}
 			if f.Handler != nil {
 				fmt.Fprintf(a.env.Stdout, "Function %q runs %s (up to %d processes, timeout %s).\n", f.Name, f.Handler.Path,
-					cmp.Or(f.Handler.Concurrency, pipe.DefaultHandlerConcurrency), handlerTimeout(f.Handler))
+					f.Handler.Normalized().Concurrency, f.Handler.Timeout())
 				return nil
 			}
 			fmt.Fprintf(a.env.Stdout, "Function %q posts to %s.\n", f.Name, f.URL)
@@ -107,14 +106,6 @@ func (a *app) functionsSetCmd() *cobra.Command {
 	fl.DurationVar(&timeout, "timeout", 0, fmt.Sprintf("bound of one invocation; a handler past it is killed and restarted (default %s)", pipe.DefaultHandlerTimeout))
 	fl.IntVar(&memory, "memory", 0, fmt.Sprintf("MB told to the handler as AWS_LAMBDA_FUNCTION_MEMORY_SIZE; not enforced (default %d)", pipe.DefaultHandlerMemoryMB))
 	return cmd
-}
-
-// handlerTimeout is h's timeout, its default filled in.
-func handlerTimeout(h *pipe.Handler) time.Duration {
-	if h.TimeoutSeconds == 0 {
-		return pipe.DefaultHandlerTimeout
-	}
-	return time.Duration(h.TimeoutSeconds * float64(time.Second))
 }
 
 func (a *app) functionsGetCmd() *cobra.Command {
@@ -167,7 +158,7 @@ func (a *app) functionsListCmd() *cobra.Command {
 				if h := f.Handler; h != nil {
 					where = h.Path
 					if st := f.Status; st != nil {
-						procs = fmt.Sprintf("%d/%d", st.Processes, cmp.Or(h.Concurrency, pipe.DefaultHandlerConcurrency))
+						procs = fmt.Sprintf("%d/%d", st.Processes, h.Normalized().Concurrency)
 					}
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", f.Name, f.Kind(), where, procs, formatTime(f.LastModified))
@@ -198,13 +189,13 @@ func (a *app) functionsDeleteCmd() *cobra.Command {
 // writeFunction prints a function for `functions get`.
 func writeFunction(out io.Writer, f pipe.Function) {
 	fmt.Fprintf(out, "Name:           %s\nKind:           %s\n", f.Name, f.Kind())
-	h := f.Handler
-	if h == nil {
+	if f.Handler == nil {
 		fmt.Fprintf(out, "URL:            %s\nLast modified:  %s\n", f.URL, formatTime(f.LastModified))
 		return
 	}
+	h := f.Handler.Normalized()
 	fmt.Fprintf(out, "Handler:        %s\nConcurrency:    %d\nTimeout:        %s\nMemory:         %d MB\n",
-		h.Path, cmp.Or(h.Concurrency, pipe.DefaultHandlerConcurrency), handlerTimeout(h), cmp.Or(h.MemoryMB, pipe.DefaultHandlerMemoryMB))
+		h.Path, h.Concurrency, h.Timeout(), h.MemoryMB)
 	if len(h.Env) > 0 {
 		// Names only: a value may be a credential.
 		fmt.Fprintf(out, "Env:            %s\n", strings.Join(slices.Sorted(maps.Keys(h.Env)), ", "))

@@ -1,15 +1,13 @@
 package engine
 
 import (
-	"cmp"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/sluice-dev/sluice/internal/host"
 	"github.com/sluice-dev/sluice/internal/pipe"
@@ -50,14 +48,12 @@ func (hs *hosts) get(f pipe.Function) (*host.Function, error) {
 		go h.fn.Close()
 		delete(hs.m, f.Name)
 	}
-	h := f.Handler
+	h := f.Handler.Normalized()
 	fn, err := host.New(host.Config{
 		Name: f.Name, Path: h.Path, Env: h.Env,
-		Concurrency: cmp.Or(h.Concurrency, pipe.DefaultHandlerConcurrency),
-		Timeout:     time.Duration(cmp.Or(h.TimeoutSeconds, pipe.DefaultHandlerTimeout.Seconds()) * float64(time.Second)),
-		MemoryMB:    cmp.Or(h.MemoryMB, pipe.DefaultHandlerMemoryMB),
-		Logger:      hs.e.log,
-		Observe:     hs.e.obs.m.Functions(),
+		Concurrency: h.Concurrency, Timeout: h.Timeout(), MemoryMB: h.MemoryMB,
+		Logger:  hs.e.log,
+		Observe: hs.e.obs.m.Functions(),
 	})
 	if err != nil {
 		return nil, err
@@ -159,7 +155,7 @@ func (e *Engine) InvokeFunction(ctx context.Context, name string, payload []byte
 func (e *Engine) invokeURL(ctx context.Context, f pipe.Function, payload []byte) (target.Invocation, error) {
 	ctx, cancel := context.WithTimeout(ctx, pipe.DefaultTargetTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, strings.NewReader(string(payload)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, bytes.NewReader(payload))
 	if err != nil {
 		return target.Invocation{}, &target.InvokeError{Problem: "function " + f.Name + ": cannot build the request", Err: err}
 	}
@@ -179,18 +175,13 @@ func (e *Engine) invokeURL(ctx context.Context, f pipe.Function, payload []byte)
 	}
 	switch {
 	case len(body) > host.ResponseLimit:
-		return target.Invocation{FunctionError: "Unhandled", Payload: errorJSON("Function.ResponseSizeTooLarge", "the answer is over 6 MiB")}, nil
+		return target.Invocation{FunctionError: "Unhandled", Payload: host.ErrorDoc("Function.ResponseSizeTooLarge", "the answer is over 6 MiB")}, nil
 	case resp.StatusCode == http.StatusTooManyRequests:
 		return target.Invocation{}, &target.InvokeError{Status: resp.StatusCode, Throttled: true, Problem: fmt.Sprintf("function %s answered 429", f.Name)}
 	case resp.StatusCode/100 != 2:
-		return target.Invocation{FunctionError: "Unhandled", Payload: errorJSON("HTTP"+resp.Status[:3], fmt.Sprintf("%s answered %s: %.200s", target.RedactURL(f.URL), resp.Status, body))}, nil
+		return target.Invocation{FunctionError: "Unhandled", Payload: host.ErrorDoc("HTTP"+resp.Status[:3], fmt.Sprintf("%s answered %s: %.200s", target.RedactURL(f.URL), resp.Status, body))}, nil
 	}
 	return target.Invocation{Payload: body}, nil
-}
-
-func errorJSON(typ, msg string) []byte {
-	b, _ := json.Marshal(map[string]string{"errorType": typ, "errorMessage": msg})
-	return b
 }
 
 // functionStatus fills in a hosted function's status, if this process

@@ -247,9 +247,9 @@ func traceID() string {
 	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", time.Now().Unix(), h[:24], h[16:])
 }
 
-// errorDoc is the reference's error document: what a failed invocation
+// ErrorDoc is the reference's error document: what a failed invocation
 // answers and a runtime posts.
-func errorDoc(typ, msg string) []byte {
+func ErrorDoc(typ, msg string) []byte {
 	b, _ := json.Marshal(struct {
 		Type    string `json:"errorType"`
 		Message string `json:"errorMessage"`

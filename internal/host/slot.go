@@ -144,14 +144,14 @@ func (s *slot) crashed(p *process, inv *invocation) target.Invocation {
 	if p.err != nil {
 		msg += " with error: " + p.err.Error()
 	}
-	return target.Invocation{FunctionError: "Unhandled", Payload: errorDoc("Runtime.ExitError", msg)}
+	return target.Invocation{FunctionError: "Unhandled", Payload: ErrorDoc("Runtime.ExitError", msg)}
 }
 
 // timedOut kills the process that held inv past its deadline.
 func (s *slot) timedOut(p *process, inv *invocation) target.Invocation {
 	s.kill(p)
 	msg := fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, s.f.cfg.Timeout.Seconds())
-	return target.Invocation{FunctionError: "Unhandled", Payload: errorDoc("Sandbox.Timedout", msg)}
+	return target.Invocation{FunctionError: "Unhandled", Payload: ErrorDoc("Sandbox.Timedout", msg)}
 }
 
 // ensure returns the slot's running process, starting one (a cold start)
@@ -331,9 +331,9 @@ func (p *process) routes(f *Function) http.Handler {
 		body, err := io.ReadAll(io.LimitReader(r.Body, ResponseLimit+1))
 		switch {
 		case err != nil:
-			inv.done <- target.Invocation{FunctionError: "Unhandled", Payload: errorDoc("Runtime.InvalidResponse", "reading the response: "+err.Error())}
+			inv.done <- target.Invocation{FunctionError: "Unhandled", Payload: ErrorDoc("Runtime.InvalidResponse", "reading the response: "+err.Error())}
 		case len(body) > ResponseLimit:
-			inv.done <- target.Invocation{FunctionError: "Unhandled", Payload: errorDoc("Function.ResponseSizeTooLarge",
+			inv.done <- target.Invocation{FunctionError: "Unhandled", Payload: ErrorDoc("Function.ResponseSizeTooLarge",
 				fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", ResponseLimit))}
 			runtimeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "the response is over the 6 MiB limit")
 			return
@@ -405,7 +405,7 @@ func readErrorDoc(r *http.Request, prefix string) []byte {
 		out, _ := json.Marshal(doc)
 		return out
 	}
-	return errorDoc(cmpStr(typ, "Unhandled"), prefix+string(body))
+	return ErrorDoc(cmpStr(typ, "Unhandled"), prefix+string(body))
 }
 
 func cmpStr(v, def string) string {
@@ -424,5 +424,5 @@ func accepted(w http.ResponseWriter) {
 func runtimeError(w http.ResponseWriter, status int, typ, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(errorDoc(typ, msg))
+	_, _ = w.Write(ErrorDoc(typ, msg))
 }

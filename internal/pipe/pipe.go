@@ -520,6 +520,26 @@ type Handler struct {
 	MemoryMB int `json:"memoryMB,omitempty"`
 }
 
+// Normalized is h with its defaults filled in: what a hosted function
+// runs with.
+func (h Handler) Normalized() Handler {
+	if h.Concurrency == 0 {
+		h.Concurrency = DefaultHandlerConcurrency
+	}
+	if h.TimeoutSeconds == 0 {
+		h.TimeoutSeconds = DefaultHandlerTimeout.Seconds()
+	}
+	if h.MemoryMB == 0 {
+		h.MemoryMB = DefaultHandlerMemoryMB
+	}
+	return h
+}
+
+// Timeout is the bound of one invocation, the default filled in.
+func (h Handler) Timeout() time.Duration {
+	return time.Duration(h.Normalized().TimeoutSeconds * float64(time.Second))
+}
+
 // Handler bounds and defaults.
 const (
 	DefaultHandlerConcurrency = 10
