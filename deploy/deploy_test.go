@@ -24,7 +24,7 @@ import (
 // any other key would make serve refuse to start, so a key must be added
 // here (after serve reads it) before a definition may use it.
 var serveFields = []string{
-	"apiAddr", "dataDir", "logFormat", "groupSessionTimeout", "memberName",
+	"apiAddr", "dataDir", "logFormat", "groupSessionTimeout", "sleepAfter", "memberName",
 	"tlsCertFile", "tlsKeyFile", "awsLambda",
 	"store",
 }

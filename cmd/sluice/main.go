@@ -27,7 +27,7 @@ func main() {
 // newEngine is the one place that names the engine, so that the CLI
 // package builds and tests without the data plane.
 func newEngine(st store.Store, log *slog.Logger, o cli.EngineOptions) (cli.Engine, error) {
-	e, err := engine.New(engine.Config{Store: st, Logger: log, Tuning: engine.Tuning{SessionTimeout: o.SessionTimeout}, Keyring: o.Keyring,
+	e, err := engine.New(engine.Config{Store: st, Logger: log, Tuning: engine.Tuning{SessionTimeout: o.SessionTimeout, SleepAfter: o.SleepAfter}, Keyring: o.Keyring,
 		Member: o.Member, MemberSetting: o.MemberSetting, Changes: o.Changes})
 	if err != nil {
 		return nil, err

@@ -126,6 +126,11 @@ type Options struct {
 	Pipes int `json:"pipes,omitempty"`
 	// Idle is how long many-pipes watches the idle pipes.
 	Idle time.Duration `json:"idle_ns,omitempty"`
+	// SleepAfter is the engine's Tuning.SleepAfter in many-pipes (default
+	// 5 s, so the run measures sleeping pipes; negative keeps every pipe
+	// awake, to measure what an idle pipe costs in its group). The idle
+	// window starts once every pipe sleeps.
+	SleepAfter time.Duration `json:"sleep_after_ns,omitempty"`
 	// HeapProfile, when set, is a file many-pipes writes a heap profile to
 	// at the end of the idle window, to see where a pipe's memory goes.
 	HeapProfile string `json:"-"`
@@ -199,6 +204,9 @@ func Defaults(o Options) Options {
 		set(&o.Records, o.Pipes) // one record a pipe, to prove each is live
 		if o.Idle == 0 {
 			o.Idle = 10 * time.Second
+		}
+		if o.SleepAfter == 0 {
+			o.SleepAfter = 5 * time.Second
 		}
 	}
 	if len(o.BatchSizes) == 0 {
@@ -350,6 +358,10 @@ type Idle struct {
 	// IdleCPUPercent is CPU time over wall time while idle, as a percentage
 	// of one core.
 	IdleCPUPercent float64 `json:"idle_cpu_percent_of_one_core"`
+	// Asleep is how many pipes slept through the idle window, and
+	// SleepSeconds how long after the last went live they all were.
+	Asleep       int     `json:"asleep"`
+	SleepSeconds float64 `json:"sleep_seconds,omitempty"`
 	// WakeLatencyMs*, after the idle window, are how long one record
 	// produced to an idle pipe's topic took to reach the endpoint, from
 	// the produce call, over WakeSamples pipes woken one at a time.
@@ -631,7 +643,7 @@ func (b *bench) engine(ctx context.Context) (*engine.Engine, func(), error) {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	eng, err := engine.New(engine.Config{Store: st, ReconcileInterval: 2 * time.Second})
+	eng, err := engine.New(engine.Config{Store: st, ReconcileInterval: 2 * time.Second, Tuning: engine.Tuning{SleepAfter: b.o.SleepAfter}})
 	if err != nil {
 		st.Close()
 		os.RemoveAll(dir)

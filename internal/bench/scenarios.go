@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"time"
 
@@ -319,7 +320,33 @@ func (b *bench) manyPipes(ctx context.Context) error {
 		return err
 	}
 	idle.StartSeconds = time.Since(start).Seconds()
+	if o.SleepAfter > 0 {
+		live := time.Now()
+		for eng.Sleeping() < o.Pipes {
+			if time.Since(live) > o.Timeout {
+				return fmt.Errorf("many pipes: %d of %d asleep %s after they went live", eng.Sleeping(), o.Pipes, o.Timeout)
+			}
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		idle.SleepSeconds = time.Since(live).Seconds()
+	}
+	runtime.GC()
 
+	if o.HeapProfile != "" {
+		// With the heap, where the idle window's CPU goes.
+		f, err := os.Create(o.HeapProfile + ".cpu")
+		if err != nil {
+			return fmt.Errorf("--heap-profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	cpu0, t0 := cpuTime(), time.Now()
 	select {
 	case <-time.After(o.Idle):
@@ -335,6 +362,7 @@ func (b *bench) manyPipes(ctx context.Context) error {
 	idle.RSSPerPipeBytes = (idle.RSSAfterBytes - idle.RSSBeforeBytes) / int64(o.Pipes)
 	idle.HeapPerPipeBytes = (int64(ms.HeapInuse) - int64(heapBefore)) / int64(o.Pipes)
 	idle.GoroutinesPerPipe = float64(idle.GoroutinesAfter-idle.GoroutinesBefore) / float64(o.Pipes)
+	idle.Asleep = eng.Sleeping()
 	b.res.Idle = idle
 	if o.HeapProfile != "" {
 		if err := writeHeapProfile(o.HeapProfile); err != nil {
@@ -343,6 +371,39 @@ func (b *bench) manyPipes(ctx context.Context) error {
 	}
 	b.res.PeakRSSBytes = peakRSS()
 	b.res.CPUSeconds = idle.IdleCPUSeconds
+	return b.wakeLatency(ctx, idle, sink, names)
+}
+
+// wakeLatency produces one record at a time to idle pipes' topics, spread
+// over all of them, and times each from the produce call to the endpoint.
+func (b *bench) wakeLatency(ctx context.Context, idle *Idle, sink *countSink, topics []string) error {
+	const samples = 20
+	var lat []float64
+	for i := range min(samples, len(topics)) {
+		topic := topics[i*len(topics)/min(samples, len(topics))]
+		want := sink.records.Load() + 1
+		t0 := time.Now()
+		if err := b.cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: b.value(time.Now())}).FirstErr(); err != nil {
+			return fmt.Errorf("produce: %w", err)
+		}
+		for sink.records.Load() < want {
+			if time.Since(t0) > b.o.Timeout {
+				return fmt.Errorf("wake: no delivery from %s within %s", topic, b.o.Timeout)
+			}
+			select {
+			case <-time.After(time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
+	}
+	if len(lat) == 0 {
+		return nil
+	}
+	slices.Sort(lat)
+	idle.WakeSamples = len(lat)
+	idle.WakeLatencyMsMin, idle.WakeLatencyMsMedian, idle.WakeLatencyMsMax = lat[0], lat[len(lat)/2], lat[len(lat)-1]
 	return nil
 }
 

@@ -143,7 +143,8 @@ run a broker in another process (sluice dev) and pass --brokers.`,
 	f.IntVar(&o.Concurrency, "concurrency", 0, "scale-out: batches in flight per process (default 4)")
 	f.IntVar(&o.Pipes, "pipes", 0, "many-pipes: pipes to run (default 1000)")
 	f.DurationVar(&o.Idle, "idle", 0, "many-pipes: how long to watch them idle (default 10s)")
-	f.StringVar(&o.HeapProfile, "heap-profile", "", "many-pipes: write a heap profile to this file at the end of the idle window")
+	f.DurationVar(&o.SleepAfter, "sleep-after", 0, "many-pipes: the engine's sleep-after (default 5s; negative keeps the pipes awake)")
+	f.StringVar(&o.HeapProfile, "heap-profile", "", "many-pipes: write a heap profile to this file at the end of the idle window (FILE.goroutines: the goroutines; FILE.cpu: a CPU profile of the idle window)")
 	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (read it with 'go tool pprof')")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object (same as --output json)")
 	return cmd
@@ -188,6 +189,11 @@ func writeBench(out io.Writer, r bench.Result) {
 	if r.Idle != nil {
 		i := r.Idle
 		fmt.Fprintf(out, "%d pipes, each on a topic of %d partition(s), all live (one record each) after %.1f s\n", i.Pipes, o.Partitions, i.StartSeconds)
+		if o.SleepAfter > 0 {
+			fmt.Fprintf(out, "all asleep %.1f s later (sleep after %s); %d asleep at the end of the idle window\n", i.SleepSeconds, o.SleepAfter, i.Asleep)
+		} else {
+			fmt.Fprintf(out, "sleep off: every pipe stays in its group\n")
+		}
 		w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(w, "\tbefore\tafter\tper pipe\t\n")
 		fmt.Fprintf(w, "RSS (MiB)\t%.1f\t%.1f\t%.1f KiB\t\n", mib(i.RSSBeforeBytes), mib(i.RSSAfterBytes), float64(i.RSSPerPipeBytes)/1024)

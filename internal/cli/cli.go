@@ -55,6 +55,10 @@ type EngineOptions struct {
 	// (SIGKILL) the restarted process gets its partitions back in seconds
 	// rather than after Kafka's 45 s default.
 	SessionTimeout time.Duration
+	// SleepAfter is how long a pipe may see no record before it sleeps
+	// (engine.Tuning.SleepAfter): 0 keeps the engine's default, negative
+	// never sleeps.
+	SleepAfter time.Duration
 	// Keyring seals and opens secrets, under the master key from
 	// SLUICE_MASTER_KEY or the data directory's master.key.
 	Keyring *secret.Keyring

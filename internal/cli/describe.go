@@ -150,6 +150,9 @@ func writeDescription(w io.Writer, d observe.Description, now time.Time) error {
 			}
 			group = fmt.Sprintf("%s, %d %s (at %s)", g.State, g.Members, members, formatTime(g.CheckedAt))
 		}
+		if a := d.Asleep; a != nil {
+			group = fmt.Sprintf("left while asleep (since %s, after %s without records); the next record wakes it", formatTime(a.Since), a.IdleFor)
+		}
 		rows = append(rows, [2]string{"Group state", group},
 			[2]string{"Group instance id", orDash(d.GroupInstanceID)},
 			[2]string{"Partitions held here", formatHeld(d.HeldPartitions)})

@@ -31,6 +31,7 @@ type devOptions struct {
 	allowRemote bool
 	demo        bool
 	awsLambda   bool
+	sleepAfter  time.Duration
 }
 
 // devSessionTimeout lets a restarted `sluice dev` reclaim its partitions
@@ -64,6 +65,7 @@ loopback addresses only unless --allow-remote is given.`,
 	f.BoolVar(&o.demo, "demo", false, "also run a demo: a pipe from topic demo to a built-in endpoint that prints what it receives, and a record produced every second")
 	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow non-loopback --api-addr and --kafka-addr, though neither has authentication")
 	f.BoolVar(&o.awsLambda, "aws-lambda", false, awsLambdaHelp)
+	f.DurationVar(&o.sleepAfter, "sleep-after", 0, "a pipe that sees no record this long sleeps: it leaves its consumer group and one shared fetch watches for its next record (default 1m; negative never)")
 	return cmd
 }
 
@@ -131,7 +133,7 @@ func (a *app) runDev(ctx context.Context, o devOptions) (err error) {
 	}
 	defer broker.Close()
 
-	eng, st, closeStore, err := a.openEngine(ctx, o.dataDir, "", EngineOptions{SessionTimeout: devSessionTimeout}, memberSetting{})
+	eng, st, closeStore, err := a.openEngine(ctx, o.dataDir, "", EngineOptions{SessionTimeout: devSessionTimeout, SleepAfter: o.sleepAfter}, memberSetting{})
 	if err != nil {
 		return err
 	}

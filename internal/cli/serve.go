@@ -41,6 +41,10 @@ type serveConfig struct {
 	// Go duration (default 45s, Kafka's): how long a crashed process's
 	// partitions wait before another member takes them over.
 	GroupSessionTimeout string `json:"groupSessionTimeout"`
+	// SleepAfter is how long a pipe may see no record before it sleeps
+	// (leaves its group; one shared fetch per cluster watches for its
+	// next record), a Go duration or "never" (default 1m).
+	SleepAfter string `json:"sleepAfter"`
 	// MemberName is this process's name in every pipe's consumer group
 	// (static membership): each pipe's group instance id is the name and
 	// the pipe's UUID. Default: SLUICE_MEMBER_NAME, else an id kept in
@@ -56,9 +60,10 @@ type serveConfig struct {
 	AWSLambda bool `json:"awsLambda"`
 
 	sessionTimeout time.Duration
+	sleepAfter     time.Duration
 }
 
-var serveConfigFields = "apiAddr, dataDir, logFormat, groupSessionTimeout, memberName, tlsCertFile, tlsKeyFile, awsLambda, store"
+var serveConfigFields = "apiAddr, dataDir, logFormat, groupSessionTimeout, sleepAfter, memberName, tlsCertFile, tlsKeyFile, awsLambda, store"
 
 // sharedStoreSessionTimeout is the group session timeout of a server on a
 // shared store when the config gives none.
@@ -84,6 +89,8 @@ cluster each pipe names. The config file is YAML:
   logFormat: json           # text or json (default text; --log-format wins)
   groupSessionTimeout: 45s  # consumer group session timeout, 1s–30m (default 45s, 10s with store;
                             # brokers refuse below group.min.session.timeout.ms, 6s by default)
+  sleepAfter: 1m            # a pipe that sees no record this long sleeps: it leaves its group and one
+                            # shared fetch per cluster watches for its next record (default 1m; never)
   memberName: worker-0      # this process's name in the pipes' consumer groups (default:
                             # SLUICE_MEMBER_NAME, else an id kept in dataDir); unique per process
   awsLambda: true           # the Lambda API takes AWS function ARNs as FunctionName and invokes
@@ -186,6 +193,15 @@ func loadServeConfig(path string) (serveConfig, error) {
 			cfg.sessionTimeout = d
 		}
 	}
+	switch d, err := time.ParseDuration(cfg.SleepAfter); {
+	case cfg.SleepAfter == "":
+	case cfg.SleepAfter == "never":
+		cfg.sleepAfter = -1
+	case err != nil || d < time.Second:
+		errs = append(errs, fmt.Errorf("sleepAfter: %q: use a duration of at least 1s, such as 1m, or never", cfg.SleepAfter))
+	default:
+		cfg.sleepAfter = d
+	}
 	if cfg.Store != "" && !isPostgres(cfg.Store) {
 		errs = append(errs, fmt.Errorf("store: %q: use a postgres:// URL of a PostgreSQL database, or leave it out for dataDir/sluice.db", cfg.Store))
 	}
@@ -270,7 +286,7 @@ func (a *app) runServe(ctx context.Context, cfg serveConfig) (err error) {
 		a.log.Warn("the API listens beyond this machine over plain HTTP, so tokens cross the network readable; set tlsCertFile and tlsKeyFile, or put a TLS-terminating proxy in front", "addr", ln.Addr().String())
 	}
 
-	eng, st, closeStore, err := a.openEngine(ctx, cfg.DataDir, cfg.Store, EngineOptions{SessionTimeout: cfg.sessionTimeout},
+	eng, st, closeStore, err := a.openEngine(ctx, cfg.DataDir, cfg.Store, EngineOptions{SessionTimeout: cfg.sessionTimeout, SleepAfter: cfg.sleepAfter},
 		memberSetting{name: cfg.MemberName, setting: "memberName in the serve config"})
 	if err != nil {
 		return err

@@ -54,6 +54,36 @@ func TestServeGroupSessionTimeoutRange(t *testing.T) {
 	}
 }
 
+// sleepAfter takes a duration of at least a second, or never.
+func TestServeSleepAfter(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+		err   string
+	}{
+		{"", 0, ""},
+		{"1s", time.Second, ""},
+		{"5m", 5 * time.Minute, ""},
+		{"never", -1, ""},
+		{"500ms", 0, `sleepAfter: "500ms": use a duration of at least 1s`},
+		{"soon", 0, `sleepAfter: "soon": use a duration`},
+	} {
+		path := filepath.Join(t.TempDir(), "sluice.yaml")
+		if err := os.WriteFile(path, []byte("sleepAfter: \""+tc.value+"\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := loadServeConfig(path)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%q: %v", tc.value, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%q: error %v, want one containing %q", tc.value, err, tc.err)
+		case tc.err == "" && cfg.sleepAfter != tc.want:
+			t.Errorf("%q: sleepAfter %s, want %s", tc.value, cfg.sleepAfter, tc.want)
+		}
+	}
+}
+
 var servingRE = regexp.MustCompile(`Serving the Sluice API at (https?://\S+) `)
 
 // startServe runs `sluice serve` with config until the test ends and

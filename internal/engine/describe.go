@@ -37,6 +37,7 @@ func (e *Engine) Describe(ctx context.Context, name string) (observe.Description
 		d.GroupInstanceID = r.instanceID
 		d.HeldPartitions = r.heldPartitions()
 		d.Concurrency = r.concurrency()
+		d.Asleep = r.sleepState()
 		r.mu.Lock()
 		if r.group != nil {
 			g := *r.group

@@ -85,6 +85,12 @@ type Tuning struct {
 	// its own pipes' figures. See lag.go.
 	LagInterval time.Duration
 	LagTimeout  time.Duration
+	// SleepAfter is how long a pipe may see no record before it sleeps
+	// (default DefaultSleepAfter; negative never): it commits, leaves its
+	// consumer group and frees its Kafka client, and one shared fetch per
+	// cluster watches its partitions; the next record wakes it. Only a
+	// runner holding every partition of its topics sleeps. See sleep.go.
+	SleepAfter time.Duration
 }
 
 // Engine runs the pipes of one store. Create it with New and start it with
@@ -102,8 +108,9 @@ type Engine struct {
 	// after the first successful reconcile, for readiness. See observe.go.
 	obs        *observer
 	reconciled atomic.Bool
-	hosts      *hosts   // the hosted functions' processes
-	members    *members // the processes sharing the store
+	hosts      *hosts    // the hosted functions' processes
+	members    *members  // the processes sharing the store
+	watchers   *watchers // sleeping pipes' partitions, per connection
 }
 
 // New returns an engine over cfg.Store.
@@ -130,6 +137,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.hosts = &hosts{e: e}
 	e.members = newMembers(e)
+	e.watchers = &watchers{}
 	return e, nil
 }
 
@@ -150,7 +158,7 @@ func (e *Engine) Atomic(ctx context.Context, fn func(pipes pipe.Service, cluster
 // over is a view of e's control plane whose reads and writes go to st (a
 // transaction); it is never run and holds no runners.
 func (e *Engine) over(st store.Store) *Engine {
-	return &Engine{cfg: e.cfg, store: st, log: e.log, wake: e.wake, runners: map[string]*runner{}, obs: e.obs, hosts: e.hosts, members: e.members}
+	return &Engine{cfg: e.cfg, store: st, log: e.log, wake: e.wake, runners: map[string]*runner{}, obs: e.obs, hosts: e.hosts, members: e.members, watchers: e.watchers}
 }
 
 func (e *Engine) poke() {
@@ -352,6 +360,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	// The hosted functions' processes stop after the pipes that use
 	// them.
 	defer e.hosts.closeAll()
+	// After the pipes: a runner stops its watch as it stops.
+	defer e.watchers.closeAll()
 	defer e.stopAll()
 	for {
 		if err := e.reconcile(ctx); err != nil && ctx.Err() == nil {

@@ -76,6 +76,7 @@ type runner struct {
 	held         map[string][]int32
 	heldCount    int
 	group        *observe.Group // the latest look at the group
+	asleep       *observe.Sleep // set while the runner sleeps; see sleep.go
 	changes      resultLog
 
 	obs *pipeObs // metrics, throughput and last problem; see observe.go
@@ -147,6 +148,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, ta
 		CommitInterval:    tun.CommitInterval,
 		StopGrace:         tun.StopGrace,
 		MetadataMaxAge:    tun.MetadataMaxAge,
+		SleepAfter:        tun.sleepAfter(),
 		ClientOpts:        append([]kgo.Opt{kgo.WithHooks(connHook{r, watch})}, conn.opts...),
 		OnPollError:       r.pollError,
 		OnPolled:          r.polled,
@@ -179,18 +181,10 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, ta
 	rctx, cancel := context.WithCancel(ctx)
 	r.cancel = cancel
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		r.statusLoop(rctx)
-	}()
-	go func() {
-		defer wg.Done()
-		r.scaleLoop(rctx)
-	}()
-	go func() {
-		defer wg.Done()
-		r.watchGroup(rctx, spec)
 	}()
 	go func() {
 		defer close(r.done)
@@ -306,7 +300,9 @@ const (
 // backoff.
 func (r *runner) consume(ctx context.Context, conn connection, spec pipe.Spec, cfg source.Config, h source.Handler) {
 	backoff := fencedRetryMin
-	for r.preflight(ctx, conn, spec) {
+	woken := false
+	for woken || r.preflight(ctx, conn, spec) {
+		woken = false
 		src, err := newConsumer(cfg, h)
 		if err != nil {
 			r.log.Error("cannot start the Kafka consumer", "err", err)
@@ -315,8 +311,17 @@ func (r *runner) consume(ctx context.Context, conn connection, spec pipe.Spec, c
 		}
 		r.source.Store(&src)
 		started := time.Now()
-		err = src.Run(ctx)
+		err = r.run(ctx, spec, src)
 		r.source.Store(nil)
+		var idle *source.Idle
+		if ctx.Err() == nil && errors.As(err, &idle) {
+			// Asleep until a record comes; the access checked at start
+			// still holds, so no preflight on waking.
+			if woken = r.sleep(ctx, conn, idle); !woken {
+				return
+			}
+			continue
+		}
 		if ctx.Err() != nil || !errors.Is(err, source.ErrFenced) {
 			if err != nil {
 				r.log.Error("pipe stopped with an error", "err", err)
@@ -339,6 +344,28 @@ func (r *runner) consume(ctx context.Context, conn connection, spec pipe.Spec, c
 		}
 		backoff = min(2*backoff, fencedRetryMax)
 	}
+}
+
+// run runs one source with the loops that watch it (the concurrency
+// controller's tick, the group check): they run only while a source does,
+// so a sleeping pipe costs no timers.
+func (r *runner) run(ctx context.Context, spec pipe.Spec, src consumer) error {
+	actx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		r.scaleLoop(actx)
+	}()
+	go func() {
+		defer wg.Done()
+		r.watchGroup(actx, spec)
+	}()
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
+	return src.Run(ctx)
 }
 
 // preflight checks, before the pipe consumes, that the cluster accepts its
@@ -685,22 +712,25 @@ func (h connHook) clearIfHealthy() {
 const statusWriteInterval = 250 * time.Millisecond
 
 func (r *runner) statusLoop(ctx context.Context) {
-	// The tick ends resultLog's intervals: a summary is due even when
-	// nothing changes after the last held-back change.
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
 	var next time.Time // no write before this
 	for {
-		var wait <-chan time.Time
+		var wait, summary <-chan time.Time
 		dirty := r.dirty
 		if d := time.Until(next); d > 0 {
 			dirty = nil // spaced: wait out the interval first
 			wait = time.After(d)
 		}
+		// resultLog's interval ends on a timer, so a summary is due
+		// even when nothing changes after the last held-back change;
+		// with nothing held back there is no timer (a quiet pipe wakes
+		// nobody).
+		if due, ok := r.changes.due(); ok {
+			summary = time.After(time.Until(due))
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-tick.C:
+		case now := <-summary:
 			r.flushChanges(now, false)
 		case <-wait:
 		case <-dirty:

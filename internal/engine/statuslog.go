@@ -44,6 +44,17 @@ func (l *resultLog) change(now time.Time, result string) bool {
 	return false
 }
 
+// due is when the held-back changes' summary is due; false when none are
+// held.
+func (l *resultLog) due() (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == 0 {
+		return time.Time{}, false
+	}
+	return l.last.Add(resultLogInterval), true
+}
+
 // changeSummary is the changes held back over one interval.
 type changeSummary struct {
 	n, problems int

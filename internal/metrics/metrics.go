@@ -49,6 +49,8 @@
 //	sluice_partitions_held{pipe}          gauge: partitions the pipe's consumer group assigned to this process (0 while it holds none, e.g. during a rebalance)
 //	sluice_pipe_state{pipe,state}         gauge: 1 for the pipe's stored state, 0 for the other states (Creating, Enabling, Enabled, Disabling, Disabled, Updating, Deleting)
 //	sluice_pipe_up{pipe}                  gauge: 1 when this process runs the pipe and its last processing result is not a PROBLEM, else 0
+//	sluice_pipe_asleep{pipe}              gauge: 1 while this process's runner of the pipe sleeps (idle: out of its group, its partitions watched for the next record), else 0
+//	sluice_pipe_wakeups_total{pipe}       counter: times it woke from sleep
 //
 // Hosted functions (sluice functions set NAME --handler), per function:
 //
@@ -118,6 +120,8 @@ type Metrics struct {
 	held          *prometheus.GaugeVec
 	state         *prometheus.GaugeVec
 	up            *prometheus.GaugeVec
+	asleep        *prometheus.GaugeVec
+	wakeups       *prometheus.CounterVec
 
 	vecs []interface {
 		DeletePartialMatch(prometheus.Labels) int
@@ -176,6 +180,8 @@ func New() *Metrics {
 		held:     gauge("sluice_partitions_held", "Partitions of the pipe's consumer group this process holds."),
 		state:    gauge("sluice_pipe_state", "1 for the pipe's current state, 0 for the others.", "state"),
 		up:       gauge("sluice_pipe_up", "1 when this process runs the pipe and it has no problem."),
+		asleep:   gauge("sluice_pipe_asleep", "1 while this process's runner of the pipe sleeps: idle, out of its group, its partitions watched for the next record."),
+		wakeups:  counter("sluice_pipe_wakeups_total", "Times the pipe woke from sleep."),
 
 		lagParts: map[string]map[partitionKey]struct{}{},
 	}
@@ -183,7 +189,7 @@ func New() *Metrics {
 		m.offsetLag, m.offsetLagMax, m.offsetLagSum,
 		m.polled, m.filteredOut, m.invoked, m.failedInvoke, m.dropped, m.onFailureDelivered, m.committed,
 		m.pollingErrors, m.invokeErrors, m.commitErrors, m.produced, m.produceErrors, m.txnAborts, m.concurrency, m.concurrencyChanges,
-		m.batchDuration, m.inFlight, m.held, m.state, m.up,
+		m.batchDuration, m.inFlight, m.held, m.state, m.up, m.asleep, m.wakeups,
 	}
 	for _, c := range cs {
 		m.reg.MustRegister(c)
@@ -268,6 +274,8 @@ type Pipe struct {
 	BatchDuration      prometheus.Observer
 	InFlight           prometheus.Gauge
 	PartitionsHeld     prometheus.Gauge
+	Asleep             prometheus.Gauge
+	Wakeups            prometheus.Counter
 }
 
 // Pipe returns the named pipe's collectors, creating its series at 0 so
@@ -297,6 +305,8 @@ func (m *Metrics) Pipe(name string) *Pipe {
 		BatchDuration:      m.batchDuration.WithLabelValues(name),
 		InFlight:           m.inFlight.WithLabelValues(name),
 		PartitionsHeld:     m.held.WithLabelValues(name),
+		Asleep:             m.asleep.WithLabelValues(name),
+		Wakeups:            m.wakeups.WithLabelValues(name),
 	}
 }
 

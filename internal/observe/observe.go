@@ -37,6 +37,10 @@ type Description struct {
 	// HeldPartitions are the partitions this process holds, by topic;
 	// nil when it does not run the pipe.
 	HeldPartitions map[string][]int32 `json:"heldPartitions"`
+	// Asleep is set while this process's runner of the pipe sleeps: it
+	// saw no record for the engine's sleep-after time, left the consumer
+	// group, and wakes at the next record of its topics.
+	Asleep *Sleep `json:"asleep,omitempty"`
 	// Retrying lists this process's partitions whose batch is failing:
 	// the attempt coming next and when; empty when all deliver.
 	Retrying []Retry `json:"retrying,omitempty"`
@@ -137,6 +141,12 @@ type Group struct {
 	Members int `json:"members"`
 	// CheckedAt is when the coordinator answered.
 	CheckedAt time.Time `json:"checkedAt"`
+}
+
+// Sleep is a sleeping runner: since when, and how long it had been idle.
+type Sleep struct {
+	Since   time.Time `json:"since"`
+	IdleFor string    `json:"idleFor"`
 }
 
 // Problem is a PROBLEM result and when it was last seen.

@@ -69,6 +69,13 @@ func (d *doneMarks) settle(committed map[string]map[int32]kgo.EpochOffset) int {
 	return n
 }
 
+// empty says whether every batch marked done is known committed.
+func (d *doneMarks) empty() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.spans) == 0
+}
+
 // drop forgets the partitions' spans: they are no longer ours to commit.
 func (d *doneMarks) drop(tps map[string][]int32) {
 	d.mu.Lock()

@@ -48,3 +48,16 @@ func (h *holdings) change(tps map[string][]int32, add bool, report func(map[stri
 		report(out)
 	}
 }
+
+// snapshot is the partitions held now.
+func (h *holdings) snapshot() map[topicPartition]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := make(map[topicPartition]bool, len(h.held))
+	for tp, ok := range h.held {
+		if ok {
+			m[tp] = true
+		}
+	}
+	return m
+}

@@ -100,6 +100,12 @@ type Config struct {
 	// StopGrace is how long a stopping partition's in-flight attempt may
 	// run before it is canceled (default 5 s).
 	StopGrace time.Duration
+	// SleepAfter, when positive, lets the source stop once it has seen no
+	// record for this long and may sleep (see Idle): Run then returns an
+	// *Idle after leaving the group, and the caller watches the offsets it
+	// names and starts a new source when a record arrives. Zero never
+	// sleeps. Transactional sources never sleep.
+	SleepAfter time.Duration
 
 	// Ordering is OrderingPartition (the default: one batch of a
 	// partition in flight), OrderingKey or OrderingNone (see runKeyed).
@@ -382,6 +388,8 @@ func (s *Source) Run(ctx context.Context) (err error) {
 		<-committerDone
 		s.shutdown()
 	}()
+	// lastRecords is when the source last had work; see Config.SleepAfter.
+	lastRecords := time.Now()
 	for {
 		// Backpressure without pausing: franz-go buffers at most one fetch
 		// per broker until polled, so not polling bounds memory. (Pausing
@@ -394,15 +402,22 @@ func (s *Source) Run(ctx context.Context) (err error) {
 				return nil
 			}
 		}
-		fetches := s.cl.PollRecords(ctx, 10000)
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if s.cfg.SleepAfter > 0 {
+			pctx, cancel = context.WithDeadline(ctx, lastRecords.Add(s.cfg.SleepAfter))
+		}
+		fetches := s.cl.PollRecords(pctx, 10000)
+		cancel()
 		if ctx.Err() != nil {
 			s.cl.AllowRebalance()
 			return nil
 		}
+		failed := false
 		fetches.EachError(func(topic string, partition int32, err error) {
-			if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
 				return
 			}
+			failed = true
 			if errors.Is(err, kerr.FencedInstanceID) {
 				s.fenced(err)
 				return
@@ -416,6 +431,16 @@ func (s *Source) Run(ctx context.Context) (err error) {
 		s.cl.AllowRebalance()
 		if n := fetches.NumRecords(); n > 0 && s.cfg.OnPolled != nil {
 			s.cfg.OnPolled(n)
+		}
+		switch {
+		case fetches.NumRecords() > 0 || failed:
+			lastRecords = time.Now()
+		case s.cfg.SleepAfter > 0 && time.Since(lastRecords) >= s.cfg.SleepAfter:
+			if offsets, ok := s.sleepable(ctx); ok {
+				return &Idle{Offsets: offsets, For: time.Since(lastRecords)}
+			}
+			// Busy, or not ours alone: look again after another while.
+			lastRecords = time.Now()
 		}
 	}
 }

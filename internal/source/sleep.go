@@ -1,0 +1,105 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// Idle is what Run returns when the source stopped because it had nothing
+// to do for Config.SleepAfter: every record it read is delivered and
+// committed, it held every partition of its topics (no other member of the
+// group is reading them), and it left the group. Offsets are where the
+// group goes on from, for every partition of the topics: a record at or
+// past one of them is work again (see package wake).
+type Idle struct {
+	Offsets map[string]map[int32]int64
+	// For is how long the source had seen no record.
+	For time.Duration
+}
+
+func (i *Idle) Error() string {
+	return fmt.Sprintf("idle for %s", i.For.Round(time.Second))
+}
+
+// sleepCheckTimeout bounds the requests that decide whether to sleep.
+const sleepCheckTimeout = 5 * time.Second
+
+// sleepable reports the offsets to sleep on when the source may sleep now:
+// nothing buffered, in flight or waiting for a commit, every partition of
+// its topics held, and each with a committed offset, or a start offset
+// that finds the same records again when the group rejoins (LATEST would
+// skip the record that wakes the pipe, so a partition without a commit
+// keeps a LATEST source awake).
+func (s *Source) sleepable(ctx context.Context) (map[string]map[int32]int64, bool) {
+	if s.buffered.Load() != 0 || !s.done.empty() {
+		return nil, false
+	}
+	held := s.held.snapshot()
+	if len(held) == 0 {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, sleepCheckTimeout)
+	defer cancel()
+	adm := kadm.NewClient(s.cl)
+	ends, err := adm.ListEndOffsets(ctx, s.cfg.Topics...)
+	if err != nil || ends.Error() != nil {
+		return nil, false
+	}
+	committed := s.cl.CommittedOffsets()
+	offsets := map[string]map[int32]int64{}
+	var fromStart []string
+	ends.Each(func(o kadm.ListedOffset) {
+		if offsets[o.Topic] == nil {
+			offsets[o.Topic] = map[int32]int64{}
+		}
+		offsets[o.Topic][o.Partition] = -1
+	})
+	for topic, ps := range offsets {
+		for p := range ps {
+			if !held[topicPartition{topic, p}] {
+				return nil, false // another member reads it
+			}
+			if eo, ok := committed[topic][p]; ok && eo.Offset >= 0 {
+				ps[p] = eo.Offset
+				continue
+			}
+			if s.cfg.StartOffset.EpochOffset().Offset == -1 { // AtEnd
+				return nil, false
+			}
+			fromStart = append(fromStart, topic)
+		}
+	}
+	if len(fromStart) > 0 {
+		// No commit yet: the group starts such a partition at the pipe's
+		// start position again, so the watch does too.
+		var starts kadm.ListedOffsets
+		if ms := s.cfg.StartOffset.EpochOffset().Offset; ms >= 0 {
+			starts, err = adm.ListOffsetsAfterMilli(ctx, ms, fromStart...)
+		} else {
+			starts, err = adm.ListStartOffsets(ctx, fromStart...)
+		}
+		if err != nil || starts.Error() != nil {
+			return nil, false
+		}
+		starts.Each(func(o kadm.ListedOffset) {
+			if ps := offsets[o.Topic]; ps != nil && ps[o.Partition] == -1 {
+				ps[o.Partition] = o.Offset
+			}
+		})
+	}
+	for _, ps := range offsets {
+		for _, off := range ps {
+			if off < 0 {
+				return nil, false
+			}
+		}
+	}
+	// Checked again after the requests: a record may have arrived.
+	if s.buffered.Load() != 0 || !s.done.empty() {
+		return nil, false
+	}
+	return offsets, true
+}
