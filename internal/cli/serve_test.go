@@ -186,7 +186,7 @@ func TestServeTLSConfigErrors(t *testing.T) {
 		{"tlsKeyFile: a.key\n", "tlsKeyFile is set but tlsCertFile is not"},
 		{"memberName: worker/0\n", `memberName: "worker/0": use only letters, digits`},
 		{"logformat: json\n", `unknown field "logformat": names are case-sensitive; the fields are apiAddr, dataDir, logFormat`},
-		{"tlsCertFyle: a.crt\n", "the fields are apiAddr, dataDir, logFormat, groupSessionTimeout, memberName, tlsCertFile, tlsKeyFile"},
+		{"tlsCertFyle: a.crt\n", "the fields are apiAddr, dataDir, logFormat, groupSessionTimeout, sleepAfter, memberName, tlsCertFile, tlsKeyFile"},
 		{fmt.Sprintf("apiAddr: 127.0.0.1:0\ndataDir: %s\ntlsCertFile: %s\ntlsKeyFile: %s\n", dir, filepath.Join(dir, "no.crt"), filepath.Join(dir, "no.key")),
 			"tlsCertFile " + filepath.Join(dir, "no.crt") + ", tlsKeyFile " + filepath.Join(dir, "no.key") + ": open "},
 	} {
