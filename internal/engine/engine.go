@@ -364,6 +364,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer e.watchers.closeAll()
 	defer e.stopAll()
 	for {
+		e.watchers.closeIdle()
 		if err := e.reconcile(ctx); err != nil && ctx.Err() == nil {
 			e.log.Error("reconcile failed; retrying at the next tick", "err", err)
 		} else if err == nil {

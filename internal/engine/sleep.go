@@ -29,28 +29,44 @@ func (t Tuning) sleepAfter() time.Duration {
 }
 
 // watchers are the engine's wake.Watchers, one per Kafka connection (the
-// same key runners use), made when a pipe on it first falls asleep and
-// closed when the engine stops.
+// same key runners use): made when a pipe on it falls asleep, closed by
+// the reconcile that finds it watching nothing, and all closed when the
+// engine stops.
 type watchers struct {
 	mu sync.Mutex
 	m  map[string]*wake.Watcher
 }
 
-func (ws *watchers) get(e *Engine, key string, conn connection) (*wake.Watcher, error) {
+// watch watches offsets with the connection's watcher, making it if need
+// be; under ws.mu, so closeIdle cannot close it in between.
+func (ws *watchers) watch(e *Engine, key string, conn connection, offsets wake.Offsets, fn func(string)) (stop func(), err error) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	if w := ws.m[key]; w != nil {
-		return w, nil
+	w := ws.m[key]
+	if w == nil {
+		w, err = wake.New(append([]kgo.Opt{kgo.SeedBrokers(conn.brokers...)}, conn.opts...), e.log.With("watcher", conn.brokers), e.cfg.Tuning.MetadataMaxAge)
+		if err != nil {
+			return nil, err
+		}
+		if ws.m == nil {
+			ws.m = map[string]*wake.Watcher{}
+		}
+		ws.m[key] = w
 	}
-	w, err := wake.New(append([]kgo.Opt{kgo.SeedBrokers(conn.brokers...)}, conn.opts...), e.log.With("watcher", conn.brokers), e.cfg.Tuning.MetadataMaxAge)
-	if err != nil {
-		return nil, err
+	return w.Watch(offsets, fn), nil
+}
+
+// closeIdle closes the watchers no sleeping pipe uses: a cluster whose
+// pipes all woke, or a connection that changed.
+func (ws *watchers) closeIdle() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for k, w := range ws.m {
+		if w.Watching() == 0 {
+			w.Close()
+			delete(ws.m, k)
+		}
 	}
-	if ws.m == nil {
-		ws.m = map[string]*wake.Watcher{}
-	}
-	ws.m[key] = w
-	return w, nil
 }
 
 func (ws *watchers) closeAll() {
@@ -67,18 +83,17 @@ func (ws *watchers) closeAll() {
 // watches its offsets. It returns false when ctx ended first. If the
 // watcher cannot be made, the pipe stays awake: it returns true at once.
 func (r *runner) sleep(ctx context.Context, conn connection, idle *source.Idle) bool {
-	w, err := r.eng.watchers.get(r.eng, r.connKey, conn)
-	if err != nil {
-		r.log.Warn("cannot watch the idle pipe's partitions; it stays awake", "err", err)
-		return true
-	}
 	woke := make(chan string, 1)
-	stop := w.Watch(idle.Offsets, func(reason string) {
+	stop, err := r.eng.watchers.watch(r.eng, r.connKey, conn, idle.Offsets, func(reason string) {
 		select {
 		case woke <- reason:
 		default:
 		}
 	})
+	if err != nil {
+		r.log.Warn("cannot watch the idle pipe's partitions; it stays awake", "err", err)
+		return true
+	}
 	defer stop()
 	since := time.Now()
 	r.mu.Lock()
