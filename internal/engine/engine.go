@@ -88,8 +88,8 @@ type Tuning struct {
 	// SleepAfter is how long a pipe may see no record before it sleeps
 	// (default DefaultSleepAfter; negative never): it commits, leaves its
 	// consumer group and frees its Kafka client, and one shared fetch per
-	// cluster watches its partitions; the next record wakes it. Only a
-	// runner holding every partition of its topics sleeps. See sleep.go.
+	// cluster watches its partitions; the next record wakes it. A runner
+	// holding no partitions stays awake. See sleep.go.
 	SleepAfter time.Duration
 }
 

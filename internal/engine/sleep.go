@@ -39,7 +39,7 @@ type watchers struct {
 
 // watch watches offsets with the connection's watcher, making it if need
 // be; under ws.mu, so closeIdle cannot close it in between.
-func (ws *watchers) watch(e *Engine, key string, conn connection, offsets wake.Offsets, fn func(string)) (stop func(), err error) {
+func (ws *watchers) watch(e *Engine, key string, conn connection, idle *source.Idle, fn func(string)) (stop func(), err error) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	w := ws.m[key]
@@ -53,7 +53,7 @@ func (ws *watchers) watch(e *Engine, key string, conn connection, offsets wake.O
 		}
 		ws.m[key] = w
 	}
-	return w.Watch(offsets, fn), nil
+	return w.Watch(idle.Offsets, idle.Partitions, fn), nil
 }
 
 // closeIdle closes the watchers no sleeping pipe uses: a cluster whose
@@ -84,7 +84,7 @@ func (ws *watchers) closeAll() {
 // watcher cannot be made, the pipe stays awake: it returns true at once.
 func (r *runner) sleep(ctx context.Context, conn connection, idle *source.Idle) bool {
 	woke := make(chan string, 1)
-	stop, err := r.eng.watchers.watch(r.eng, r.connKey, conn, idle.Offsets, func(reason string) {
+	stop, err := r.eng.watchers.watch(r.eng, r.connKey, conn, idle, func(reason string) {
 		select {
 		case woke <- reason:
 		default:

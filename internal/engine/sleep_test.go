@@ -62,3 +62,41 @@ func TestIdlePipeSleepsAndWakes(t *testing.T) {
 		return err != nil
 	})
 }
+
+// TestSharedPipeSleepsInEveryMember: two engines run one pipe in one
+// consumer group; idle, both sleep with their shares, and records produced
+// to every partition then wake them and all arrive.
+func TestSharedPipeSleepsInEveryMember(t *testing.T) {
+	const topic, parts = "shared-quiet", 4
+	c := newCluster(t, topic, parts)
+	produce(t, c.ListenAddrs(), topic, parts, 10, time.Time{})
+	s := sink.New()
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	sleepSoon := func(cfg *engine.Config) { cfg.Tuning.SleepAfter = time.Second }
+	var hs []*harness
+	for _, db := range []string{"a.db", "b.db"} {
+		h := startEngine(t, c, filepath.Join(t.TempDir(), db), sleepSoon)
+		h.create(pipe.Spec{Name: "shared", Topics: []string{topic}, ConsumerGroupID: "shared-quiet-group",
+			Target: pipe.Target{HTTP: &pipe.HTTPTarget{URL: srv.URL}}, BatchSize: 10})
+		hs = append(hs, h)
+	}
+	waitFor(t, 30*time.Second, "the first records", delivered(s, topic, counts(parts, 10)))
+	bothAsleep := func() bool {
+		for _, h := range hs {
+			if d, err := h.eng.Describe(context.Background(), "shared"); err != nil || d.Asleep == nil {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, 30*time.Second, "both members to fall asleep", bothAsleep)
+	produce(t, c.ListenAddrs(), topic, parts, 10, time.Time{})
+	waitFor(t, 30*time.Second, "every record after the wake", delivered(s, topic, counts(parts, 20)))
+	dups, err := sink.Check(s.Records(), topic, counts(parts, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d duplicates", dups)
+	waitFor(t, 30*time.Second, "both members to fall asleep again", bothAsleep)
+}

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -10,12 +11,21 @@ import (
 
 // Idle is what Run returns when the source stopped because it had nothing
 // to do for Config.SleepAfter: every record it read is delivered and
-// committed, it held every partition of its topics (no other member of the
-// group is reading them), and it left the group. Offsets are where the
-// group goes on from, for every partition of the topics: a record at or
-// past one of them is work again (see package wake).
+// committed, and it left the group. Offsets are, for each partition it
+// held, where the group goes on from: a record at or past one of them is
+// work again (see package wake). Partitions are its topics' partition
+// counts, so a partition added later is noticed.
+//
+// A member that shared the group sleeps with its share: Kafka hands the
+// partitions to the members still awake, and the sleeper wakes when its
+// old partitions have records again, to take its share back. Every
+// partition stays held by a member awake or watched by one asleep: a
+// sleeper's partitions go to the members still in the group, and those
+// watch them in turn when they sleep; a watch ends only when its member
+// wakes and rejoins.
 type Idle struct {
-	Offsets map[string]map[int32]int64
+	Offsets    map[string]map[int32]int64
+	Partitions map[string]int
 	// For is how long the source had seen no record.
 	For time.Duration
 }
@@ -27,13 +37,14 @@ func (i *Idle) Error() string {
 // sleepCheckTimeout bounds the requests that decide whether to sleep.
 const sleepCheckTimeout = 5 * time.Second
 
-// sleepable reports the offsets to sleep on when the source may sleep now:
-// nothing buffered, in flight or waiting for a commit, every partition of
-// its topics held, and each with a committed offset, or a start offset
-// that finds the same records again when the group rejoins (LATEST would
-// skip the record that wakes the pipe, so a partition without a commit
-// keeps a LATEST source awake).
-func (s *Source) sleepable(ctx context.Context) (map[string]map[int32]int64, bool) {
+// sleepable reports what to sleep on when the source may sleep now:
+// nothing buffered, in flight or waiting for a commit, at least one
+// partition held (a member holding none has no share to watch: it stays
+// awake for when the group gives it one), and each held partition with a
+// committed offset, or a start offset that finds the same records again
+// when the group rejoins (LATEST would skip the record that wakes the
+// pipe, so a partition without a commit keeps a LATEST source awake).
+func (s *Source) sleepable(ctx context.Context) (*Idle, bool) {
 	if s.buffered.Load() != 0 || !s.done.empty() {
 		return nil, false
 	}
@@ -50,8 +61,13 @@ func (s *Source) sleepable(ctx context.Context) (map[string]map[int32]int64, boo
 	}
 	committed := s.cl.CommittedOffsets()
 	offsets := map[string]map[int32]int64{}
+	counts := map[string]int{}
 	var fromStart []string
 	ends.Each(func(o kadm.ListedOffset) {
+		counts[o.Topic]++
+		if !held[topicPartition{o.Topic, o.Partition}] {
+			return // another member's share
+		}
 		if offsets[o.Topic] == nil {
 			offsets[o.Topic] = map[int32]int64{}
 		}
@@ -59,9 +75,6 @@ func (s *Source) sleepable(ctx context.Context) (map[string]map[int32]int64, boo
 	})
 	for topic, ps := range offsets {
 		for p := range ps {
-			if !held[topicPartition{topic, p}] {
-				return nil, false // another member reads it
-			}
 			if eo, ok := committed[topic][p]; ok && eo.Offset >= 0 {
 				ps[p] = eo.Offset
 				continue
@@ -97,9 +110,10 @@ func (s *Source) sleepable(ctx context.Context) (map[string]map[int32]int64, boo
 			}
 		}
 	}
-	// Checked again after the requests: a record may have arrived.
-	if s.buffered.Load() != 0 || !s.done.empty() {
+	// Checked again after the requests: a record may have arrived, or
+	// the group moved partitions.
+	if s.buffered.Load() != 0 || !s.done.empty() || !maps.Equal(s.held.snapshot(), held) {
 		return nil, false
 	}
-	return offsets, true
+	return &Idle{Offsets: offsets, Partitions: counts}, true
 }

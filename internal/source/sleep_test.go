@@ -74,26 +74,56 @@ func TestIdleSourceSleeps(t *testing.T) {
 	}
 }
 
-// TestSharedSourceStaysAwake: a source that holds only some of its
-// topics' partitions (another member reads the rest) does not sleep: it
-// could not tell when its share has work again.
-func TestSharedSourceStaysAwake(t *testing.T) {
-	addrs := newCluster(t, "t", 2)
+// TestSharedSourcesSleepWithTheirShares: members sharing a group each
+// sleep with the partitions they hold (whether together or one after the
+// other, when the one left awake gets the sleeper's share), and together
+// the sleepers watch every partition.
+func TestSharedSourcesSleepWithTheirShares(t *testing.T) {
+	addrs := newCluster(t, "t", 4)
+	produce(t, addrs, "t", 4, 5, 5, labeled(10))
+	cfg := testConfig(addrs, "t", "g")
+	cfg.SleepAfter = time.Second
+	nop := func(context.Context, *batch.Batch) error { return nil }
+	type outcome struct {
+		idle *Idle
+		err  error
+	}
+	results := make(chan outcome, 2)
+	for range 2 {
+		go func() {
+			idle, err := runUntilIdle(t, cfg, nop, 60*time.Second)
+			results <- outcome{idle, err}
+		}()
+	}
+	watched := map[int32]int64{}
+	for range 2 {
+		o := <-results
+		if o.err != nil || o.idle == nil {
+			t.Fatalf("Run = %v, want an *Idle", o.err)
+		}
+		if o.idle.Partitions["t"] != 4 {
+			t.Fatalf("idle partitions %v, want t: 4", o.idle.Partitions)
+		}
+		t.Logf("a member slept watching %v", o.idle.Offsets["t"])
+		maps.Copy(watched, o.idle.Offsets["t"])
+	}
+	if want := map[int32]int64{0: 5, 1: 5, 2: 5, 3: 5}; !maps.Equal(watched, want) {
+		t.Fatalf("sleepers watch %v, want %v", watched, want)
+	}
+}
+
+// TestMemberHoldingNothingStaysAwake: a member the group gave no partition
+// has no share to watch, so it stays in the group for when it gets one.
+func TestMemberHoldingNothingStaysAwake(t *testing.T) {
+	addrs := newCluster(t, "t", 1)
+	nop := func(context.Context, *batch.Batch) error { return nil }
+	a := start(t, testConfig(addrs, "t", "g"), nop) // never sleeps
+	waitFor(t, 20*time.Second, "the first member to hold the partition", func() bool { return len(a.s.held.snapshot()) == 1 })
 	cfg := testConfig(addrs, "t", "g")
 	cfg.SleepAfter = 300 * time.Millisecond
-	nop := func(context.Context, *batch.Batch) error { return nil }
-	a := start(t, cfg, nop)
-	b := start(t, cfg, nop)
-	waitFor(t, 20*time.Second, "both members to hold a partition", func() bool {
-		return len(a.s.held.snapshot()) == 1 && len(b.s.held.snapshot()) == 1
-	})
-	time.Sleep(2 * time.Second)
-	for name, r := range map[string]*running{"a": a, "b": b} {
-		select {
-		case <-r.done:
-			t.Fatalf("source %s stopped (%v) while sharing the group", name, r.err)
-		default:
-		}
+	idle, err := runUntilIdle(t, cfg, nop, 3*time.Second)
+	if idle != nil || err != nil {
+		t.Fatalf("Run = %v, %v; want the member holding nothing to run until its ctx ends", idle, err)
 	}
 }
 

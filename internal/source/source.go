@@ -101,7 +101,7 @@ type Config struct {
 	// run before it is canceled (default 5 s).
 	StopGrace time.Duration
 	// SleepAfter, when positive, lets the source stop once it has seen no
-	// record for this long and may sleep (see Idle): Run then returns an
+	// record for this long and may sleep (see Idle and sleepable): Run then returns an
 	// *Idle after leaving the group, and the caller watches the offsets it
 	// names and starts a new source when a record arrives. Zero never
 	// sleeps. Transactional sources never sleep.
@@ -436,10 +436,11 @@ func (s *Source) Run(ctx context.Context) (err error) {
 		case fetches.NumRecords() > 0 || failed:
 			lastRecords = time.Now()
 		case s.cfg.SleepAfter > 0 && time.Since(lastRecords) >= s.cfg.SleepAfter:
-			if offsets, ok := s.sleepable(ctx); ok {
-				return &Idle{Offsets: offsets, For: time.Since(lastRecords)}
+			if idle, ok := s.sleepable(ctx); ok {
+				idle.For = time.Since(lastRecords)
+				return idle
 			}
-			// Busy, or not ours alone: look again after another while.
+			// Busy, or holding nothing: look again after another while.
 			lastRecords = time.Now()
 		}
 	}

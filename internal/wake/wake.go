@@ -24,8 +24,8 @@ import (
 )
 
 // Offsets are a sleeping pipe's offsets: per topic and partition, the offset
-// of the first record it has not delivered. They name every partition of the
-// pipe's topics, so a partition added later is noticed.
+// of the first record it has not delivered, for the partitions it watches
+// (a member that shared its group watches its own share).
 type Offsets map[string]map[int32]int64
 
 // Watcher is one cluster's direct consumer of sleeping pipes' partitions.
@@ -60,9 +60,10 @@ type part struct {
 }
 
 type watch struct {
-	offsets Offsets
-	wake    func(reason string)
-	fired   bool
+	offsets    Offsets
+	partitions map[string]int // each topic's partition count when the watch began
+	wake       func(reason string)
+	fired      bool
 }
 
 // DefaultCheckInterval is how often a Watcher looks for partitions added to
@@ -116,12 +117,13 @@ func (w *Watcher) Close() {
 }
 
 // Watch watches offsets and calls wake once, from the watcher's goroutine,
-// when a record at or past one of them arrives, when a topic gains a
+// when a record at or past one of them arrives, when a topic of partitions
+// (the topics' partition counts when the pipe fell asleep) gains a
 // partition or is gone, or when the watcher cannot read a partition (the
 // awake pipe shows why). wake must not block nor call the watcher. Stop ends the watch without
 // waking; it is safe to call after wake.
-func (w *Watcher) Watch(offsets Offsets, wake func(reason string)) (stop func()) {
-	wt := &watch{offsets: offsets, wake: wake}
+func (w *Watcher) Watch(offsets Offsets, partitions map[string]int, wake func(reason string)) (stop func()) {
+	wt := &watch{offsets: offsets, partitions: partitions, wake: wake}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.all[wt] = struct{}{}
@@ -280,16 +282,18 @@ func (w *Watcher) run(ctx context.Context) {
 // there would go unseen) or are gone (the awake pipe says so).
 func (w *Watcher) checkTopics(ctx context.Context) {
 	w.mu.Lock()
-	counts := map[string]int{}
-	for k := range w.parts {
-		counts[k.topic] = 0
+	seen := map[string]bool{}
+	for wt := range w.all {
+		for t := range wt.partitions {
+			seen[t] = true
+		}
 	}
 	w.mu.Unlock()
-	if len(counts) == 0 {
+	if len(seen) == 0 {
 		return
 	}
-	topics := make([]string, 0, len(counts))
-	for t := range counts {
+	topics := make([]string, 0, len(seen))
+	for t := range seen {
 		topics = append(topics, t)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -302,13 +306,13 @@ func (w *Watcher) checkTopics(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for wt := range w.all {
-		for topic, ps := range wt.offsets {
+		for topic, n := range wt.partitions {
 			d, ok := details[topic]
 			switch {
 			case !ok || d.Err != nil:
 				w.fire(wt, fmt.Sprintf("topic %s cannot be described", topic))
-			case len(d.Partitions) > len(ps):
-				w.fire(wt, fmt.Sprintf("topic %s has %d partitions now, %d before", topic, len(d.Partitions), len(ps)))
+			case len(d.Partitions) > n:
+				w.fire(wt, fmt.Sprintf("topic %s has %d partitions now, %d before", topic, len(d.Partitions), n))
 			}
 			if wt.fired {
 				break

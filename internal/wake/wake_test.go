@@ -80,7 +80,7 @@ func TestRecordWakes(t *testing.T) {
 	produce(t, cl, "t", 0, 3)
 	w := watcher(t, addrs, 0)
 	wake, ch := woken()
-	w.Watch(Offsets{"t": {0: 3, 1: 0}}, wake)
+	w.Watch(Offsets{"t": {0: 3, 1: 0}}, map[string]int{"t": 2}, wake)
 	expectSleep(t, ch, 1500*time.Millisecond) // records 0..2 are before its offset
 	produce(t, cl, "t", 1, 1)
 	expectWake(t, ch, 5*time.Second, "t-1 offset 0")
@@ -100,10 +100,10 @@ func TestEarlierOffsetRewinds(t *testing.T) {
 	produce(t, cl, "t", 0, 5)
 	w := watcher(t, addrs, 0)
 	wakeA, a := woken()
-	w.Watch(Offsets{"t": {0: 5}}, wakeA)
+	w.Watch(Offsets{"t": {0: 5}}, map[string]int{"t": 1}, wakeA)
 	time.Sleep(time.Second) // the watcher reads t-0 from 5
 	wakeB, b := woken()
-	w.Watch(Offsets{"t": {0: 3}}, wakeB)
+	w.Watch(Offsets{"t": {0: 3}}, map[string]int{"t": 1}, wakeB)
 	expectWake(t, b, 5*time.Second, "offset 4")
 	expectSleep(t, a, time.Second)
 	produce(t, cl, "t", 0, 1)
@@ -116,7 +116,7 @@ func TestStopDoesNotWake(t *testing.T) {
 	cl, addrs := cluster(t, 1, "t")
 	w := watcher(t, addrs, 0)
 	wake, ch := woken()
-	stop := w.Watch(Offsets{"t": {0: 0}}, wake)
+	stop := w.Watch(Offsets{"t": {0: 0}}, map[string]int{"t": 1}, wake)
 	stop()
 	stop()
 	produce(t, cl, "t", 0, 1)
@@ -132,7 +132,7 @@ func TestAddedPartitionWakes(t *testing.T) {
 	cl, addrs := cluster(t, 1, "t")
 	w := watcher(t, addrs, 300*time.Millisecond)
 	wake, ch := woken()
-	w.Watch(Offsets{"t": {0: 0}}, wake)
+	w.Watch(Offsets{"t": {0: 0}}, map[string]int{"t": 1}, wake)
 	expectSleep(t, ch, time.Second)
 	if _, err := kadm.NewClient(cl).CreatePartitions(context.Background(), 1, "t"); err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestDeletedTopicWakes(t *testing.T) {
 	cl, addrs := cluster(t, 1, "t", "u")
 	w := watcher(t, addrs, 300*time.Millisecond)
 	wake, ch := woken()
-	w.Watch(Offsets{"u": {0: 0}}, wake)
+	w.Watch(Offsets{"u": {0: 0}}, map[string]int{"u": 1}, wake)
 	expectSleep(t, ch, time.Second)
 	if _, err := kadm.NewClient(cl).DeleteTopics(context.Background(), "u"); err != nil {
 		t.Fatal(err)
