@@ -101,7 +101,7 @@ func (r *runner) sleep(ctx context.Context, conn connection, idle *source.Idle) 
 	r.asleep = &observe.Sleep{Since: since.UTC(), IdleFor: idle.For.Round(time.Second).String()}
 	r.mu.Unlock()
 	r.obs.m.Asleep.Set(1)
-	r.log.Info("pipe asleep: no records for a while; it left its consumer group and the next record wakes it", "idle_for", idle.For.Round(time.Second))
+	r.log.Debug("pipe asleep: no records for a while; it left its consumer group and the next record wakes it", "idle_for", idle.For.Round(time.Second))
 	defer func() {
 		r.mu.Lock()
 		r.asleep = nil
@@ -113,7 +113,7 @@ func (r *runner) sleep(ctx context.Context, conn connection, idle *source.Idle) 
 		return false
 	case reason := <-woke:
 		r.obs.m.Wakeups.Inc()
-		r.log.Info("pipe woken", "reason", reason, "asleep_for", time.Since(since).Round(time.Millisecond))
+		r.log.Debug("pipe woken", "reason", reason, "asleep_for", time.Since(since).Round(time.Millisecond))
 		return true
 	}
 }
