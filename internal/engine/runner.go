@@ -73,6 +73,7 @@ type runner struct {
 	retrying     map[partitionKey]observe.Retry // failing batches; see waiting
 	lastReported string
 	dirty        chan struct{} // status changed; capacity 1
+	groupPoke    chan struct{} // this process's partitions changed: look at the group now; capacity 1
 	held         map[string][]int32
 	heldCount    int
 	group        *observe.Group // the latest look at the group
@@ -97,6 +98,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, ta
 		state: pipe.StateEnabled, reason: p.Status.StateTransitionReason,
 		lastReported: p.Status.LastProcessingResult,
 		dirty:        make(chan struct{}, 1),
+		groupPoke:    make(chan struct{}, 1),
 		// Before the Kafka client exists: its hooks fire from creation.
 		obs: e.obs.entry(spec.Name),
 	}
