@@ -74,6 +74,7 @@ type runner struct {
 	lastReported string
 	dirty        chan struct{} // status changed; capacity 1
 	groupPoke    chan struct{} // this process's partitions changed: look at the group now; capacity 1
+	throttled    chan struct{} // the target throttled: the controller ticks a scaleTick later; capacity 1
 	held         map[string][]int32
 	heldCount    int
 	group        *observe.Group // the latest look at the group
@@ -99,6 +100,7 @@ func (e *Engine) startRunner(ctx context.Context, p pipe.Pipe, env chain.Env, ta
 		lastReported: p.Status.LastProcessingResult,
 		dirty:        make(chan struct{}, 1),
 		groupPoke:    make(chan struct{}, 1),
+		throttled:    make(chan struct{}, 1),
 		// Before the Kafka client exists: its hooks fire from creation.
 		obs: e.obs.entry(spec.Name),
 	}
@@ -233,17 +235,24 @@ func transactionalID(spec pipe.Spec, instanceID string) string {
 	return "sluice-" + spec.UUID + "-" + strconv.FormatUint(rand.Uint64(), 36)
 }
 
-// scaleTick is how often the concurrency controller looks back for
-// throttling: a throttled target sees the concurrency halved within it.
+// scaleTick is how long after a throttle the concurrency controller looks
+// back: the throttles within it halve the concurrency once.
 const scaleTick = time.Second
 
-// scaleLoop ticks the concurrency controller until ctx ends.
+// scaleLoop ticks the concurrency controller a scaleTick after the target
+// throttled, until ctx ends. The controller's tick does nothing without a
+// throttle, so a pipe whose target does not throttle has no timer.
 func (r *runner) scaleLoop(ctx context.Context) {
-	t := time.NewTicker(scaleTick)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-r.throttled:
+		}
+		t := time.NewTimer(scaleTick)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
 		case now := <-t.C:
 			r.ctrl.Tick(now)
@@ -547,6 +556,10 @@ var _ stage.Observer = (*runner)(nil)
 func (r *runner) Failed(b *batch.Batch, attempt int, err error) {
 	if throttling(err) {
 		r.ctrl.Throttled()
+		select {
+		case r.throttled <- struct{}{}:
+		default:
+		}
 	}
 	key := partitionKey{b.Topic, b.Partition}
 	r.update(func() {
