@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -91,7 +92,11 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			if err != nil {
 				return nil, err
 			}
-			return net.Listen(network, net.JoinHostPort(host, p))
+			ln, err := net.Listen(network, net.JoinHostPort(host, p))
+			if err != nil {
+				return nil, err
+			}
+			return &patientListener{Listener: ln, log: log, sleep: time.Sleep}, nil
 		}),
 		kfake.DataDir(cfg.DataDir),
 		// Producing to a new topic just works, as with a default Kafka
