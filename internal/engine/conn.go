@@ -30,6 +30,12 @@ type connection struct {
 	principal string
 }
 
+// clientOpts are the options of a client of this connection: its seed
+// brokers, extra, then its auth and TLS.
+func (c connection) clientOpts(extra ...kgo.Opt) []kgo.Opt {
+	return append(append([]kgo.Opt{kgo.SeedBrokers(c.brokers...)}, extra...), c.opts...)
+}
+
 // connections resolves pipes' clusters from one read of the store, so a
 // reconcile reads clusters and secrets once, not once per pipe.
 type connections struct {

@@ -158,12 +158,12 @@ func (m *lagMonitor) round(ctx context.Context) {
 				}
 				continue
 			}
-			opts := append([]kgo.Opt{kgo.SeedBrokers(conn.brokers...), kgo.DisableClientMetrics(),
+			opts := conn.clientOpts(kgo.DisableClientMetrics(),
 				// A broker that accepts a connection and never answers
 				// holds a request this long past the context's end
 				// (default 10 s); measure does not wait for it, but the
 				// cluster stays busy, and so skipped, until it returns.
-				kgo.RequestTimeoutOverhead(m.timeout)}, conn.opts...)
+				kgo.RequestTimeoutOverhead(m.timeout))
 			cl, err := kgo.NewClient(opts...)
 			if err != nil {
 				// Only malformed seeds fail here, which validation

@@ -387,8 +387,7 @@ func (r *runner) run(ctx context.Context, spec pipe.Spec, src consumer) error {
 func (r *runner) preflight(ctx context.Context, conn connection, spec pipe.Spec) bool {
 	tun := r.eng.cfg.Tuning
 	watch := &kafkaauth.ConnWatch{ClientCert: conn.auth == cluster.AuthMTLS}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(conn.brokers...), kgo.DisableClientMetrics(),
-		kgo.WithHooks(preflightHook{r, watch})}, conn.opts...)...)
+	cl, err := kgo.NewClient(conn.clientOpts(kgo.DisableClientMetrics(), kgo.WithHooks(preflightHook{r, watch}))...)
 	if err != nil {
 		r.update(func() { r.kafkaIssue = err.Error() })
 		return false

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/sluice-dev/sluice/internal/observe"
 	"github.com/sluice-dev/sluice/internal/source"
 	"github.com/sluice-dev/sluice/internal/wake"
@@ -44,7 +42,7 @@ func (ws *watchers) watch(e *Engine, key string, conn connection, idle *source.I
 	defer ws.mu.Unlock()
 	w := ws.m[key]
 	if w == nil {
-		w, err = wake.New(append([]kgo.Opt{kgo.SeedBrokers(conn.brokers...)}, conn.opts...), e.log.With("watcher", conn.brokers), e.cfg.Tuning.MetadataMaxAge)
+		w, err = wake.New(conn.clientOpts(), e.log.With("watcher", conn.brokers), e.cfg.Tuning.MetadataMaxAge)
 		if err != nil {
 			return nil, err
 		}
@@ -129,13 +127,6 @@ func (r *runner) sleepState() *observe.Sleep {
 	return &s
 }
 
-// sleeping says whether the runner is asleep.
-func (r *runner) sleeping() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.asleep != nil
-}
-
 // Sleeping is how many of the engine's runners sleep now.
 func (e *Engine) Sleeping() int {
 	e.mu.Lock()
@@ -146,7 +137,7 @@ func (e *Engine) Sleeping() int {
 	e.mu.Unlock()
 	n := 0
 	for _, r := range rs {
-		if r.sleeping() {
+		if r.sleepState() != nil {
 			n++
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -52,6 +53,17 @@ func (s *Source) sleepable(ctx context.Context) (*Idle, bool) {
 	if len(held) == 0 {
 		return nil, false
 	}
+	committed := s.cl.CommittedOffsets()
+	atEnd := s.cfg.StartOffset.EpochOffset().Offset == -1
+	fromStart := map[string]bool{} // topics with a held partition without a commit
+	for tp := range held {
+		if eo, ok := committed[tp.topic][tp.partition]; !ok || eo.Offset < 0 {
+			if atEnd {
+				return nil, false // no request needed to know
+			}
+			fromStart[tp.topic] = true
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, sleepCheckTimeout)
 	defer cancel()
 	adm := kadm.NewClient(s.cl)
@@ -59,10 +71,8 @@ func (s *Source) sleepable(ctx context.Context) (*Idle, bool) {
 	if err != nil || ends.Error() != nil {
 		return nil, false
 	}
-	committed := s.cl.CommittedOffsets()
 	offsets := map[string]map[int32]int64{}
 	counts := map[string]int{}
-	var fromStart []string
 	ends.Each(func(o kadm.ListedOffset) {
 		counts[o.Topic]++
 		if !held[topicPartition{o.Topic, o.Partition}] {
@@ -77,22 +87,18 @@ func (s *Source) sleepable(ctx context.Context) (*Idle, bool) {
 		for p := range ps {
 			if eo, ok := committed[topic][p]; ok && eo.Offset >= 0 {
 				ps[p] = eo.Offset
-				continue
 			}
-			if s.cfg.StartOffset.EpochOffset().Offset == -1 { // AtEnd
-				return nil, false
-			}
-			fromStart = append(fromStart, topic)
 		}
 	}
 	if len(fromStart) > 0 {
 		// No commit yet: the group starts such a partition at the pipe's
 		// start position again, so the watch does too.
+		topics := slices.Collect(maps.Keys(fromStart))
 		var starts kadm.ListedOffsets
 		if ms := s.cfg.StartOffset.EpochOffset().Offset; ms >= 0 {
-			starts, err = adm.ListOffsetsAfterMilli(ctx, ms, fromStart...)
+			starts, err = adm.ListOffsetsAfterMilli(ctx, ms, topics...)
 		} else {
-			starts, err = adm.ListStartOffsets(ctx, fromStart...)
+			starts, err = adm.ListStartOffsets(ctx, topics...)
 		}
 		if err != nil || starts.Error() != nil {
 			return nil, false
