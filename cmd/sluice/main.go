@@ -10,6 +10,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/api"
 	"github.com/sluice-dev/sluice/internal/bench"
 	"github.com/sluice-dev/sluice/internal/cli"
+	"github.com/sluice-dev/sluice/internal/console"
 	"github.com/sluice-dev/sluice/internal/engine"
 	"github.com/sluice-dev/sluice/internal/store"
 )
@@ -42,5 +43,6 @@ func (s served) API() []api.Option {
 	return []api.Option{
 		api.WithFunctions(s.Engine), api.WithClusters(s.Engine, s.Engine), api.WithRedriver(s.Engine), api.WithInvoker(s.Engine), api.WithAtomic(s.Engine),
 		api.WithMetrics(s.MetricsHandler()), api.WithReadiness(s.Ready), api.WithDescriber(s.Engine),
+		api.WithHistory(s.Engine), api.WithFailurePeek(s.Engine), api.WithConsole(console.Handler()),
 	}
 }

@@ -166,10 +166,26 @@ func (a *authenticator) wrap(log *slog.Logger, next http.Handler) http.Handler {
 		// The prefix only chooses the shape of the refusal: every path
 		// but the two probes needs a token, so a path that escapes this
 		// test (say, unclean) is still checked.
+		if consolePublic(r) {
+			next.ServeHTTP(w, r) // the sign-in page (console.go)
+			return
+		}
 		lambda := strings.HasPrefix(r.URL.Path, "/2015-03-31/")
 		token := requestToken(r.Header.Get("Authorization"), lambda)
+		if token == "" && !lambda && r.Header.Get("Authorization") == "" {
+			// The console's session (console.go); the Lambda routes are
+			// for SDKs, which never hold it.
+			if c, err := r.Cookie(SessionCookie); err == nil {
+				token = c.Value
+			}
+		}
+		page := (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, "/ui/"))
 		if token == "" {
 			log.DebugContext(r.Context(), "api request refused: no token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			if page {
+				redirectToLogin(w, r)
+				return
+			}
 			refuse(w, lambda, false)
 			return
 		}
@@ -190,6 +206,10 @@ func (a *authenticator) wrap(log *slog.Logger, next http.Handler) http.Handler {
 		if !ok {
 			// Never the token itself: logs travel further than the store.
 			log.InfoContext(r.Context(), "api request refused: invalid token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			if page {
+				redirectToLogin(w, r)
+				return
+			}
 			refuse(w, lambda, true)
 			return
 		}

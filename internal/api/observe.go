@@ -45,6 +45,10 @@ type observeOptions struct {
 	invoker   FunctionInvoker // WithInvoker (invoke.go)
 	awsLambda bool            // WithAWSLambda (awslambda.go)
 	atomic    Atomic          // WithAtomic
+	// The console's sources (console.go).
+	history Historian
+	peeker  FailurePeeker
+	console http.Handler
 
 	metrics   http.Handler
 	ready     func(context.Context) error

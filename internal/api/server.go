@@ -78,6 +78,7 @@ func NewHandler(svc pipe.Service, log *slog.Logger, opts ...Option) http.Handler
 	mux.HandleFunc("DELETE /v1/pipes/{name}", h.deletePipe)
 	mux.HandleFunc("GET /healthz", h.healthz)
 	h.registerObserve(mux)
+	h.registerConsole(mux)
 	funcs, clusters := h.obs.functions, h.obs.clusters
 	if funcs != nil {
 		h.registerFunctions(mux, funcs)

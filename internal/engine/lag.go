@@ -363,6 +363,7 @@ func (o *observer) setLag(p pipe.Pipe, lag observe.Lag) {
 	o.m.SetLag(p.Name, parts)
 	po.mu.Lock()
 	po.lag, po.lagUUID = &lag, p.UUID
+	po.historyOf(p.UUID).AddLag(lag.MeasuredAt, lag)
 	po.mu.Unlock()
 }
 

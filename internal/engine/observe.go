@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-dev/sluice/internal/batch"
+	"github.com/sluice-dev/sluice/internal/history"
 	"github.com/sluice-dev/sluice/internal/metrics"
 	"github.com/sluice-dev/sluice/internal/observe"
 	"github.com/sluice-dev/sluice/internal/pipe"
@@ -51,6 +52,11 @@ type pipeObs struct {
 	lagUUID   string // the pipe incarnation lag was measured for
 	failed    observe.Failed
 	filtered  int64
+	// hist is the last hour of lag and flow (package history), of the
+	// incarnation histUUID: a pipe deleted and made again under its name
+	// starts a new one.
+	hist     history.Pipe
+	histUUID string
 }
 
 // get returns the pipe's entry, creating it; o.mu is held.
@@ -115,6 +121,15 @@ func (o *observer) sync(pipes []pipe.Pipe, running map[string]bool) {
 			o.m.DeletePipe(name)
 		}
 	}
+}
+
+// historyOf returns the history of the pipe's incarnation uuid, starting
+// a new one when the pipe was made again under its name; po.mu is held.
+func (po *pipeObs) historyOf(uuid string) *history.Pipe {
+	if po.histUUID != uuid {
+		po.hist, po.histUUID = history.Pipe{}, uuid
+	}
+	return &po.hist
 }
 
 // sawResult records a runner's result when it is a problem: describe shows
@@ -191,8 +206,10 @@ func (r *runner) Attempted(b *batch.Batch, res batch.Result, took time.Duration)
 	}
 	if d := res.Count(batch.Delivered); d > 0 {
 		po := r.obs
+		now := time.Now()
 		po.mu.Lock()
-		po.tput.add(time.Now(), d)
+		po.tput.add(now, d)
+		po.historyOf(r.uuid).AddFlow(now, d, 0)
 		po.mu.Unlock()
 	}
 }

@@ -24,41 +24,9 @@ func (e *Engine) Redrive(ctx context.Context, name string, dryRun bool, report f
 	if err != nil {
 		return redrive.Progress{}, err
 	}
-	raw := p.OnFailure.Destination
-	if raw == "" {
-		return redrive.Progress{}, fmt.Errorf("%w: pipe %q has no failure destination (onFailure.destination)", ErrNothingToRedrive, name)
-	}
-	d, err := pipe.ParseDestination(raw)
+	src, conns, conn, err := e.openFailures(ctx, p)
 	if err != nil {
 		return redrive.Progress{}, err
-	}
-	conns, err := e.loadConnections(ctx)
-	if err != nil {
-		return redrive.Progress{}, err
-	}
-	conn, err := conns.resolve(ctx, p.Spec)
-	if err != nil {
-		return redrive.Progress{}, err
-	}
-	var src redrive.Source
-	switch d.Scheme {
-	case pipe.DestinationFile:
-		src, err = redrive.NewFile(d.Path)
-	case pipe.DestinationKafka:
-		cluster := d.Cluster
-		if cluster == p.Cluster {
-			cluster = ""
-		}
-		brokers, opts, kerr := conns.kafkaFor(ctx, p.Spec, conn)(cluster)
-		if kerr != nil {
-			return redrive.Progress{}, kerr
-		}
-		src, err = redrive.NewKafka(ctx, d.Topic, redrive.Group(p.UUID), append(opts, kgo.SeedBrokers(brokers...)))
-	default:
-		return redrive.Progress{}, fmt.Errorf("%w: pipe %q's destination %s cannot be read back; only kafka:// and file:// destinations can be redriven", ErrNothingToRedrive, name, raw)
-	}
-	if err != nil {
-		return redrive.Progress{}, fmt.Errorf("open %s: %w", raw, err)
 	}
 	defer src.Close()
 	funcs, err := e.store.ListFunctions(ctx)
@@ -87,4 +55,47 @@ func (e *Engine) Redrive(ctx context.Context, name string, dryRun bool, report f
 		e.log.Info("redrive done", "pipe", name, "from", src.Where(), "read", prog.Read, "delivered", prog.Delivered, "dry_run", dryRun)
 	}
 	return prog, err
+}
+
+// openFailures opens the pipe's failure destination for reading from where
+// redrives left it, with the connections it was resolved through.
+func (e *Engine) openFailures(ctx context.Context, p pipe.Pipe) (redrive.Source, *connections, connection, error) {
+	name := p.Name
+	raw := p.OnFailure.Destination
+	if raw == "" {
+		return nil, nil, connection{}, fmt.Errorf("%w: pipe %q has no failure destination (onFailure.destination)", ErrNothingToRedrive, name)
+	}
+	d, err := pipe.ParseDestination(raw)
+	if err != nil {
+		return nil, nil, connection{}, err
+	}
+	conns, err := e.loadConnections(ctx)
+	if err != nil {
+		return nil, nil, connection{}, err
+	}
+	conn, err := conns.resolve(ctx, p.Spec)
+	if err != nil {
+		return nil, nil, connection{}, err
+	}
+	var src redrive.Source
+	switch d.Scheme {
+	case pipe.DestinationFile:
+		src, err = redrive.NewFile(d.Path)
+	case pipe.DestinationKafka:
+		cluster := d.Cluster
+		if cluster == p.Cluster {
+			cluster = ""
+		}
+		brokers, opts, kerr := conns.kafkaFor(ctx, p.Spec, conn)(cluster)
+		if kerr != nil {
+			return nil, nil, connection{}, kerr
+		}
+		src, err = redrive.NewKafka(ctx, d.Topic, redrive.Group(p.UUID), append(opts, kgo.SeedBrokers(brokers...)))
+	default:
+		return nil, nil, connection{}, fmt.Errorf("%w: pipe %q's destination %s cannot be read back; only kafka:// and file:// destinations can be redriven", ErrNothingToRedrive, name, raw)
+	}
+	if err != nil {
+		return nil, nil, connection{}, fmt.Errorf("open %s: %w", raw, err)
+	}
+	return src, conns, conn, nil
 }

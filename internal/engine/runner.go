@@ -643,6 +643,7 @@ func (r *runner) HandedOff(b *batch.Batch, status batch.Status, n int, cond batc
 		po.failed.DeadLettered += int64(n)
 	}
 	po.failed.Last = last
+	po.historyOf(r.uuid).AddFlow(last.At, 0, n)
 	po.mu.Unlock()
 	if status == batch.Discarded {
 		m.Dropped.Add(float64(n))

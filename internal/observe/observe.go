@@ -190,3 +190,77 @@ type Throughput struct {
 	Records          int64   `json:"records"`
 	RecordsPerSecond float64 `json:"recordsPerSecond"`
 }
+
+// History is a pipe's recent lag and flow as this process kept it
+// (package history): one point per StepSeconds from Start, oldest first,
+// the last being the current step. Lag is the total lag measured in each
+// step, null where there was no measurement (before the pipe existed,
+// while another member measured it, or while Kafka did not answer).
+// Delivered and Failed are the records this process delivered, and handed
+// to the failure destination or discarded, in each step.
+type History struct {
+	StepSeconds int                `json:"stepSeconds"`
+	Start       time.Time          `json:"start"`
+	Lag         []*int64           `json:"lag"`
+	Partitions  []PartitionHistory `json:"partitions"`
+	// PartitionsTruncated says that the pipe has more partitions than
+	// are kept one by one; Lag still counts all of them.
+	PartitionsTruncated bool    `json:"partitionsTruncated,omitempty"`
+	Delivered           []int64 `json:"delivered"`
+	Failed              []int64 `json:"failed"`
+}
+
+// PartitionHistory is one partition's lag, point for point with
+// History.Lag.
+type PartitionHistory struct {
+	Topic     string   `json:"topic"`
+	Partition int32    `json:"partition"`
+	Lag       []*int64 `json:"lag"`
+}
+
+// Overview is every stored pipe at a glance, for the console's list: one
+// request however many pipes there are.
+type Overview struct {
+	// StepSeconds and Start place each pipe's LagSeries, oldest first.
+	StepSeconds int            `json:"stepSeconds"`
+	Start       time.Time      `json:"start"`
+	Pipes       []PipeOverview `json:"pipes"`
+}
+
+// PipeOverview is one pipe's line in the Overview.
+type PipeOverview struct {
+	Name                 string `json:"name"`
+	State                string `json:"state"`
+	LastProcessingResult string `json:"lastProcessingResult"`
+	// Lag is the latest total lag this process measured; nil before the
+	// first measurement or while another member measures the pipe
+	// (LagMeasuredBy).
+	Lag           *int64     `json:"lag"`
+	LagMeasuredBy string     `json:"lagMeasuredBy,omitempty"`
+	LagSeries     []*int64   `json:"lagSeries"`
+	Throughput    Throughput `json:"throughput"`
+	Asleep        bool       `json:"asleep,omitempty"`
+}
+
+// FailurePeek is the first records a pipe's failure destination holds
+// that were not redriven yet, read without moving the redrive's cursor.
+type FailurePeek struct {
+	Destination string         `json:"destination"`
+	Records     []FailedRecord `json:"records"`
+	// More says that the destination holds more than Records.
+	More bool `json:"more"`
+}
+
+// FailedRecord is one record as the failure destination keeps it. Key
+// and Value are text when they are UTF-8, else base64 with the Base64
+// flag set; nil is an absent key or a tombstone.
+type FailedRecord struct {
+	Topic     string    `json:"topic"`
+	Partition int32     `json:"partition"`
+	Offset    int64     `json:"offset"`
+	Timestamp time.Time `json:"timestamp"`
+	Key       *string   `json:"key"`
+	Value     *string   `json:"value"`
+	Base64    bool      `json:"base64,omitempty"`
+	Headers   int       `json:"headers,omitempty"`
+}
