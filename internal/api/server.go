@@ -14,7 +14,8 @@
 //
 // and the observability routes (observe.go: /metrics, /readyz and
 // /v1/pipes/{name}/describe), the function routes (functions.go), the
-// cluster and secret routes (clusters.go), redrive (redrive.go) and the
+// cluster and secret routes (clusters.go), redrive (redrive.go), the web
+// console and its history and failure routes (console.go), and the
 // Lambda-compatible event source mapping routes (lambda.go), and the
 // EventBridge Pipes API on the same /v1/pipes paths for requests signed for
 // the service pipes (pipesapi.go). Which of them

@@ -294,6 +294,31 @@ func TestFileDestinationAndDiscard(t *testing.T) {
 				if err != nil || strings.Count(string(b), "\n") != 1 || !strings.Contains(string(b), `"condition":"RetryAttemptsExhausted"`) {
 					t.Fatalf("file destination holds %q (%v), want one failure record", b, err)
 				}
+				// The console's peek shows the record and moves nothing.
+				for range 2 {
+					peek, err := h.eng.PeekFailures(context.Background(), c.name, 10)
+					if err != nil || len(peek.Records) != 1 || peek.More || peek.Records[0].Value == nil || *peek.Records[0].Value != "POISON" || peek.Records[0].Offset != 3 {
+						t.Fatalf("peek = %+v, %v; want the one poison record at offset 3", peek, err)
+					}
+				}
+				// The history counts what was delivered and what failed,
+				// and the lag measured once everything was committed.
+				waitFor(t, 30*time.Second, "lag 0 in the history", func() bool {
+					hist, err := h.eng.History(context.Background(), c.name, time.Hour)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var sent, failed int64
+					for i := range hist.Delivered {
+						sent, failed = sent+hist.Delivered[i], failed+hist.Failed[i]
+					}
+					last := hist.Lag[len(hist.Lag)-1]
+					return sent == 11 && failed == 1 && last != nil && *last == 0 && len(hist.Partitions) == 1
+				})
+				ov, err := h.eng.Overview(context.Background(), time.Hour)
+				if err != nil || len(ov.Pipes) != 1 || ov.Pipes[0].Name != c.name || ov.Pipes[0].Lag == nil || len(ov.Pipes[0].LagSeries) != 60 {
+					t.Fatalf("overview = %+v, %v", ov, err)
+				}
 				ps.broken.Store(false)
 				got, err := h.eng.Redrive(context.Background(), c.name, false, nil)
 				if err != nil || got.Delivered != 1 || ps.times("POISON") != 1 {
