@@ -52,14 +52,7 @@ func (e *Engine) Overview(ctx context.Context, window time.Duration) (observe.Ov
 	var empty history.Pipe
 	base := empty.Series(now, window)
 	ov := observe.Overview{StepSeconds: int(overviewStep / time.Second), Start: base.Start, Pipes: make([]observe.PipeOverview, 0, len(pipes))}
-	// Runners are read outside e.mu, which is never held while taking a
-	// runner's lock.
-	e.mu.Lock()
-	rs := make([]*runner, 0, len(e.runners))
-	for _, r := range e.runners {
-		rs = append(rs, r)
-	}
-	e.mu.Unlock()
+	rs := e.runnerList()
 	asleep := make(map[string]bool, len(rs))
 	for _, r := range rs {
 		asleep[r.name] = r.sleepState() != nil

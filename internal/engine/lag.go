@@ -400,15 +400,22 @@ func (o *observer) lagError(name string) string {
 	return po.lag.Error
 }
 
-// healthyRunners says, for each pipe this process runs, whether its
-// result is free of problems: sluice_pipe_up.
-func (e *Engine) healthyRunners() map[string]bool {
+// runnerList is the runners now. It is copied under e.mu and read
+// outside it: e.mu is never held while a runner's lock is taken.
+func (e *Engine) runnerList() []*runner {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	rs := make([]*runner, 0, len(e.runners))
 	for _, r := range e.runners {
 		rs = append(rs, r)
 	}
-	e.mu.Unlock()
+	return rs
+}
+
+// healthyRunners says, for each pipe this process runs, whether its
+// result is free of problems: sluice_pipe_up.
+func (e *Engine) healthyRunners() map[string]bool {
+	rs := e.runnerList()
 	out := make(map[string]bool, len(rs))
 	for _, r := range rs {
 		r.mu.Lock()
