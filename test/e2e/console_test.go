@@ -149,7 +149,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // TestConsoleCreatesAndRunsAPipe does what a new user does in the
 // console: creates a pipe through the form (meeting a validation error on
 // the way), watches its lag, enables it and sees the lag fall to 0 as the
-// records arrive, then disables and enables it again.
+// records arrive, edits it, then disables and enables it again.
 func TestConsoleCreatesAndRunsAPipe(t *testing.T) {
 	ctx := browser(t)
 	api, kafka := freeAddr(t), freeAddr(t)
@@ -209,6 +209,17 @@ func TestConsoleCreatesAndRunsAPipe(t *testing.T) {
 		t.Errorf("records per second still %s after %d records", last, records)
 	}
 	screenshot(t, ctx, "4-delivered-lag-zero")
+
+	// Edit: the form comes back filled in; a changed batch size is saved.
+	run(t, ctx, "edit",
+		chromedp.Click(chromedp.CSS(`#btn-edit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#pipe-form`)),
+		clearInput(`#f-batchSize`),
+		chromedp.SendKeys(chromedp.CSS(`#f-batchSize`), "20"),
+		chromedp.Click(chromedp.CSS(`#btn-save`)),
+		chromedp.WaitVisible(chromedp.CSS(`#btn-disable`)),
+	)
+	waitText(t, ctx, 10*time.Second, `pre.spec`, "the edited spec", func(s string) bool { return strings.Contains(s, `"batchSize": 20`) })
 
 	run(t, ctx, "disable", chromedp.Click(chromedp.CSS(`#btn-disable`)), chromedp.WaitVisible(chromedp.CSS(`#btn-enable`)))
 	waitText(t, ctx, 30*time.Second, `[data-testid="state"]`, "state Disabled", equals("Disabled"))
