@@ -133,6 +133,13 @@ function sparkline(values) {
     d += (d === "" || values[i - 1] === null ? "M" : "L") + (i * step).toFixed(1) + "," + (h - 2 - (v / max) * (h - 4)).toFixed(1);
   });
   s.append(svg("path", { d, fill: "none", stroke: COLORS[0], "stroke-width": 1.5 }));
+  // A point without neighbours (a new pipe's first minute) is a dot: a
+  // path of one point draws nothing.
+  values.forEach((v, i) => {
+    if (v !== null && (values[i - 1] ?? null) === null && (values[i + 1] ?? null) === null) {
+      s.append(svg("circle", { cx: (i * step).toFixed(1), cy: (h - 2 - (v / max) * (h - 4)).toFixed(1), r: 2, fill: COLORS[0] }));
+    }
+  });
   return s;
 }
 
