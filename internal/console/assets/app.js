@@ -194,6 +194,11 @@ function chart({ series, start, stepSeconds, kind, testid }) {
       d += (d === "" || s.values[i - 1] === null ? "M" : "L") + x(i).toFixed(1) + "," + y(v).toFixed(1);
     });
     if (d) root.append(svg("path", { d, fill: "none", stroke: color, "stroke-width": k === 0 ? 2 : 1.2 }));
+    s.values.forEach((v, i) => { // lone points, which a path does not draw
+      if (v !== null && (s.values[i - 1] ?? null) === null && (s.values[i + 1] ?? null) === null) {
+        root.append(svg("circle", { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 2.5, fill: color }));
+      }
+    });
   });
   const legend = el("div", { class: "legend" }, series.map((s, k) =>
     el("span", {}, swatch(s.color || COLORS[k % COLORS.length]), s.name)));
