@@ -170,7 +170,7 @@ function chart({ series, start, stepSeconds, kind, testid }) {
   for (const f of [0, 0.5, 1]) {
     const v = max * f;
     root.append(svg("line", { x1: left, x2: w - right, y1: y(v), y2: y(v), class: "grid" }));
-    root.append(svg("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end", class: "axis" }, fmtInt(Math.round(v))));
+    root.append(svg("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end", class: "axis" }, max < 10 ? String(+v.toFixed(2)) : fmtInt(Math.round(v))));
   }
   const t0 = new Date(start).getTime();
   for (const i of [0, Math.floor((n - 1) / 2), n - 1]) {
