@@ -20,7 +20,9 @@ import (
 
 // Authentication (WithAuth): every request needs a token, except GET (and
 // HEAD) /healthz and /readyz, which load balancers and orchestrators probe
-// without credentials and which reveal nothing.
+// without credentials and which reveal nothing, and the console's sign-in
+// page (console.go). The console's session cookie stands in for the
+// header on every route but the Lambda ones.
 //
 //	Authorization: Bearer sluice_…
 //
@@ -163,13 +165,13 @@ func (a *authenticator) wrap(log *slog.Logger, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		// The prefix only chooses the shape of the refusal: every path
-		// but the two probes needs a token, so a path that escapes this
-		// test (say, unclean) is still checked.
 		if consolePublic(r) {
 			next.ServeHTTP(w, r) // the sign-in page (console.go)
 			return
 		}
+		// The prefix only chooses the shape of the refusal: every path
+		// but the two probes and the sign-in page needs a token, so a
+		// path that escapes this test (say, unclean) is still checked.
 		lambda := strings.HasPrefix(r.URL.Path, "/2015-03-31/")
 		token := requestToken(r.Header.Get("Authorization"), lambda)
 		if token == "" && !lambda && r.Header.Get("Authorization") == "" {
